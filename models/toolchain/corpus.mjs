@@ -1,0 +1,173 @@
+// Builds the code corpus: pinned npm packages (TS/JS) and the Python standard library.
+// Output (ignored by git): models/.work/corpus/{train,heldout}.jsonl, one document per line.
+// Output (committed): models/toolchain/corpus-summary.json with sources, licences, sizes and the split.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const work = path.resolve(here, '..', '.work');
+const out = path.join(work, 'corpus');
+const sources = JSON.parse(fs.readFileSync(path.join(here, 'sources.json'), 'utf8'));
+const limits = sources.limits;
+
+const CODE_EXT = new Map([
+  ['.ts', 'typescript'], ['.tsx', 'typescript'], ['.mts', 'typescript'], ['.cts', 'typescript'],
+  ['.js', 'javascript'], ['.mjs', 'javascript'], ['.cjs', 'javascript'], ['.jsx', 'javascript'],
+  ['.py', 'python'],
+]);
+
+function die(msg) {
+  console.error(`corpus: ${msg}`);
+  process.exit(1);
+}
+
+function walk(dir, skip = new Set()) {
+  const files = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (skip.has(entry.name)) continue;
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...walk(p, skip));
+    else if (entry.isFile()) files.push(p);
+  }
+  return files.sort();
+}
+
+/** True when a file looks like hand-written source rather than a minified or generated artefact. */
+function looksHandWritten(name, text) {
+  if (/\.min\.(js|mjs|cjs)$/.test(name) || name.endsWith('.map')) return false;
+  if (text.length === 0 || text.length > limits.maxFileBytes) return false;
+  if (text.includes('\u0000')) return false;
+  const lines = text.split('\n');
+  const longest = lines.reduce((m, l) => Math.max(m, l.length), 0);
+  return longest <= limits.maxLineLength && text.length / lines.length <= limits.maxMeanLineLength;
+}
+
+function fetchNpm(pkg) {
+  const dir = path.join(work, 'npm', `${pkg.name.replace('/', '__')}@${pkg.version}`);
+  if (fs.existsSync(path.join(dir, 'package', 'package.json'))) return dir;
+  fs.mkdirSync(dir, { recursive: true });
+  let tgz;
+  try {
+    const res = JSON.parse(execFileSync('npm', ['pack', '--json', `${pkg.name}@${pkg.version}`, '--pack-destination', dir],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+    tgz = path.join(dir, res[0].filename);
+  } catch (err) {
+    die(`cannot fetch ${pkg.name}@${pkg.version} from the npm registry (${String(err.stderr || err).split('\n')[0]}). ` +
+      'Check that `npm view ' + pkg.name + '` works, or remove it from models/toolchain/sources.json.');
+  }
+  execFileSync('tar', ['xzf', tgz, '-C', dir]);
+  fs.rmSync(tgz);
+  return dir;
+}
+
+function npmDocs(pkg) {
+  const root = path.join(fetchNpm(pkg), 'package');
+  const meta = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const license = typeof meta.license === 'string' ? meta.license : (meta.license?.type ?? 'UNKNOWN');
+  const docs = [];
+  for (const file of walk(root, new Set(['node_modules']))) {
+    const lang = CODE_EXT.get(path.extname(file));
+    if (!lang) continue;
+    docs.push({ pkg: `npm:${pkg.name}@${pkg.version}`, license, lang, path: path.relative(root, file), text: fs.readFileSync(file, 'utf8') });
+  }
+  return docs;
+}
+
+function pythonDocs(py) {
+  const version = execFileSync('/usr/bin/python3', ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'], { encoding: 'utf8' }).trim();
+  const docs = [];
+  for (const file of walk(py.root, new Set(py.exclude))) {
+    if (path.extname(file) !== '.py') continue;
+    const rel = path.relative(py.root, file);
+    const top = rel.split(path.sep)[0].replace(/\.py$/, '');
+    docs.push({ pkg: `python:${top}@${version}`, license: py.license, lang: 'python', path: rel, text: fs.readFileSync(file, 'utf8'), heldout: py.heldout.includes(top) });
+  }
+  return docs;
+}
+
+const normalise = (t) => t.replace(/\s+/g, ' ').trim();
+
+/** MinHash signature over line 3-shingles; near-duplicates share a band. */
+function minhash(text, k = 24) {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const sig = new Array(k).fill(0xffffffff);
+  for (let i = 0; i + 2 < Math.max(lines.length, 3); i++) {
+    const sh = lines.slice(i, i + 3).join('\n');
+    const h = createHash('md5').update(sh).digest();
+    for (let j = 0; j < k; j++) {
+      const v = (h.readUInt32LE((j % 4) * 4) ^ Math.imul(j + 1, 0x9e3779b1)) >>> 0;
+      if (v < sig[j]) sig[j] = v;
+    }
+  }
+  return sig;
+}
+
+function dedupe(docs) {
+  const exact = new Set();
+  const bands = new Map();
+  const kept = [];
+  let exactDupes = 0;
+  let nearDupes = 0;
+  for (const d of docs) {
+    const h = createHash('sha256').update(normalise(d.text)).digest('hex');
+    if (exact.has(h)) { exactDupes++; continue; }
+    exact.add(h);
+    const sig = minhash(d.text);
+    const keys = [];
+    for (let b = 0; b < 6; b++) keys.push(`${b}:${sig.slice(b * 4, b * 4 + 4).join(',')}`);
+    if (keys.some((key) => bands.has(key))) { nearDupes++; continue; }
+    for (const key of keys) bands.set(key, true);
+    kept.push(d);
+  }
+  return { kept, exactDupes, nearDupes };
+}
+
+function main() {
+  fs.mkdirSync(out, { recursive: true });
+  const all = [];
+  for (const pkg of sources.npm) {
+    const docs = npmDocs(pkg).map((d) => ({ ...d, heldout: !!pkg.heldout }));
+    all.push(...docs);
+    process.stdout.write(`  ${pkg.name}@${pkg.version}: ${docs.length} files\n`);
+  }
+  all.push(...pythonDocs(sources.python));
+
+  const filtered = all.filter((d) => looksHandWritten(d.path, d.text));
+  // Held-out documents go first so that a held-out file is never dropped in favour of its training twin;
+  // instead the training copy is dropped, keeping the split clean of leakage.
+  filtered.sort((a, b) => Number(b.heldout) - Number(a.heldout));
+  const { kept, exactDupes, nearDupes } = dedupe(filtered);
+
+  const perPkg = new Map();
+  const train = [];
+  const heldout = [];
+  for (const d of kept) {
+    const used = perPkg.get(d.pkg) ?? { files: 0, bytes: 0, license: d.license, lang: new Set(), heldout: d.heldout };
+    if (used.bytes + d.text.length > limits.maxBytesPerPackage) continue;
+    used.files++; used.bytes += Buffer.byteLength(d.text); used.lang.add(d.lang);
+    perPkg.set(d.pkg, used);
+    (d.heldout ? heldout : train).push(d);
+  }
+  const write = (name, docs) => fs.writeFileSync(path.join(out, name), docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
+  write('train.jsonl', train);
+  write('heldout.jsonl', heldout);
+
+  const bytes = (docs) => docs.reduce((s, d) => s + Buffer.byteLength(d.text), 0);
+  const summary = {
+    files: { scanned: all.length, handWritten: filtered.length, exactDuplicates: exactDupes, nearDuplicates: nearDupes },
+    train: { files: train.length, bytes: bytes(train) },
+    heldout: { files: heldout.length, bytes: bytes(heldout) },
+    byLanguage: Object.fromEntries(['python', 'typescript', 'javascript'].map((l) => [l, {
+      train: bytes(train.filter((d) => d.lang === l)), heldout: bytes(heldout.filter((d) => d.lang === l)) }])),
+    packages: [...perPkg.entries()].map(([pkg, u]) => ({ pkg, license: u.license, split: u.heldout ? 'heldout' : 'train', files: u.files, bytes: u.bytes, languages: [...u.lang] })),
+  };
+  fs.writeFileSync(path.join(here, 'corpus-summary.json'), JSON.stringify(summary, null, 1) + '\n');
+  console.log(`corpus: train ${summary.train.files} files ${(summary.train.bytes / 1e6).toFixed(1)} MB, ` +
+    `heldout ${summary.heldout.files} files ${(summary.heldout.bytes / 1e6).toFixed(1)} MB, ` +
+    `dropped ${exactDupes} exact and ${nearDupes} near duplicates`);
+}
+
+main();
