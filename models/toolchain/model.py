@@ -126,6 +126,14 @@ class Block(nn.Module):
         return self.self_attn.kv(self.input_layernorm(x), cos, sin)
 
 
+def tied_logits(x, w):
+    """x [B, T, d], w [V, d] (the embedding) -> logits [B, T, V]."""
+    # A 2-D F.linear with a bias exports as Gemm(transB=1) on the embedding itself; without one the
+    # exporter folds in a transposed copy of the largest tensor (4 MB more per file).
+    zero = torch.zeros(w.shape[0], dtype=x.dtype, device=x.device)
+    return F.linear(x.reshape(-1, x.shape[-1]), w, zero).reshape(x.shape[0], x.shape[1], -1)
+
+
 def causal_bias(t, device=None):
     """[1, 1, T, T] additive causal mask using finfo.min so no row is all -inf."""
     m = torch.full((t, t), torch.finfo(torch.float32).min, device=device)
@@ -152,7 +160,7 @@ class CausalLM(nn.Module):
             nn.init.normal_(m.weight, std=0.02)
 
     def head(self, h):
-        return F.linear(self.norm(h), self.embed_tokens.weight)
+        return tied_logits(self.norm(h), self.embed_tokens.weight)
 
     def hidden_states(self, input_ids):
         """Training forward: input_ids [B, T] -> list of hidden states after each layer, each [B, T, d]."""
@@ -192,7 +200,7 @@ class CMLM(nn.Module):
         for layer in self.layers:
             x, _, _ = layer(x, cos, sin, bias)
         h = self.norm(x)
-        return F.linear(h, self.embed_tokens.weight), self.length_head(h)
+        return tied_logits(h, self.embed_tokens.weight), self.length_head(h)
 
 
 def count_params(model):

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Rebuilds every bundled model from source: corpus -> tokenizer -> data -> training -> ONNX export
+# -> evaluation -> manifest -> parity tests. Fixed seeds throughout.
+#
+#   bash models/build.sh                 # everything (about 2.5 hours on 2 CPU cores)
+#   bash models/build.sh --from export   # resume at a stage (corpus tokenizer prep train export evaluate manifest check)
+#   bash models/build.sh --device cuda   # train on a GPU
+#
+# Training resumes from models/.work/ckpt/*.pt; delete that folder to retrain from scratch.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=/usr/bin/python3
+FROM=corpus
+DEVICE=cpu
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --from) FROM=$2; shift 2 ;;
+    --device) DEVICE=$2; shift 2 ;;
+    *) echo "build.sh: unknown argument $1 (see the header of models/build.sh)" >&2; exit 2 ;;
+  esac
+done
+STAGES=(corpus tokenizer prep train export evaluate manifest check)
+[[ " ${STAGES[*]} " == *" $FROM "* ]] || { echo "build.sh: --from must be one of: ${STAGES[*]}" >&2; exit 2; }
+
+fail() { echo "build.sh: $*" >&2; exit 1; }
+[ -x "$PY" ] || fail "/usr/bin/python3 is missing: apt-get install python3"
+"$PY" -c 'import torch' 2>/dev/null || fail "PyTorch is missing: apt-get install python3-torch libopenblas0-pthread"
+"$PY" -c 'import onnx' 2>/dev/null || fail "the onnx package is missing: apt-get install python3-onnx"
+"$PY" -c 'import numpy' 2>/dev/null || fail "numpy is missing: apt-get install python3-numpy"
+ldconfig -p | grep -q libopenblas || fail "OpenBLAS is missing (training would be ~20x slower): apt-get install libopenblas0-pthread"
+[ -d ../node_modules/@huggingface/tokenizers ] || fail "node modules are missing: run 'ONNXRUNTIME_NODE_INSTALL=skip npm ci' at the repository root"
+
+mkdir -p .work
+TIMES=.work/build-times.txt
+started=0
+stage() {
+  local name=$1; shift
+  [ "$name" = "$FROM" ] && started=1
+  [ $started = 1 ] || return 0
+  echo "== $name"
+  local t0=$SECONDS
+  "$@"
+  echo "$name $((SECONDS - t0))s" | tee -a "$TIMES"
+}
+train_all() {
+  for m in target draft-s draft-m cmlm; do "$PY" toolchain/train.py --model "$m" --device "$DEVICE"; done
+}
+check() {
+  (cd .. && node --import tsx --test test/unit/models.test.ts test/unit/transformersjs.test.ts)
+}
+
+stage corpus node toolchain/corpus.mjs
+stage tokenizer node toolchain/tokenizer.mjs
+stage prep node toolchain/prep.mjs
+stage train train_all
+stage export "$PY" toolchain/export.py
+stage evaluate "$PY" toolchain/evaluate.py
+stage manifest node toolchain/manifest.mjs
+stage check check
+echo "build.sh: done; stage times in models/$TIMES"
