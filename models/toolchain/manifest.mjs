@@ -24,7 +24,8 @@ function entry(folder) {
   const dir = path.join(models, folder);
   if (!fs.existsSync(path.join(dir, 'config.json'))) throw new Error(`manifest: ${dir}/config.json is missing; run the export stage`);
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-  const files = Object.fromEntries(listFiles(dir).map((f) => [f, sha256(path.join(dir, f))]));
+  // reference.json is test data (torch's outputs), not shipped: it stays out of the runtime file list.
+  const files = Object.fromEntries(listFiles(dir).filter((f) => f !== 'reference.json').map((f) => [f, sha256(path.join(dir, f))]));
   const vocab = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')).model.vocab;
   const specialTokens = Object.fromEntries(SPECIAL.map((t) => [t, vocab[t]]));
   const kind = cfg.model_type === 'hasten-cmlm' ? 'cmlm' : 'causal';

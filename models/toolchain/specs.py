@@ -5,7 +5,7 @@ EOT, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, PAD, MASK = 0, 1, 2, 3, 4, 5
 SPECS = {
     # The target: Llama-style, trained with FIM and a LayerSkip-style early-exit loss at every layer.
     'target': {
-        'kind': 'causal', 'seed': 11, 'lr': 2e-3, 'warmup': 60, 'batch': 12, 'seq': 256, 'steps': 1000,
+        'kind': 'causal', 'seed': 11, 'lr': 2e-3, 'warmup': 60, 'batch': 12, 'seq': 256, 'steps': 700,
         'exit_weight': 0.5,
         'config': dict(hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2,
                        intermediate_size=640, max_position_embeddings=256),

@@ -31,6 +31,7 @@ test('only runtime model files are packaged', () => {
   assert.ok(isRuntimeModelFile('models/hasten-tiny/onnx/model.onnx'));
   assert.ok(isRuntimeModelFile('models/hasten-tiny/tokenizer.json'));
   assert.ok(!isRuntimeModelFile('models/README.md'));
+  assert.ok(!isRuntimeModelFile('models/hasten-tiny/reference.json'));
   assert.ok(!isRuntimeModelFile('models/toolchain/train.py'));
   assert.ok(!isRuntimeModelFile('models/hasten-tiny/checkpoints/step100.pt'));
   assert.ok(!isRuntimeModelFile('models/hasten-tiny/corpus/part0.txt'));

@@ -1,0 +1,112 @@
+// Runs strategies over workloads against our own autoregressive decoding, interleaved so that
+// machine drift hits every strategy alike, and reduces the runs to the benchmark's figures.
+import { CompletionTrace, Engine, Strategy, summarise } from '../src/engine';
+import { WorkloadItem, WorkloadKind } from './workloads';
+
+export interface RunRecord {
+  item: string;
+  kind: WorkloadKind;
+  strategy: Strategy;
+  tokens: number;
+  decodeMs: number;
+  prefillMs: number;
+  steps: number;
+  drafted: number;
+  accepted: number;
+  output: number[];
+  error?: string;
+}
+
+export interface BenchRow {
+  strategy: Strategy;
+  workload: WorkloadKind;
+  runs: number;
+  failed: number;
+  tokens: number;
+  tokensPerSecond: number;
+  speedup: number;
+  acceptanceRate: number;
+  meanAcceptedPerStep: number;
+  tokensPerStep: number;
+  /** Runs whose tokens equal autoregressive decoding's, out of `runs`. */
+  identical: number;
+  lossless: boolean;
+  firstError?: string;
+}
+
+export interface BenchOptions {
+  strategies: Strategy[];
+  maxNewTokens: number;
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+function record(item: WorkloadItem, strategy: Strategy, t: CompletionTrace): RunRecord {
+  const s = summarise(t);
+  return { item: item.id, kind: item.kind, strategy, tokens: t.tokens, decodeMs: t.decodeMs, prefillMs: t.prefillMs, steps: s.steps, drafted: s.drafted, accepted: s.accepted, output: t.output };
+}
+
+/** One completion with empty caches, so every run pays the same prefill. */
+export async function runOne(engine: Engine, item: WorkloadItem, strategy: Strategy, maxNewTokens: number): Promise<RunRecord> {
+  await engine.reset();
+  try {
+    let trace: CompletionTrace | undefined;
+    for await (const u of engine.complete({ prefix: item.prefix, suffix: item.suffix, strategy, maxNewTokens })) if (u.done) trace = u.trace;
+    return record(item, strategy, trace!);
+  } catch (err) {
+    return { item: item.id, kind: item.kind, strategy, tokens: 0, decodeMs: 0, prefillMs: 0, steps: 0, drafted: 0, accepted: 0, output: [], error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** Every item runs autoregressive decoding and each strategy, in an order that rotates per item. */
+export async function runBench(engine: Engine, items: WorkloadItem[], o: BenchOptions): Promise<RunRecord[]> {
+  const all: Strategy[] = ['autoregressive', ...o.strategies.filter((s) => s !== 'autoregressive')];
+  const records: RunRecord[] = [];
+  const total = items.length * all.length;
+  for (const [n, item] of items.entries()) {
+    for (let k = 0; k < all.length; k++) {
+      const strategy = all[(k + n) % all.length]!;
+      records.push(await runOne(engine, item, strategy, o.maxNewTokens));
+      o.onProgress?.(records.length, total, `${item.id} ${strategy}`);
+    }
+  }
+  return records;
+}
+
+/** Reduces runs to one row per strategy and workload. */
+export function tabulate(records: RunRecord[]): BenchRow[] {
+  const ar = new Map(records.filter((r) => r.strategy === 'autoregressive').map((r) => [r.item, r]));
+  const keys = [...new Set(records.map((r) => `${r.strategy}|${r.kind}`))];
+  const rate = (rs: RunRecord[]) => {
+    const ms = rs.reduce((s, r) => s + r.decodeMs, 0);
+    return ms > 0 ? (rs.reduce((s, r) => s + r.tokens, 0) * 1000) / ms : 0;
+  };
+  return keys.map((key) => {
+    const [strategy, workload] = key.split('|') as [Strategy, WorkloadKind];
+    const rs = records.filter((r) => r.strategy === strategy && r.kind === workload);
+    const ok = rs.filter((r) => !r.error);
+    const base = ok.map((r) => ar.get(r.item)).filter((r): r is RunRecord => !!r && !r.error);
+    const tps = rate(ok);
+    const baseTps = rate(base);
+    const identical = ok.filter((r) => JSON.stringify(r.output) === JSON.stringify(ar.get(r.item)?.output)).length;
+    const steps = ok.reduce((s, r) => s + r.steps, 0);
+    const drafted = ok.reduce((s, r) => s + r.drafted, 0);
+    const accepted = ok.reduce((s, r) => s + r.accepted, 0);
+    const tokens = ok.reduce((s, r) => s + r.tokens, 0);
+    return {
+      strategy, workload, runs: rs.length, failed: rs.length - ok.length, tokens,
+      tokensPerSecond: tps, speedup: baseTps > 0 ? tps / baseTps : 0,
+      acceptanceRate: drafted ? accepted / drafted : 0, meanAcceptedPerStep: steps ? accepted / steps : 0,
+      tokensPerStep: steps ? tokens / steps : 0, identical, lossless: ok.length > 0 && identical === ok.length,
+      ...(rs.find((r) => r.error) ? { firstError: rs.find((r) => r.error)!.error } : {}),
+    };
+  });
+}
+
+export function formatTable(rows: BenchRow[]): string {
+  const head = ['strategy', 'workload', 'tok/s', 'speed-up', 'acceptance', 'accepted/step', 'tokens/step', 'identical', 'failed'];
+  const body = rows.map((r) => [r.strategy, r.workload, r.tokensPerSecond.toFixed(1), `${r.speedup.toFixed(2)}x`, `${(100 * r.acceptanceRate).toFixed(1)}%`,
+    r.meanAcceptedPerStep.toFixed(2), r.tokensPerStep.toFixed(2), `${r.identical}/${r.runs - r.failed}`, String(r.failed)]);
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ');
+  return [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}

@@ -1,0 +1,115 @@
+// A small draft model proposes tokens autoregressively with its own KV cache. Its cache is kept in
+// step with the target by prefix matching: whatever it drafted and the target rejected is dropped
+// before the next draft, and the accepted tokens and the bonus are fed in.
+import { CausalModel } from '../model/causal';
+import { argmax, distribution, isGreedy, sample } from '../sampling';
+import { DraftTree, emptyTree } from '../verify/tree';
+import { DraftLength, DraftOutcome, DraftRequest, Drafter, newStats, recordOutcome } from './types';
+
+export interface DraftModelOptions {
+  /** Initial draft depth; adapts to acceptance unless `adaptive` is false. */
+  draftLength: number;
+  adaptive: boolean;
+  /**
+   * Candidates per depth along the draft's own best path: [3, 2, 1] proposes the top-3 tokens at
+   * depth 1, the top-2 at depth 2 and one at depth 3, continuing from the best. All 1s is a chain.
+   */
+  widths: number[];
+}
+
+export const DEFAULT_DRAFT_MODEL: DraftModelOptions = { draftLength: 4, adaptive: true, widths: [] };
+
+/** Indices of the `k` largest values, excluding `skip`, largest first. */
+export function topK(values: Float32Array, k: number, skip: number): number[] {
+  const best: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (i === skip) continue;
+    if (best.length < k || values[i]! > values[best[best.length - 1]!]!) {
+      best.push(i);
+      best.sort((a, b) => values[b]! - values[a]!);
+      if (best.length > k) best.pop();
+    }
+  }
+  return best;
+}
+
+export class DraftModelDrafter implements Drafter {
+  readonly stats = newStats();
+  private readonly length: DraftLength;
+
+  constructor(private readonly model: CausalModel, private readonly o: DraftModelOptions = DEFAULT_DRAFT_MODEL) {
+    this.length = new DraftLength(o.draftLength, 1, 16);
+  }
+
+  get name(): string {
+    return `draft-model:${this.model.folder.name}`;
+  }
+
+  async begin(): Promise<void> {}
+
+  async draft(req: DraftRequest): Promise<DraftTree> {
+    const t0 = performance.now();
+    const tree = emptyTree();
+    const room = this.model.contextLength - req.history.length;
+    const depth = Math.min(this.o.adaptive ? this.length.current : this.o.draftLength, req.maxDepth, room);
+    if (depth > 0) {
+      const kept = this.model.retain(req.history.slice(0, -1));
+      const feed = req.history.slice(kept);
+      let logits = await this.model.forward(feed, null, req.signal);
+      this.model.commit(feed.map((_, i) => i));
+      let row = logits.row(feed.length - 1);
+      let parent = -1;
+      for (let d = 0; d < depth && tree.tokens.length < req.maxNodes; d++) {
+        let main: number;
+        let q: Float32Array | null = null;
+        if (isGreedy(req.sampling)) {
+          main = argmax(row);
+        } else {
+          q = distribution(row, req.sampling);
+          main = sample(q, req.rand);
+        }
+        const node = tree.tokens.length;
+        tree.tokens.push(main);
+        tree.parents.push(parent);
+        tree.probs.push(q);
+        tree.confidence.push(confidenceOf(row, main));
+        const width = this.o.widths[d] ?? 1;
+        for (const alt of width > 1 ? topK(row, width - 1, main) : []) {
+          if (tree.tokens.length >= req.maxNodes) break;
+          tree.tokens.push(alt);
+          tree.parents.push(parent);
+          tree.probs.push(null);
+          tree.confidence.push(confidenceOf(row, alt));
+        }
+        parent = node;
+        if (d + 1 < depth && tree.tokens.length < req.maxNodes) {
+          logits = await this.model.forward([main], null, req.signal);
+          this.model.commit([0]);
+          row = logits.row(0);
+        } else {
+          break;
+        }
+      }
+    }
+    this.stats.drafts++;
+    this.stats.drafted += tree.tokens.length;
+    this.stats.draftMs += performance.now() - t0;
+    return tree;
+  }
+
+  update(outcome: DraftOutcome): void {
+    recordOutcome(this.stats, this.o.adaptive ? this.length : null, outcome);
+  }
+
+  /** The draft model belongs to whoever opened it (the engine shares it between drafters). */
+  async dispose(): Promise<void> {}
+}
+
+/** Softmax probability of one entry, without materialising the whole distribution. */
+function confidenceOf(logits: Float32Array, i: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < logits.length; j++) if (logits[j]! > max) max = logits[j]!;
+  let sum = 0;
+  for (let j = 0; j < logits.length; j++) sum += Math.exp(logits[j]! - max);
+  return Math.exp(logits[i]! - max) / sum;
+}

@@ -1,0 +1,216 @@
+// The engine's narrow API: load models, complete at a cursor with a strategy, stream text and
+// traces, dispose. Nothing here knows about VS Code.
+import path from 'node:path';
+import { autoregressive } from './decoders/autoregressive';
+import { DecodeChunk } from './decoders/common';
+import { speculative } from './decoders/speculative';
+import { DraftModelDrafter } from './drafters/draftModel';
+import { PromptLookupDrafter, DEFAULT_LOOKUP } from './drafters/promptLookup';
+import { RetrievalDrafter, RetrievalIndex } from './drafters/retrieval';
+import { Drafter } from './drafters/types';
+import { HastenError, isAbortError } from './errors';
+import { CausalModel } from './model/causal';
+import { checkSameTokenizer, openModelFolder, readManifest } from './model/folder';
+import { DEFAULT_RUNTIME, RuntimeOptions } from './model/session';
+import { buildPrompt } from './prompt';
+import { GREEDY, SamplingOptions } from './sampling';
+import { AutoSelector, Strategy } from './strategies';
+import { CompletionTrace } from './trace';
+
+export interface EngineOptions {
+  /** Target model folder (Hugging Face layout or a bundled model). */
+  modelDir: string;
+  /** Draft model folder; undefined picks the manifest's default draft when there is one, null disables. */
+  draftDir?: string | null;
+  runtime?: Partial<RuntimeOptions>;
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+export interface DecodeSettings {
+  /** Initial draft depth (adapts to acceptance). */
+  draftLength: number;
+  /** Candidates per depth for the token-tree strategy, e.g. [3, 2, 2, 1]. */
+  treeWidths: number[];
+  /** Most draft nodes verified in one pass. */
+  maxNodes: number;
+}
+
+export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, treeWidths: [3, 2, 2, 1, 1, 1], maxNodes: 24 };
+
+export interface CompletionRequest {
+  prefix: string;
+  suffix: string;
+  strategy: Strategy;
+  maxNewTokens: number;
+  sampling?: SamplingOptions;
+  settings?: Partial<DecodeSettings>;
+  signal?: AbortSignal;
+  stopText?: (text: string) => boolean;
+}
+
+export interface CompletionUpdate {
+  /** The completion so far. */
+  text: string;
+  delta: string;
+  done: boolean;
+  /** The live trace; complete when `done`. */
+  trace: CompletionTrace;
+}
+
+let nextId = 1;
+
+export class Engine {
+  readonly retrieval: RetrievalIndex;
+  private readonly auto = new AutoSelector();
+  private readonly drafters = new Map<string, Drafter>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(readonly target: CausalModel, readonly draft: CausalModel | null, private readonly log: NonNullable<EngineOptions['log']>) {
+    this.retrieval = new RetrievalIndex(target.folder.tokenizer);
+  }
+
+  /** Loads the target (with its tree graph when it has one) and the draft model. */
+  static async load(o: EngineOptions): Promise<Engine> {
+    const log = o.log ?? (() => {});
+    const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...o.runtime, onFallback: (m) => log('warn', m) };
+    const targetFolder = openModelFolder(o.modelDir);
+    if (targetFolder.manifest?.kind === 'cmlm' || targetFolder.raw.model_type === 'hasten-cmlm') {
+      throw new HastenError('model-mismatch', `${targetFolder.dir} is a masked LM, not a causal model.`, 'Pick a causal model folder for completions.');
+    }
+    const draftDir = o.draftDir === undefined ? defaultDraft(targetFolder.dir) : o.draftDir;
+    const draftFolder = draftDir ? openModelFolder(draftDir) : null;
+    if (draftFolder) checkSameTokenizer(targetFolder, draftFolder);
+    const target = await CausalModel.open(targetFolder, runtime, true);
+    let draft: CausalModel | null = null;
+    try {
+      draft = draftFolder ? await CausalModel.open(draftFolder, { ...runtime, threads: 1 }) : null;
+    } catch (err) {
+      await target.dispose();
+      throw err;
+    }
+    log('info', `Loaded ${targetFolder.name} (${target.provider}${target.nativeTree ? ', tree attention' : ''})${draft ? ` with draft ${draft.folder.name}` : ''}.`);
+    return new Engine(target, draft, log);
+  }
+
+  /** Strategies this engine can run right now. */
+  available(): Strategy[] {
+    const s: Strategy[] = ['auto', 'autoregressive', 'prompt-lookup', 'retrieval'];
+    if (this.draft) s.push('draft-model', 'token-tree');
+    return s;
+  }
+
+  /** Prompt ids for a cursor between `prefix` and `suffix`, leaving room for the completion. */
+  prompt(prefix: string, suffix: string, maxNewTokens: number): number[] {
+    return buildPrompt(this.target.folder.tokenizer, prefix, suffix, { tokens: this.target.contextLength - maxNewTokens - 1, suffixShare: 0.25 });
+  }
+
+  /**
+   * Streams a completion. Requests run one at a time (the KV cache is shared); a caller that wants
+   * the newest request to win aborts the previous one.
+   */
+  async *complete(req: CompletionRequest): AsyncGenerator<CompletionUpdate> {
+    const turn = this.queue;
+    let release!: () => void;
+    this.queue = new Promise<void>((r) => (release = r));
+    try {
+      await turn;
+      yield* this.run(req);
+    } catch (err) {
+      if (!isAbortError(err)) this.log('error', `Completion failed (${req.strategy}): ${err instanceof Error ? err.message : String(err)}`);
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  private async *run(req: CompletionRequest): AsyncGenerator<CompletionUpdate> {
+    const maxNew = Math.max(1, Math.min(req.maxNewTokens, Math.floor(this.target.contextLength / 2)));
+    const prompt = this.prompt(req.prefix, req.suffix, maxNew);
+    const strategy = req.strategy === 'auto' ? this.auto.choose(this.autoCandidates()) : req.strategy;
+    const gen = this.decoder(strategy, { ...DEFAULT_DECODE, ...req.settings }, {
+      prompt, maxNewTokens: maxNew, sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
+    });
+    const t0 = performance.now();
+    let text = '';
+    const live: CompletionTrace = { id: nextId++, strategy: req.strategy === 'auto' ? `auto:${strategy}` : strategy, model: this.target.folder.name, drafter: '', promptTokens: prompt.length, reusedTokens: 0, tokens: 0, output: [], prefillMs: 0, decodeMs: 0, steps: [], stopReason: 'length' };
+    for (;;) {
+      const r: IteratorResult<DecodeChunk, CompletionTrace> = await gen.next();
+      if (r.done) {
+        Object.assign(live, { ...r.value, id: live.id, strategy: live.strategy });
+        this.auto.record(strategy, r.value.tokens, performance.now() - t0);
+        yield { text, delta: '', done: true, trace: live };
+        return;
+      }
+      text += r.value.delta;
+      live.tokens += r.value.ids.length;
+      if (r.value.step) live.steps.push(r.value.step);
+      yield { text, delta: r.value.delta, done: false, trace: live };
+    }
+  }
+
+  /** Empties the KV caches, so the next request pays its full prefill (benchmarks compare like with like). */
+  async reset(): Promise<void> {
+    await this.queue;
+    this.target.reset();
+    this.draft?.reset();
+  }
+
+  private autoCandidates(): Strategy[] {
+    const c: Strategy[] = ['prompt-lookup'];
+    if (this.draft) c.push('draft-model', 'token-tree');
+    if (this.retrieval.size > 0) c.push('retrieval');
+    return c;
+  }
+
+  private decoder(strategy: Strategy, s: DecodeSettings, req: Parameters<typeof autoregressive>[1]): AsyncGenerator<DecodeChunk, CompletionTrace> {
+    if (strategy === 'autoregressive') return autoregressive(this.target, req);
+    return speculative(this.target, this.drafter(strategy, s), req, strategy, { maxNodes: s.maxNodes });
+  }
+
+  /** Drafters live across requests, so their adaptive draft length carries over. */
+  private drafter(strategy: Strategy, s: DecodeSettings): Drafter {
+    const key = `${strategy}:${s.draftLength}:${s.treeWidths.join(',')}`;
+    let d = this.drafters.get(key);
+    if (!d) {
+      d = this.newDrafter(strategy, s);
+      this.drafters.set(key, d);
+    }
+    return d;
+  }
+
+  private newDrafter(strategy: Strategy, s: DecodeSettings): Drafter {
+    switch (strategy) {
+      case 'prompt-lookup':
+        return new PromptLookupDrafter({ ...DEFAULT_LOOKUP, draftLength: Math.max(s.draftLength, 8) });
+      case 'retrieval':
+        return new RetrievalDrafter(this.retrieval);
+      case 'draft-model':
+      case 'token-tree': {
+        if (!this.draft) throw new HastenError('variant-missing', `Strategy "${strategy}" needs a draft model.`, 'Set hasten.draftModel to a folder that shares the target\'s tokenizer.');
+        const widths = strategy === 'token-tree' ? s.treeWidths : [];
+        return new DraftModelDrafter(this.draft, { draftLength: s.draftLength, adaptive: true, widths });
+      }
+      default:
+        throw new HastenError('bad-request', `Unknown strategy "${strategy}".`, 'Pick one with "Hasten: Select Decoding Strategy".');
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.queue;
+    await Promise.all([...this.drafters.values()].map((d) => d.dispose()));
+    await this.target.dispose();
+    await this.draft?.dispose();
+  }
+}
+
+/** The manifest's default draft for a bundled target, if the folder is listed in one. */
+function defaultDraft(targetDir: string): string | null {
+  try {
+    const m = readManifest(path.join(path.dirname(targetDir), 'manifest.json'));
+    const entry = m.models[path.basename(targetDir)];
+    const name = entry?.drafts?.includes(m.defaults.draft) ? m.defaults.draft : entry?.drafts?.[0];
+    return name ? path.join(path.dirname(targetDir), name) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,324 @@
+// One causal LM with its KV cache. `forward` runs a block of new tokens — a chain, or a token tree
+// given by parent indices — and `commit` says which of them stay in the cache. Every decoder and
+// verifier goes through these two calls, so rollback lives here and nowhere else.
+import * as ort from 'onnxruntime-node';
+import { HastenError, throwIfAborted } from '../errors';
+import { ModelFolder } from './folder';
+import { KvCache } from './kvcache';
+import { openSession, Provider, RuntimeOptions } from './session';
+
+const MIN = -3.4028234663852886e38;
+
+/** Logits for a block of positions: row(i) is a view, [vocab]. */
+export class Logits {
+  constructor(readonly data: Float32Array, readonly rows: number, readonly vocab: number) {}
+  row(i: number): Float32Array {
+    return this.data.subarray(i * this.vocab, (i + 1) * this.vocab);
+  }
+}
+
+/** Depth of every node of a tree given by parent indices (-1 = attached to the committed sequence). */
+export function depths(parents: readonly number[]): number[] {
+  const d: number[] = [];
+  parents.forEach((p, i) => {
+    if (p >= i) throw new RangeError(`tree parent ${p} of node ${i} must come before it`);
+    d.push(p < 0 ? 0 : d[p]! + 1);
+  });
+  return d;
+}
+
+const isChain = (parents: readonly number[]) => parents.every((p, i) => p === i - 1);
+
+/** Root-to-leaf paths of a tree, as node indices. */
+export function paths(parents: readonly number[]): number[][] {
+  const hasChild = new Set(parents.filter((p) => p >= 0));
+  const out: number[][] = [];
+  parents.forEach((_, i) => {
+    if (hasChild.has(i)) return;
+    const path: number[] = [];
+    for (let j = i; j !== -1; j = parents[j]!) path.unshift(j);
+    out.push(path);
+  });
+  return out;
+}
+
+interface PendingBatch {
+  rows: number[][];
+  keys: ort.Tensor[];
+  values: ort.Tensor[];
+  width: number;
+}
+
+export class CausalModel {
+  readonly cache: KvCache;
+  private pendingBatch: PendingBatch | null = null;
+  private lastBlock: readonly number[] = [];
+  /** The committed tokens, in order, and the physical cache slot of each. */
+  private seq: number[] = [];
+  private slots: number[] = [];
+  /** Forward passes and time spent in them, for statistics. */
+  runs = 0;
+  runMs = 0;
+
+  private constructor(
+    readonly folder: ModelFolder,
+    private readonly standard: ort.InferenceSession,
+    private readonly tree: ort.InferenceSession | null,
+    readonly provider: Provider,
+  ) {
+    const c = folder.config;
+    this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim);
+  }
+
+  /** Opens the folder's standard graph (and its tree graph when `withTree` and the folder has one). */
+  static async open(folder: ModelFolder, runtime: RuntimeOptions, withTree = false): Promise<CausalModel> {
+    const std = await openSession(folder.files.standard, runtime);
+    try {
+      checkIo(folder, std.session);
+      const tree = withTree && folder.files.tree ? (await openSession(folder.files.tree, runtime)).session : null;
+      return new CausalModel(folder, std.session, tree, std.provider);
+    } catch (err) {
+      await std.session.release();
+      throw err;
+    }
+  }
+
+  get contextLength(): number {
+    return this.folder.config.contextLength;
+  }
+
+  get vocab(): number {
+    return this.folder.config.vocabSize;
+  }
+
+  /** True when a token tree can be verified in one pass (the tree-attention graph). */
+  get nativeTree(): boolean {
+    return this.tree !== null;
+  }
+
+  /** Tokens the cache holds. */
+  get length(): number {
+    return this.cache.count;
+  }
+
+  reset(): void {
+    this.cache.reset();
+    this.pendingBatch = null;
+    this.lastBlock = [];
+    this.seq = [];
+    this.slots = [];
+  }
+
+  /** The committed tokens the cache holds, in order. */
+  get tokens(): readonly number[] {
+    return this.seq;
+  }
+
+  /**
+   * Keeps the longest common prefix of the cache and `tokens` and drops the rest (as holes), so a
+   * new request that shares a prefix with the last one reuses its KV. Returns the kept length.
+   */
+  retain(tokens: readonly number[]): number {
+    let n = 0;
+    while (n < this.seq.length && n < tokens.length && this.seq[n] === tokens[n]) n++;
+    if (n < this.seq.length) {
+      this.cache.drop(this.slots.slice(n));
+      this.seq.length = n;
+      this.slots.length = n;
+      this.compactIfNeeded();
+    }
+    return n;
+  }
+
+  /**
+   * Runs `tokens` after the cache. `parents[i]` is the node `tokens[i]` follows (-1: the committed
+   * sequence); null means a chain. Returns logits [T, vocab]; the new slots stay tentative until commit.
+   */
+  async forward(tokens: readonly number[], parents: readonly number[] | null, signal?: AbortSignal): Promise<Logits> {
+    throwIfAborted(signal);
+    const par = parents ?? tokens.map((_, i) => i - 1);
+    if (tokens.length === 0) throw new HastenError('bad-request', 'forward() needs at least one token.', '');
+    if (par.length !== tokens.length) throw new RangeError('parents and tokens differ in length');
+    const dep = depths(par);
+    const deepest = Math.max(...dep) + 1;
+    if (this.cache.count + deepest > this.contextLength) {
+      throw new HastenError('context-overflow', `The sequence would reach ${this.cache.count + deepest} tokens, beyond the model's context of ${this.contextLength}.`,
+        'Shorten the prompt or lower the maximum completion length.');
+    }
+    const t0 = performance.now();
+    let logits: Logits;
+    if (isChain(par) || this.tree) {
+      logits = await this.runBlock(tokens, par, dep, isChain(par) ? null : this.tree);
+    } else {
+      logits = await this.runPaths(tokens, par);
+    }
+    this.runs++;
+    this.runMs += performance.now() - t0;
+    throwIfAborted(signal);
+    return logits;
+  }
+
+  /** Keeps these nodes of the last forward block (indices into its tokens); the rest become holes. */
+  commit(nodes: readonly number[]): void {
+    let kept: number[];
+    if (this.pendingBatch) {
+      kept = this.commitPath(nodes);
+    } else {
+      const start = this.cache.length - this.lastBlock.length;
+      kept = nodes.map((n) => start + n);
+      this.cache.keep(kept);
+    }
+    nodes.forEach((n, j) => {
+      this.seq.push(this.lastBlock[n]!);
+      this.slots.push(kept[j]!);
+    });
+    this.lastBlock = [];
+    this.compactIfNeeded();
+  }
+
+  private compactIfNeeded(): void {
+    // After compaction the valid slots are 0..count-1, in sequence order.
+    if (this.cache.maybeCompact()) this.slots = this.slots.map((_, i) => i);
+  }
+
+  private feedsFor(tokens: readonly number[], positions: number[], rows = 1): Record<string, ort.Tensor> {
+    const t = tokens.length / rows;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [rows, t]),
+    };
+    if (this.hasPositions) feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(positions, (x) => BigInt(x)), [rows, t]);
+    return feeds;
+  }
+
+  private get hasPositions(): boolean {
+    return this.standard.inputNames.includes('position_ids');
+  }
+
+  private async runBlock(tokens: readonly number[], par: readonly number[], dep: number[], tree: ort.InferenceSession | null): Promise<Logits> {
+    const c = this.cache;
+    const S = c.length;
+    const T = tokens.length;
+    const feeds = this.feedsFor(tokens, dep.map((d) => c.count + d));
+    if (tree) {
+      const bias = new Float32Array(T * (S + T)).fill(MIN);
+      for (let i = 0; i < T; i++) {
+        const row = i * (S + T);
+        for (let j = 0; j < S; j++) if (c.isValid(j)) bias[row + j] = 0;
+        for (let j = i; j !== -1; j = par[j]!) bias[row + S + j] = 0;
+      }
+      feeds.attention_mask = new ort.Tensor('float32', bias, [1, 1, T, S + T]);
+    } else {
+      const mask = new BigInt64Array(S + T).fill(1n);
+      for (let j = 0; j < S; j++) if (!c.isValid(j)) mask[j] = 0n;
+      feeds.attention_mask = new ort.Tensor('int64', mask, [1, S + T]);
+    }
+    for (let l = 0; l < c.layers; l++) {
+      feeds[`past_key_values.${l}.key`] = c.key(l);
+      feeds[`past_key_values.${l}.value`] = c.value(l);
+    }
+    const out = await (tree ?? this.standard).run(feeds);
+    const keys: ort.Tensor[] = [];
+    const values: ort.Tensor[] = [];
+    for (let l = 0; l < c.layers; l++) {
+      keys.push(out[`present.${l}.key`]!);
+      values.push(out[`present.${l}.value`]!);
+    }
+    c.append(keys, values, T);
+    this.lastBlock = tokens;
+    this.pendingBatch = null;
+    return new Logits(out.logits!.data as Float32Array, T, out.logits!.dims[2]!);
+  }
+
+  /**
+   * Tree verification for graphs without tree attention: every root-to-leaf path is one row of a
+   * batch over a copy of the past. Works with any standard export; costs a copy of the cache.
+   */
+  private async runPaths(tokens: readonly number[], par: readonly number[]): Promise<Logits> {
+    const c = this.cache;
+    const rows = paths(par);
+    const B = rows.length;
+    const W = Math.max(...rows.map((r) => r.length));
+    const S = c.length;
+    const ids: number[] = [];
+    const pos: number[] = [];
+    const mask = new BigInt64Array(B * (S + W));
+    rows.forEach((r, b) => {
+      for (let j = 0; j < S; j++) mask[b * (S + W) + j] = c.isValid(j) ? 1n : 0n;
+      for (let j = 0; j < W; j++) {
+        ids.push(j < r.length ? tokens[r[j]!]! : tokens[r[0]!]!);
+        pos.push(c.count + j);
+        mask[b * (S + W) + S + j] = j < r.length ? 1n : 0n;
+      }
+    });
+    const feeds = this.feedsFor(ids, pos, B);
+    feeds.attention_mask = new ort.Tensor('int64', mask, [B, S + W]);
+    const tile = (t: ort.Tensor) => {
+      const src = t.data as Float32Array;
+      const out = new Float32Array(src.length * B);
+      for (let b = 0; b < B; b++) out.set(src, b * src.length);
+      return new ort.Tensor('float32', out, [B, ...t.dims.slice(1)]);
+    };
+    for (let l = 0; l < c.layers; l++) {
+      feeds[`past_key_values.${l}.key`] = tile(c.key(l));
+      feeds[`past_key_values.${l}.value`] = tile(c.value(l));
+    }
+    const out = await this.standard.run(feeds);
+    const V = out.logits!.dims[2]!;
+    const all = out.logits!.data as Float32Array;
+    const logits = new Float32Array(tokens.length * V);
+    rows.forEach((r, b) => r.forEach((node, j) => logits.set(all.subarray((b * W + j) * V, (b * W + j + 1) * V), node * V)));
+    const keys: ort.Tensor[] = [];
+    const values: ort.Tensor[] = [];
+    for (let l = 0; l < c.layers; l++) {
+      keys.push(out[`present.${l}.key`]!);
+      values.push(out[`present.${l}.value`]!);
+    }
+    this.pendingBatch = { rows, keys, values, width: W };
+    this.lastBlock = tokens;
+    return new Logits(logits, tokens.length, V);
+  }
+
+  private commitPath(nodes: readonly number[]): number[] {
+    const p = this.pendingBatch!;
+    this.pendingBatch = null;
+    const last = nodes[nodes.length - 1];
+    const b = last === undefined ? 0 : p.rows.findIndex((r) => r[nodes.length - 1] === last);
+    if (b < 0 || nodes.some((n, j) => p.rows[b]![j] !== n)) throw new RangeError('commit() after a batched tree must keep a root-to-node path');
+    const c = this.cache;
+    const rowOf = (t: ort.Tensor) => {
+      const per = (t.data as Float32Array).length / p.rows.length;
+      return new ort.Tensor('float32', (t.data as Float32Array).slice(b * per, (b + 1) * per), [1, ...t.dims.slice(1)]);
+    };
+    const start = c.length;
+    c.append(p.keys.map(rowOf), p.values.map(rowOf), p.width);
+    const kept = nodes.map((_, j) => start + j);
+    c.keep(kept);
+    return kept;
+  }
+
+  async dispose(): Promise<void> {
+    await this.standard.release();
+    await this.tree?.release();
+  }
+}
+
+/** Checks the graph's inputs and outputs against config.json, naming what disagrees. */
+function checkIo(folder: ModelFolder, s: ort.InferenceSession): void {
+  const c = folder.config;
+  const file = folder.files.standard;
+  const need = ['input_ids', 'attention_mask', ...Array.from({ length: c.numLayers }, (_, l) => [`past_key_values.${l}.key`, `past_key_values.${l}.value`]).flat()];
+  const missing = need.filter((n) => !s.inputNames.includes(n));
+  const outs = ['logits', ...Array.from({ length: c.numLayers }, (_, l) => `present.${l}.key`)].filter((n) => !s.outputNames.includes(n));
+  if (missing.length || outs.length) {
+    throw new HastenError('model-mismatch', `${file} does not have the inputs/outputs config.json implies (num_hidden_layers=${c.numLayers}): missing ${[...missing, ...outs].slice(0, 4).join(', ')}.`,
+      'Export the model with past_key_values (Optimum "text-generation-with-past"), or fix num_hidden_layers in config.json.');
+  }
+  const meta = s.inputMetadata.find((m) => m.name === 'past_key_values.0.key');
+  if (meta && meta.isTensor) {
+    const [, heads, , dim] = meta.shape;
+    if ((typeof heads === 'number' && heads !== c.numKvHeads) || (typeof dim === 'number' && dim !== c.headDim)) {
+      throw new HastenError('model-mismatch', `${file} has KV tensors [batch, ${heads}, past, ${dim}] but config.json implies [batch, ${c.numKvHeads}, past, ${c.headDim}].`,
+        'config.json does not describe this graph: fix num_key_value_heads / head_dim or use the config exported with the model.');
+    }
+  }
+}

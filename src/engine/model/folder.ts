@@ -1,0 +1,189 @@
+// Reads and validates a model folder in Hugging Face hub layout (config.json, tokenizer.json,
+// onnx/*.onnx), and Hasten's manifest with its sha256 sums and tree / layered variants.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { HastenError } from '../errors';
+import { TextTokenizer } from '../tokenizer';
+
+/** The facts about a causal model that decoding needs. */
+export interface ModelConfig {
+  modelType: string;
+  numLayers: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  /** Longest sequence the model was trained for; the KV cache never holds more. */
+  contextLength: number;
+  eosIds: number[];
+}
+
+export interface LayeredFiles {
+  embed: string;
+  blocks: string[];
+  head: string;
+  kvPropagate: string;
+}
+
+/** Absolute paths of the graphs a folder provides. */
+export interface ModelFiles {
+  standard: string;
+  tree?: string;
+  layered?: LayeredFiles;
+  cmlm?: string;
+}
+
+export interface ManifestEntry {
+  path: string;
+  kind: 'causal' | 'cmlm';
+  role?: string;
+  params?: number;
+  layers?: number;
+  exitLayers?: number[];
+  drafts?: string[];
+  maxSpan?: number;
+  variants?: { standard?: string; tree?: string; layered?: LayeredFiles; cmlm?: string };
+  files: Record<string, string>;
+}
+
+export interface Manifest {
+  version: number;
+  defaults: { target: string; draft: string; cmlm: string };
+  models: Record<string, ManifestEntry>;
+}
+
+export interface ModelFolder {
+  dir: string;
+  name: string;
+  config: ModelConfig;
+  files: ModelFiles;
+  tokenizer: TextTokenizer;
+  /** Present when the folder is listed in a manifest.json beside it. */
+  manifest?: ManifestEntry;
+  raw: Record<string, unknown>;
+}
+
+function readJson(file: string, what: string): Record<string, unknown> {
+  if (!fs.existsSync(file)) {
+    throw new HastenError('model-missing', `${file} is missing.`, `A model folder needs ${what}.`);
+  }
+  try {
+    const v = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Record<string, unknown>;
+  } catch (err) {
+    throw new HastenError('model-corrupt', `${file} is not valid JSON (${(err as Error).message}).`, 'Repair or re-export the model folder.');
+  }
+}
+
+function int(cfg: Record<string, unknown>, key: string, file: string, fallback?: number): number {
+  const v = cfg[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new HastenError('model-corrupt', `${file}: "${key}" must be a positive integer (found ${JSON.stringify(v)}).`, 'Fix config.json to match the exported graph.');
+  }
+  return v;
+}
+
+/** Parses the fields of config.json that decoding relies on. */
+export function parseConfig(cfg: Record<string, unknown>, file: string): ModelConfig {
+  const heads = int(cfg, 'num_attention_heads', file);
+  const hidden = int(cfg, 'hidden_size', file);
+  const eos = cfg.eos_token_id;
+  const eosIds = Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : [];
+  return {
+    modelType: typeof cfg.model_type === 'string' ? cfg.model_type : 'unknown',
+    numLayers: int(cfg, 'num_hidden_layers', file),
+    numKvHeads: int(cfg, 'num_key_value_heads', file, heads),
+    headDim: int(cfg, 'head_dim', file, Math.floor(hidden / heads)),
+    vocabSize: int(cfg, 'vocab_size', file),
+    contextLength: Math.min(int(cfg, 'max_position_embeddings', file, 2048), 32768),
+    eosIds,
+  };
+}
+
+/** Reads models/manifest.json-style files. */
+export function readManifest(file: string): Manifest {
+  const m = readJson(file, 'a manifest') as unknown as Manifest;
+  if (typeof m.models !== 'object' || m.models === null) {
+    throw new HastenError('model-corrupt', `${file} has no "models" table.`, 'Regenerate it with node models/toolchain/manifest.mjs.');
+  }
+  return m;
+}
+
+function sha256(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** Checks every file the manifest lists against its sha256. */
+export function verifyManifestEntry(dir: string, entry: ManifestEntry): void {
+  for (const [rel, want] of Object.entries(entry.files)) {
+    const file = path.join(dir, rel);
+    if (!fs.existsSync(file)) {
+      throw new HastenError('model-missing', `${file} is listed in the manifest but missing.`, 'Restore the model folder (git checkout models/) or rebuild it with bash models/build.sh.');
+    }
+    if (sha256(file) !== want) {
+      throw new HastenError('model-corrupt', `${file} does not match its sha256 in the manifest.`, 'The file is damaged or was changed: restore it (git checkout models/) or rebuild with bash models/build.sh.');
+    }
+  }
+}
+
+function findManifest(dir: string): { entry: ManifestEntry; name: string } | undefined {
+  const file = path.join(path.dirname(dir), 'manifest.json');
+  if (!fs.existsSync(file)) return undefined;
+  const name = path.basename(dir);
+  const entry = readManifest(file).models[name];
+  return entry ? { entry, name } : undefined;
+}
+
+function standardGraph(dir: string): string {
+  // fp32 I/O exports only: fp16 graphs take float16 KV tensors, which this runtime does not feed.
+  for (const f of ['model.onnx', 'model_quantized.onnx', 'model_int8.onnx', 'model_uint8.onnx']) {
+    const p = path.join(dir, 'onnx', f);
+    if (fs.existsSync(p)) return p;
+  }
+  throw new HastenError('model-missing', `${path.join(dir, 'onnx', 'model.onnx')} is missing.`,
+    'A model folder needs onnx/model.onnx (Optimum export with past_key_values); fp16-only exports are not supported.');
+}
+
+export interface OpenOptions {
+  /** Verify sha256 sums when the folder is in a manifest (default true). */
+  verify?: boolean;
+}
+
+/** Opens a model folder: validates its files and config, loads its tokenizer. */
+export function openModelFolder(dir: string, opts: OpenOptions = {}): ModelFolder {
+  const abs = path.resolve(dir);
+  if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) {
+    throw new HastenError('model-missing', `Model folder ${abs} does not exist.`, 'Pick a folder with config.json, tokenizer.json and onnx/model.onnx (hasten.model setting).');
+  }
+  const found = findManifest(abs);
+  if (found && opts.verify !== false) verifyManifestEntry(abs, found.entry);
+  const cfgFile = path.join(abs, 'config.json');
+  const raw = readJson(cfgFile, 'config.json (Hugging Face layout)');
+  const isCmlm = raw.model_type === 'hasten-cmlm';
+  const config = parseConfig(raw, cfgFile);
+  const tokenizer = TextTokenizer.load(abs, config.eosIds);
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new HastenError('tokenizer-mismatch', `${path.join(abs, 'tokenizer.json')} has ${tokenizer.vocabSize} tokens but config.json says vocab_size ${config.vocabSize}.`,
+      'The tokenizer does not belong to this model: use the tokenizer.json exported with it.');
+  }
+  const v = found?.entry.variants;
+  const at = (rel: string) => path.join(abs, rel);
+  const files: ModelFiles = isCmlm ? { standard: at(v?.cmlm ?? 'onnx/model.onnx'), cmlm: at(v?.cmlm ?? 'onnx/model.onnx') } : { standard: standardGraph(abs) };
+  const tree = v?.tree ?? (fs.existsSync(at('onnx/model_tree.onnx')) ? 'onnx/model_tree.onnx' : undefined);
+  if (tree && !isCmlm) files.tree = at(tree);
+  if (v?.layered) {
+    files.layered = { embed: at(v.layered.embed), blocks: v.layered.blocks.map(at), head: at(v.layered.head), kvPropagate: at(v.layered.kvPropagate) };
+  }
+  return { dir: abs, name: found?.name ?? path.basename(abs), config, files, tokenizer, raw, ...(found ? { manifest: found.entry } : {}) };
+}
+
+/** Refuses a draft whose tokenizer differs from the target's: their ids would mean different text. */
+export function checkSameTokenizer(target: ModelFolder, draft: ModelFolder): void {
+  const a = fs.readFileSync(path.join(target.dir, 'tokenizer.json'));
+  const b = fs.readFileSync(path.join(draft.dir, 'tokenizer.json'));
+  if (!a.equals(b)) {
+    throw new HastenError('tokenizer-mismatch', `The draft model ${draft.dir} uses a different tokenizer from the target ${target.dir}.`,
+      'A draft must share the target\'s tokenizer.json; pick a draft from the same family (hasten.draftModel setting).');
+  }
+}

@@ -1,0 +1,121 @@
+// The KV cache of one causal model, batch 1.
+//
+// Rollback without copying: the graph appends each step's K/V after the past and returns the
+// whole cache ([1, kv_heads, S, head_dim], head-major, so dropping slots would take a copy per
+// head). Instead every physical slot has a validity flag; rejected draft tokens simply become
+// holes that the attention mask hides. Positions (RoPE) count valid slots only, so holes change
+// nothing numerically. Holes are squeezed out by `compact` once they exceed a quarter of the cache.
+import * as ort from 'onnxruntime-node';
+
+export class KvCache {
+  private keys: ort.Tensor[] = [];
+  private values: ort.Tensor[] = [];
+  private flags = new Uint8Array(256);
+  /** Physical slots, holes included. */
+  length = 0;
+  /** Valid slots: the tokens the model has really seen. */
+  count = 0;
+  /** How many compactions ran (for the benchmark's rollback figures). */
+  compactions = 0;
+  compactMs = 0;
+
+  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number) {
+    this.reset();
+  }
+
+  reset(): void {
+    const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, this.kvHeads, 0, this.headDim]);
+    this.keys = Array.from({ length: this.layers }, empty);
+    this.values = Array.from({ length: this.layers }, empty);
+    this.flags.fill(0);
+    this.length = 0;
+    this.count = 0;
+  }
+
+  isValid(slot: number): boolean {
+    return this.flags[slot] === 1;
+  }
+
+  key(layer: number): ort.Tensor {
+    return this.keys[layer]!;
+  }
+
+  value(layer: number): ort.Tensor {
+    return this.values[layer]!;
+  }
+
+  /** Replaces the tensors with a run's presents, whose last `added` slots start out tentative (holes). */
+  append(keys: ort.Tensor[], values: ort.Tensor[], added: number): void {
+    this.keys = keys;
+    this.values = values;
+    const total = this.length + added;
+    if (total > this.flags.length) {
+      const grown = new Uint8Array(Math.max(total, this.flags.length * 2));
+      grown.set(this.flags);
+      this.flags = grown;
+    }
+    this.flags.fill(0, this.length, total);
+    this.length = total;
+  }
+
+  /** Marks slots (physical indices) as valid. */
+  keep(slots: Iterable<number>): void {
+    for (const s of slots) {
+      if (s < 0 || s >= this.length) throw new RangeError(`KV slot ${s} is outside the cache (length ${this.length})`);
+      if (!this.flags[s]) {
+        this.flags[s] = 1;
+        this.count++;
+      }
+    }
+  }
+
+  /** Turns valid slots back into holes (rollback of tokens that were kept earlier). */
+  drop(slots: Iterable<number>): void {
+    for (const s of slots) {
+      if (this.flags[s]) {
+        this.flags[s] = 0;
+        this.count--;
+      }
+    }
+  }
+
+  /** Holes as a fraction of the physical cache. */
+  get holeFraction(): number {
+    return this.length === 0 ? 0 : (this.length - this.count) / this.length;
+  }
+
+  /** Copies the valid slots together, dropping every hole. */
+  compact(): void {
+    const t0 = performance.now();
+    const keepIdx: number[] = [];
+    for (let s = 0; s < this.length; s++) if (this.flags[s]) keepIdx.push(s);
+    const squeeze = (t: ort.Tensor): ort.Tensor => {
+      const src = t.data as Float32Array;
+      const n = keepIdx.length;
+      const hd = this.headDim;
+      const out = new Float32Array(this.kvHeads * n * hd);
+      for (let h = 0; h < this.kvHeads; h++) {
+        const base = h * this.length * hd;
+        for (let j = 0; j < n; j++) out.set(src.subarray(base + keepIdx[j]! * hd, base + keepIdx[j]! * hd + hd), (h * n + j) * hd);
+      }
+      return new ort.Tensor('float32', out, [1, this.kvHeads, n, hd]);
+    };
+    this.keys = this.keys.map(squeeze);
+    this.values = this.values.map(squeeze);
+    this.flags.fill(0);
+    this.flags.fill(1, 0, keepIdx.length);
+    this.length = keepIdx.length;
+    this.count = keepIdx.length;
+    this.compactions++;
+    this.compactMs += performance.now() - t0;
+  }
+
+  /** Compacts when holes take more than a quarter of the cache (and at least 32 slots); true if it did. */
+  maybeCompact(): boolean {
+    if (this.length - this.count >= 32 && this.holeFraction > 0.25) {
+      this.compact();
+      return true;
+    }
+    return false;
+  }
+}
