@@ -1,0 +1,77 @@
+// Drafters in isolation: prompt lookup, the retrieval index, adaptive draft length.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { lookupContinuations, DEFAULT_LOOKUP, PromptLookupDrafter } from '../../src/engine/drafters/promptLookup';
+import { findRange, RetrievalDrafter, RetrievalIndex, suffixArray } from '../../src/engine/drafters/retrieval';
+import { DraftLength } from '../../src/engine/drafters/types';
+import { TextTokenizer } from '../../src/engine/tokenizer';
+import { GREEDY, seededRandom } from '../../src/engine/sampling';
+import { chain } from '../../src/engine/verify/tree';
+
+const req = (history: number[], maxDepth = 8) => ({ history, maxNodes: 16, maxDepth, sampling: GREEDY, rand: seededRandom(1) });
+
+describe('prompt lookup', () => {
+  test('continues the most recent earlier occurrence of the longest matching n-gram', () => {
+    const seq = [1, 2, 3, 9, 9, 1, 2, 3, 7, 7, 5, 1, 2, 3];
+    assert.deepEqual(lookupContinuations(seq, { ...DEFAULT_LOOKUP, branches: 1 }, 3), [[7, 7, 5]]);
+    assert.deepEqual(lookupContinuations(seq, { ...DEFAULT_LOOKUP, branches: 2 }, 2), [[7, 7], [9, 9]]);
+  });
+
+  test('no match, no draft', async () => {
+    const d = new PromptLookupDrafter();
+    const tree = await d.draft(req([1, 2, 3, 4]));
+    assert.equal(tree.tokens.length, 0);
+  });
+
+  test('the draft is a chain capped at the allowed depth', async () => {
+    const d = new PromptLookupDrafter();
+    const tree = await d.draft(req([5, 6, 7, 8, 9, 10, 11, 5, 6], 3));
+    assert.deepEqual(tree.tokens, [7, 8, 9]);
+    assert.deepEqual(tree.parents, [-1, 0, 1]);
+  });
+});
+
+describe('retrieval index', () => {
+  test('suffix array ranges find every occurrence of a pattern', () => {
+    const tokens = Int32Array.from([3, 1, 2, 3, 1, 2, 4, 3, 1]);
+    const doc = { tokens, sa: suffixArray(tokens) };
+    const [lo, hi] = findRange(doc, [3, 1]);
+    assert.deepEqual([...doc.sa.subarray(lo, hi)].sort(), [0, 3, 7]);
+    const [lo2, hi2] = findRange(doc, [2, 4]);
+    assert.deepEqual([...doc.sa.subarray(lo2, hi2)], [5]);
+    const [lo3, hi3] = findRange(doc, [4, 4]);
+    assert.equal(hi3 - lo3, 0);
+  });
+
+  test('drafts the most frequent continuation from indexed documents, and re-indexes a changed document alone', async () => {
+    const tk = TextTokenizer.load(path.resolve(__dirname, '..', '..', 'models', 'hasten-target'), [0]);
+    const index = new RetrievalIndex(tk);
+    await index.update('a', 'function add(a, b) {\n  return a + b;\n}\n');
+    await index.update('b', 'function sub(a, b) {\n  return a - b;\n}\n');
+    // Matching works on tokens, so the history ends where the documents have a token boundary too.
+    const history = tk.encode('x = 1\nfunction add(a, b)');
+    const d = new RetrievalDrafter(index);
+    const tree = await d.draft(req(history, 8));
+    assert.ok(tk.decode(tree.tokens).startsWith(' {\n  return a + b'), JSON.stringify(tk.decode(tree.tokens)));
+    await index.update('a', 'nothing here');
+    const after = await d.draft(req(history, 6));
+    assert.ok(!tk.decode(after.tokens).includes('a + b'));
+    assert.equal(index.size, 2);
+  });
+});
+
+test('draft length: +2 after a fully accepted draft, -1 otherwise, within bounds', () => {
+  const l = new DraftLength(4, 1, 8);
+  l.update(4, 4);
+  assert.equal(l.current, 6);
+  l.update(6, 6);
+  assert.equal(l.current, 8);
+  l.update(8, 8);
+  assert.equal(l.current, 8);
+  l.update(8, 2);
+  assert.equal(l.current, 7);
+  for (let i = 0; i < 10; i++) l.update(3, 0);
+  assert.equal(l.current, 1);
+  assert.deepEqual(chain([4, 5]).parents, [-1, 0]);
+});
