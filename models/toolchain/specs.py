@@ -12,18 +12,18 @@ SPECS = {
     },
     # Two draft sizes sharing the tokenizer, for the draft-size x acceptance study.
     'draft-s': {
-        'kind': 'causal', 'seed': 12, 'lr': 4e-3, 'warmup': 40, 'batch': 12, 'seq': 256, 'steps': 500,
+        'kind': 'causal', 'seed': 12, 'lr': 4e-3, 'warmup': 40, 'batch': 12, 'seq': 256, 'steps': 400,
         'config': dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                        intermediate_size=176, max_position_embeddings=256),
     },
     'draft-m': {
-        'kind': 'causal', 'seed': 13, 'lr': 3e-3, 'warmup': 40, 'batch': 12, 'seq': 256, 'steps': 600,
+        'kind': 'causal', 'seed': 13, 'lr': 3e-3, 'warmup': 40, 'batch': 12, 'seq': 256, 'steps': 400,
         'config': dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                        intermediate_size=352, max_position_embeddings=256),
     },
     # Conditional masked LM for Mask-Predict infilling (bidirectional, with a span-length head).
     'cmlm': {
-        'kind': 'cmlm', 'seed': 14, 'lr': 2e-3, 'warmup': 40, 'batch': 12, 'steps': 700,
+        'kind': 'cmlm', 'seed': 14, 'lr': 2e-3, 'warmup': 40, 'batch': 12, 'steps': 400,
         'config': dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=6,
                        intermediate_size=512, max_span=48, max_position_embeddings=320),
     },
