@@ -23,6 +23,8 @@ export interface EngineOptions {
   /** Draft model folder; undefined picks the manifest's default draft when there is one, null disables. */
   draftDir?: string | null;
   runtime?: Partial<RuntimeOptions>;
+  /** Use the tree-attention graph when the folder has one (default); false verifies trees as batched paths. */
+  treeAttention?: boolean;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -80,7 +82,7 @@ export class Engine {
     const draftDir = o.draftDir === undefined ? defaultDraft(targetFolder.dir) : o.draftDir;
     const draftFolder = draftDir ? openModelFolder(draftDir) : null;
     if (draftFolder) checkSameTokenizer(targetFolder, draftFolder);
-    const target = await CausalModel.open(targetFolder, runtime, true);
+    const target = await CausalModel.open(targetFolder, runtime, o.treeAttention ?? true);
     let draft: CausalModel | null = null;
     try {
       draft = draftFolder ? await CausalModel.open(draftFolder, { ...runtime, threads: 1 }) : null;

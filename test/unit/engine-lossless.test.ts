@@ -42,3 +42,17 @@ test(`${items.length} held-out prompts: draft-model, token-tree, prompt-lookup a
   // Speculation really happened (a test of losslessness that accepted nothing would prove little).
   assert.ok(accepted > items.length, `only ${accepted} draft tokens accepted in total`);
 });
+
+test('token trees verified as batched paths (models without tree attention) equal autoregressive greedy on 20 prompts', async () => {
+  const batched = await Engine.load({ modelDir: path.join(models, 'hasten-target'), runtime: { threads: 1 }, treeAttention: false });
+  try {
+    assert.equal(batched.target.nativeTree, false);
+    for (const it of items.slice(0, 20)) {
+      const ar = await run(engine, it.prefix, it.suffix, 'autoregressive');
+      const t = await run(batched, it.prefix, it.suffix, 'token-tree');
+      assert.deepEqual(t.output, ar.output, it.id);
+    }
+  } finally {
+    await batched.dispose();
+  }
+});
