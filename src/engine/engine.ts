@@ -9,12 +9,14 @@ import { PromptLookupDrafter, DEFAULT_LOOKUP } from './drafters/promptLookup';
 import { RetrievalDrafter, RetrievalIndex } from './drafters/retrieval';
 import { Drafter } from './drafters/types';
 import { HastenError, isAbortError } from './errors';
+import { DEFAULT_EXIT, ExitSettings, ExitStrategies, isExitStrategy } from './exits';
 import { CausalModel } from './model/causal';
 import { checkSameTokenizer, openModelFolder, readManifest } from './model/folder';
 import { DEFAULT_RUNTIME, RuntimeOptions } from './model/session';
 import { buildPrompt } from './prompt';
 import { GREEDY, SamplingOptions } from './sampling';
 import { AutoSelector, Strategy } from './strategies';
+import { Channel } from './channel';
 import { CompletionTrace } from './trace';
 
 export interface EngineOptions {
@@ -28,7 +30,7 @@ export interface EngineOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
-export interface DecodeSettings {
+export interface DecodeSettings extends ExitSettings {
   /** Initial draft depth (adapts to acceptance). */
   draftLength: number;
   /** Candidates per depth for the token-tree strategy, e.g. [3, 2, 2, 1]. */
@@ -37,7 +39,7 @@ export interface DecodeSettings {
   maxNodes: number;
 }
 
-export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, treeWidths: [3, 2, 2, 1, 1, 1], maxNodes: 24 };
+export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, treeWidths: [3, 2, 2, 1, 1, 1], maxNodes: 24, ...DEFAULT_EXIT };
 
 export interface CompletionRequest {
   prefix: string;
@@ -66,8 +68,11 @@ export class Engine {
   private readonly auto = new AutoSelector();
   private readonly drafters = new Map<string, Drafter>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Early exit and self-speculation: the layered variant, loaded when first asked for. */
+  readonly exits: ExitStrategies;
 
-  private constructor(readonly target: CausalModel, readonly draft: CausalModel | null, private readonly log: NonNullable<EngineOptions['log']>) {
+  private constructor(readonly target: CausalModel, readonly draft: CausalModel | null, private readonly log: NonNullable<EngineOptions['log']>, runtime: RuntimeOptions) {
+    this.exits = new ExitStrategies(target.folder, runtime);
     this.retrieval = new RetrievalIndex(target.folder.tokenizer);
   }
 
@@ -91,13 +96,14 @@ export class Engine {
       throw err;
     }
     log('info', `Loaded ${targetFolder.name} (${target.provider}${target.nativeTree ? ', tree attention' : ''})${draft ? ` with draft ${draft.folder.name}` : ''}.`);
-    return new Engine(target, draft, log);
+    return new Engine(target, draft, log, runtime);
   }
 
   /** Strategies this engine can run right now. */
   available(): Strategy[] {
     const s: Strategy[] = ['auto', 'autoregressive', 'prompt-lookup', 'retrieval'];
     if (this.draft) s.push('draft-model', 'token-tree');
+    if (this.exits.available) s.push('early-exit', 'self-speculation');
     return s;
   }
 
@@ -108,21 +114,22 @@ export class Engine {
 
   /**
    * Streams a completion. Requests run one at a time (the KV cache is shared); a caller that wants
-   * the newest request to win aborts the previous one.
+   * the newest request to win aborts the previous one. Decoding runs in its own task and feeds a
+   * channel, so a consumer that stops reading cannot block later requests.
    */
-  async *complete(req: CompletionRequest): AsyncGenerator<CompletionUpdate> {
-    const turn = this.queue;
-    let release!: () => void;
-    this.queue = new Promise<void>((r) => (release = r));
-    try {
-      await turn;
-      yield* this.run(req);
-    } catch (err) {
-      if (!isAbortError(err)) this.log('error', `Completion failed (${req.strategy}): ${err instanceof Error ? err.message : String(err)}`);
-      throw err;
-    } finally {
-      release();
-    }
+  complete(req: CompletionRequest): AsyncIterable<CompletionUpdate> {
+    const channel = new Channel<CompletionUpdate>();
+    const job = this.queue.then(async () => {
+      for await (const u of this.run(req)) channel.push(u);
+    });
+    this.queue = job.then(
+      () => channel.close(),
+      (err: unknown) => {
+        if (!isAbortError(err)) this.log('error', `Completion failed (${req.strategy}): ${err instanceof Error ? err.message : String(err)}`);
+        channel.close(err);
+      },
+    );
+    return channel;
   }
 
   private async *run(req: CompletionRequest): AsyncGenerator<CompletionUpdate> {
@@ -155,6 +162,7 @@ export class Engine {
     await this.queue;
     this.target.reset();
     this.draft?.reset();
+    await this.exits.reset();
   }
 
   private autoCandidates(): Strategy[] {
@@ -166,6 +174,7 @@ export class Engine {
 
   private decoder(strategy: Strategy, s: DecodeSettings, req: Parameters<typeof autoregressive>[1]): AsyncGenerator<DecodeChunk, CompletionTrace> {
     if (strategy === 'autoregressive') return autoregressive(this.target, req);
+    if (isExitStrategy(strategy)) return this.exits.decoder(strategy, s, req);
     return speculative(this.target, this.drafter(strategy, s), req, strategy, { maxNodes: s.maxNodes });
   }
 
@@ -202,6 +211,7 @@ export class Engine {
     await Promise.all([...this.drafters.values()].map((d) => d.dispose()));
     await this.target.dispose();
     await this.draft?.dispose();
+    await this.exits.dispose();
   }
 }
 

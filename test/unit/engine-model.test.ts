@@ -230,6 +230,14 @@ describe('engine requests', () => {
     assert.ok(last!.trace.promptTokens <= engine.target.contextLength - 8);
   });
 
+  test('a consumer that stops reading without finishing does not block the next request', async () => {
+    const it = engine.complete({ prefix: 'def f(x):\n', suffix: '', strategy: 'autoregressive', maxNewTokens: 16 })[Symbol.asyncIterator]();
+    await it.next(); // read one update, then abandon the iterator without return()
+    let done = false;
+    for await (const u of engine.complete({ prefix: 'def g(y):\n', suffix: '', strategy: 'autoregressive', maxNewTokens: 4 })) done = u.done;
+    assert.ok(done);
+  });
+
   test('an abort in the middle of decoding stops it, and the engine stays usable', async () => {
     const ctrl = new AbortController();
     let chunks = 0;
