@@ -61,7 +61,7 @@ export class Output {
   }
 
   /** Room left in the model's context after `model.length` tokens plus the pending one. */
-  static room(model: CausalModel): number {
+  static room(model: Pick<CausalModel, 'contextLength' | 'length'>): number {
     return model.contextLength - model.length - 1;
   }
 }
@@ -79,7 +79,7 @@ export async function prefill(model: CausalModel, prompt: readonly number[], sig
   return { row: logits.row(feed.length - 1).slice(), reused, ms: performance.now() - t0 };
 }
 
-export function newTrace(strategy: string, model: CausalModel, drafter: string, promptTokens: number): CompletionTrace {
+export function newTrace(strategy: string, model: { folder: { name: string } }, drafter: string, promptTokens: number): CompletionTrace {
   return {
     id: 0, strategy, model: model.folder.name, drafter, promptTokens, reusedTokens: 0, tokens: 0, output: [],
     prefillMs: 0, decodeMs: 0, steps: [], stopReason: 'length',

@@ -1,0 +1,107 @@
+// LayerSkip self-speculation (Elhoushi et al. 2024), lossless: draft k tokens with the first E
+// layers, verify them with layers E..L-1 in one pass that reuses the drafting's K/V and layer-E
+// hidden states, accept with the one acceptance rule, roll back rejected slots in every layer.
+import { LayerSkipDraft, LayerSkipDrafter } from '../drafters/layerSkip';
+import { throwIfAborted } from '../errors';
+import { Logits } from '../model/causal';
+import { Hidden, LayeredModel } from '../model/layered';
+import { distribution, sample, seededRandom } from '../sampling';
+import { CompletionTrace, StepTrace } from '../trace';
+import { verify } from '../verify/accept';
+import { DraftTree } from '../verify/tree';
+import { DecodeChunk, DecodeRequest, newTrace, Output } from './common';
+import { firstChunk, prefillLayered } from './earlyExit';
+
+/**
+ * The verification pass over the root (`pending`) and the chain. The root and every draft but the
+ * last already went through layers 0..E-1 while drafting; only the last draft still needs them.
+ * Then layers E..L-1 run once over all k+1 rows. Returns logits [k+1, vocab] and the rows' slots.
+ */
+export async function verifyPass(model: LayeredModel, pending: number, tree: DraftTree, d: LayerSkipDraft, signal?: AbortSignal): Promise<{ logits: Logits; slots: number[] }> {
+  const L = model.numLayers;
+  const k = tree.tokens.length;
+  if (k === 0) {
+    const slots = model.allocate(1);
+    const h = await model.run(0, L, slots, await model.embed([pending]));
+    return { logits: await model.logits(h), slots };
+  }
+  const E = d.exitLayer;
+  const lastSlot = model.allocate(1);
+  const lastH = await model.run(0, E, lastSlot, await model.embed([tree.tokens[k - 1]!]));
+  throwIfAborted(signal);
+  const slots = [...d.slots, ...lastSlot];
+  const h = await model.run(E, L, slots, Hidden.concat([...d.hidden, lastH]));
+  return { logits: await model.logits(h), slots };
+}
+
+export async function* selfSpeculative(model: LayeredModel, drafter: LayerSkipDrafter, req: DecodeRequest, maxNodes: number, strategy = 'self-speculation'): AsyncGenerator<DecodeChunk, CompletionTrace> {
+  const tk = model.folder.tokenizer;
+  const L = model.numLayers;
+  const trace = newTrace(strategy, model, drafter.name, req.prompt.length);
+  const out = new Output(tk, req);
+  const rand = seededRandom(req.sampling.seed);
+  const pre = await prefillLayered(model, req.prompt, req.signal);
+  trace.reusedTokens = pre.reused;
+  trace.prefillMs = pre.ms;
+  const t0 = performance.now();
+  const history = [...req.prompt];
+  const p0 = distribution(pre.row, req.sampling);
+  let pending = sample(p0, rand);
+  history.push(pending);
+  yield firstChunk(trace, out, pending, p0[pending]!, L, tk.tokenText(pending));
+  while (!out.done) {
+    const room = Output.room(model);
+    if (room < 0) {
+      out.reason = 'context';
+      break;
+    }
+    const s0 = performance.now();
+    // 1. Draft with layers 0..E-1 (no deeper than the remaining budget and context).
+    const budget = req.maxNewTokens - out.ids.length - 1;
+    const tree = await drafter.draft({ history, maxNodes, maxDepth: Math.max(0, Math.min(room, budget)), sampling: req.sampling, rand, signal: req.signal });
+    const d = drafter.last!;
+    const s1 = performance.now();
+    // 2. Verify with layers E..L-1, reusing the drafting's K/V and hidden states.
+    const { logits, slots } = await verifyPass(model, pending, tree, d, req.signal);
+    // 3. Accept.
+    const verdict = verify(tree, (node) => distribution(logits.row(node + 1), req.sampling), rand);
+    // 4. Roll back: rejected drafts become holes in every layer; the root and the accepted path stay.
+    const kept = 1 + verdict.accepted.length;
+    model.drop(slots.slice(kept));
+    model.commit([pending, ...verdict.accepted.map((a) => tree.tokens[a]!)], slots.slice(0, kept));
+    model.maybeCompact();
+    const newIds = [...verdict.accepted.map((a) => tree.tokens[a]!), verdict.bonus];
+    history.push(...newIds);
+    pending = verdict.bonus;
+    // 5. Update: acceptance adapts k at this E, time per token scores E.
+    drafter.update({ tree, accepted: verdict.accepted, history });
+    const { ids, delta } = out.push(newIds);
+    const step = stepTrace(trace.steps.length, drafter.name, tree, verdict, (id) => tk.tokenText(id), d.exitLayer, L, ids.length, s1 - s0, performance.now() - s1);
+    trace.steps.push(step);
+    yield { ids, delta, step };
+  }
+  trace.tokens = out.ids.length;
+  trace.output = out.ids;
+  trace.decodeMs = performance.now() - t0;
+  trace.stopReason = out.reason ?? 'length';
+  return trace;
+}
+
+/** Drafted nodes exited at layer E; the bonus (or recovered) token came from the full depth L. */
+function stepTrace(n: number, drafter: string, tree: DraftTree, v: ReturnType<typeof verify>, text: (id: number) => string, E: number, L: number,
+  emitted: number, draftMs: number, verifyMs: number): StepTrace {
+  const accepted = new Set(v.accepted);
+  return {
+    step: n,
+    drafter,
+    nodes: tree.tokens.map((token, i) => ({
+      token, text: text(token), parent: tree.parents[i]!, draftProb: tree.confidence[i] ?? null,
+      targetProb: v.targetProbs[i] ?? null, status: accepted.has(i) ? 'accepted' : 'rejected', exitLayer: E,
+    })),
+    bonus: { token: v.bonus, text: text(v.bonus), prob: v.bonusProb, kind: v.bonusKind, exitLayer: L },
+    emitted,
+    draftMs,
+    verifyMs,
+    totalMs: draftMs + verifyMs,
+  };
+}
