@@ -1,0 +1,117 @@
+// The strategies that run the target layer by layer (early-exit, self-speculation): their
+// settings, validation against the model's depth (errors name the valid range), and the lazily
+// loaded layered model they share. Engine delegates to ExitStrategies and knows nothing more.
+import { DecodeChunk, DecodeRequest } from './decoders/common';
+import { CONFIDENCE_MEASURES, ConfidenceMeasure } from './decoders/confidence';
+import { EarlyExitOptions, earlyExit } from './decoders/earlyExit';
+import { selfSpeculative } from './decoders/selfSpeculative';
+import { LayerSkipDrafter, LayerSkipOptions } from './drafters/layerSkip';
+import type { DecodeSettings } from './engine';
+import { HastenError } from './errors';
+import { ModelFolder } from './model/folder';
+import { LayeredModel, layeredFiles, SKIPPED_KV, SkippedKv } from './model/layered';
+import { RuntimeOptions } from './model/session';
+import { CompletionTrace } from './trace';
+
+export interface ExitSettings {
+  /** CALM: exit when the confidence reaches this, in [0, 1]; 1 never exits early. */
+  exitThreshold: number;
+  /** CALM: first layer (1-based) allowed to exit, 1..L; 0 = a quarter of the depth. */
+  minExitLayer: number;
+  exitMeasure: ConfidenceMeasure;
+  /** CALM: how skipped layers get the K/V of an exited token (state propagation by default). */
+  exitKv: SkippedKv;
+  /** Self-speculation: initial draft exit layer E, 1..L-1 (adapts by ±2); 0 = half the depth. */
+  selfSpecLayer: number;
+}
+
+/** exitThreshold 0.9 with softmax: see README "Early exit" for the calibrated values per measure. */
+export const DEFAULT_EXIT: ExitSettings = { exitThreshold: 0.9, minExitLayer: 0, exitMeasure: 'softmax', exitKv: 'propagate', selfSpecLayer: 0 };
+
+const bad = (message: string, fix: string) => new HastenError('bad-request', message, fix);
+
+/** CALM options for a model of `layers` layers; throws naming the valid range. */
+export function earlyExitOptions(s: ExitSettings, layers: number): EarlyExitOptions {
+  if (typeof s.exitThreshold !== 'number' || !(s.exitThreshold >= 0 && s.exitThreshold <= 1)) {
+    throw bad(`Exit threshold ${s.exitThreshold} is outside the valid range [0, 1].`, 'Set exitThreshold between 0 (always exit at the minimum layer) and 1 (never exit early).');
+  }
+  const min = s.minExitLayer === 0 ? Math.max(1, Math.round(layers / 4)) : s.minExitLayer;
+  if (!Number.isInteger(min) || min < 1 || min > layers) {
+    throw bad(`Minimum exit layer ${s.minExitLayer} is outside the valid range 1..${layers} for this ${layers}-layer model.`, `Set minExitLayer to an integer from 1 to ${layers} (0 picks ${Math.max(1, Math.round(layers / 4))}).`);
+  }
+  if (!(CONFIDENCE_MEASURES as readonly string[]).includes(s.exitMeasure)) {
+    throw bad(`Unknown confidence measure "${s.exitMeasure}".`, `Use one of ${CONFIDENCE_MEASURES.join(', ')}.`);
+  }
+  if (!(SKIPPED_KV as readonly string[]).includes(s.exitKv)) {
+    throw bad(`Unknown skipped-layer KV mode "${s.exitKv}".`, `Use one of ${SKIPPED_KV.join(', ')}.`);
+  }
+  return { measure: s.exitMeasure, threshold: s.exitThreshold, minExitLayer: min, skippedKv: s.exitKv };
+}
+
+/** Self-speculation options for a model of `layers` layers; throws naming the valid range. */
+export function layerSkipOptions(s: ExitSettings & { draftLength: number }, layers: number): LayerSkipOptions {
+  const auto = Math.max(1, Math.floor(layers / 2));
+  const e = s.selfSpecLayer === 0 ? auto : s.selfSpecLayer;
+  if (!Number.isInteger(e) || e < 1 || e >= layers) {
+    throw bad(`Self-speculation exit layer ${s.selfSpecLayer} is outside the valid range 1..${layers - 1} for this ${layers}-layer model (the draft must leave at least one layer to verify).`,
+      `Set selfSpecLayer to an integer from 1 to ${layers - 1} (0 picks ${auto}).`);
+  }
+  return { exitLayer: e, draftLength: Math.max(1, s.draftLength), exitSpread: 2 };
+}
+
+export const EXIT_STRATEGIES = ['early-exit', 'self-speculation'] as const;
+export type ExitStrategy = (typeof EXIT_STRATEGIES)[number];
+export const isExitStrategy = (s: string): s is ExitStrategy => (EXIT_STRATEGIES as readonly string[]).includes(s);
+
+/** The layered model, loaded on first use (eleven sessions that other strategies never need). */
+export class ExitStrategies {
+  private model: Promise<LayeredModel> | null = null;
+  private readonly drafters = new Map<string, LayerSkipDrafter>();
+
+  constructor(private readonly folder: ModelFolder, private readonly runtime: RuntimeOptions) {}
+
+  /** True when the folder has a layered variant. */
+  get available(): boolean {
+    try {
+      layeredFiles(this.folder);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The layered model (loads it on first call; a folder without the variant is a clear error). */
+  layered(): Promise<LayeredModel> {
+    if (!this.model) {
+      this.model = LayeredModel.open(this.folder, this.runtime);
+      this.model.catch(() => (this.model = null));
+    }
+    return this.model;
+  }
+
+  async *decoder(strategy: ExitStrategy, s: DecodeSettings, req: DecodeRequest): AsyncGenerator<DecodeChunk, CompletionTrace> {
+    const layers = this.folder.config.numLayers;
+    if (strategy === 'early-exit') {
+      const o = earlyExitOptions(s, layers);
+      return yield* earlyExit(await this.layered(), req, o);
+    }
+    const o = layerSkipOptions(s, layers);
+    const model = await this.layered();
+    // Drafters live across requests, so the measured E and k carry over.
+    const key = `${o.exitLayer}:${o.draftLength}`;
+    let d = this.drafters.get(key);
+    if (!d) this.drafters.set(key, (d = new LayerSkipDrafter(model, o)));
+    return yield* selfSpeculative(model, d, req, s.maxNodes);
+  }
+
+  /** Empties the layered model's caches, if it is loaded. */
+  async reset(): Promise<void> {
+    if (this.model) (await this.model.catch(() => null))?.reset();
+  }
+
+  async dispose(): Promise<void> {
+    const m = this.model;
+    this.model = null;
+    if (m) await (await m.catch(() => null))?.dispose();
+  }
+}
