@@ -1,0 +1,294 @@
+// Early exit in the benchmark:
+//   calibrate   per confidence measure, the smallest CALM threshold whose token agreement with the
+//               full model meets a target (CALM's consistency calibration, by fixed-sequence testing)
+//   exit-sweep  experiment 2: thresholds x confidence measures on held-out completions; per point
+//               the speed-up against autoregressive decoding in the same run (interleaved), the mean
+//               exit layer, token agreement with the full model and exact match of completed lines
+// Items are split in two halves per workload kind: calibration picks on one, the sweep and the
+// held-out check of a calibrated threshold run on the other.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { CompletionUpdate, DecodeSettings, Engine, PROVIDERS, Provider, Strategy } from '../src/engine';
+import { CONFIDENCE_MEASURES, ConfidenceMeasure } from '../src/engine/decoders/confidence';
+import { SKIPPED_KV, SkippedKv } from '../src/engine/model/layered';
+import { loadWorkloads, WORKLOAD_KINDS, WorkloadItem } from './workloads';
+
+const ROOT = path.resolve(__dirname, '..');
+export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--measure softmax,margin,saturation] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
+  hasten exit-sweep [--thresholds 0.5,0.6,...] [--measure ...] [--limit N] [--max-tokens N] [--json FILE] [--quick] [exit options] [common options]
+exit options: --min-exit-layer N (default 0: a quarter of the depth)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate)`;
+
+const OPTIONS = {
+  agreement: { type: 'string', default: '0.95' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' },
+  'max-tokens': { type: 'string', default: '32' }, json: { type: 'string' }, quick: { type: 'boolean', default: false },
+  'min-exit-layer': { type: 'string', default: '0' }, 'exit-kv': { type: 'string', default: 'propagate' },
+  model: { type: 'string' }, draft: { type: 'string' }, provider: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' },
+} as const;
+
+const SWEEP = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
+const SWEEP_QUICK = [0.5, 0.8, 0.95, 0.99];
+/** Calibration candidates, most conservative first (fixed-sequence testing walks down until one fails). */
+const CALIBRATION = [0.999, 0.995, 0.99, 0.98, 0.97, 0.95, 0.925, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3];
+
+interface Run {
+  item: string;
+  tokens: number;
+  decodeMs: number;
+  output: number[];
+  text: string;
+  /** Exit layer of every token decoded after prefill (CALM only). */
+  exitLayers: number[];
+}
+
+export interface PointSummary {
+  strategy: Strategy;
+  measure: ConfidenceMeasure | null;
+  threshold: number | null;
+  runs: number;
+  tokens: number;
+  tokensPerSecond: number;
+  /** Decode tokens/s against autoregressive decoding on the same items, interleaved in one run. */
+  speedup: number;
+  meanExitLayer: number | null;
+  /** Position-wise token agreement with the full model's greedy output (matches / longer length). */
+  agreement: number;
+  /** Completions token-for-token identical to the full model's. */
+  identical: number;
+  /** Completions whose first line equals the held-out truth's first line. */
+  lineExact: number;
+  /** Completions whose first line equals the full model's first line. */
+  lineAgreement: number;
+  pareto?: boolean;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+function fail(msg: string): never {
+  console.error(`hasten: ${msg}\nusage:\n${EXITS_USAGE}`);
+  process.exit(2);
+}
+
+function num(v: unknown, name: string, lo: number, hi: number, integer = false): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < lo || n > hi || (integer && !Number.isInteger(n))) fail(`--${name} must be ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}] (got ${v})`);
+  return n;
+}
+
+function measures(v: Values): ConfidenceMeasure[] {
+  const m = ((v.measure as string | undefined)?.split(',') ?? [...CONFIDENCE_MEASURES]) as ConfidenceMeasure[];
+  for (const x of m) if (!CONFIDENCE_MEASURES.includes(x)) fail(`unknown measure ${x} (valid: ${CONFIDENCE_MEASURES.join(', ')}; a learned exit classifier is not trained by the toolchain)`);
+  return m;
+}
+
+/** Every other item of each workload kind: 'calibration' takes the even ones, 'evaluation' the odd. */
+export function split(items: WorkloadItem[], half: 'calibration' | 'evaluation'): WorkloadItem[] {
+  return WORKLOAD_KINDS.flatMap((k) => items.filter((i) => i.kind === k).filter((_, n) => (n % 2 === 0) === (half === 'calibration')));
+}
+
+async function runOnce(engine: Engine, item: WorkloadItem, strategy: Strategy, settings: Partial<DecodeSettings>, maxNewTokens: number): Promise<Run> {
+  await engine.reset();
+  let last: CompletionUpdate | undefined;
+  for await (const u of engine.complete({ prefix: item.prefix, suffix: item.suffix, strategy, maxNewTokens, settings })) last = u;
+  const t = last!.trace;
+  const exitLayers = strategy === 'early-exit' ? t.steps.slice(1).flatMap((s) => (s.bonus?.exitLayer !== undefined && s.emitted > 0 ? [s.bonus.exitLayer] : [])) : [];
+  return { item: item.id, tokens: t.tokens, decodeMs: t.decodeMs, output: t.output, text: last!.text, exitLayers };
+}
+
+const firstLine = (s: string) => s.split('\n')[0]!.trimEnd();
+
+/** Position-wise agreement of outputs with references: [matches, longer length]. */
+function agreementCounts(runs: Run[], ref: Map<string, Run>): [number, number] {
+  let match = 0;
+  let total = 0;
+  for (const r of runs) {
+    const want = ref.get(r.item)!.output;
+    for (let i = 0; i < Math.min(r.output.length, want.length); i++) if (r.output[i] === want[i]) match++;
+    total += Math.max(r.output.length, want.length);
+  }
+  return [match, total];
+}
+
+function summarise(strategy: Strategy, measure: ConfidenceMeasure | null, threshold: number | null, runs: Run[], ar: Map<string, Run>, truth: Map<string, WorkloadItem>): PointSummary {
+  const rate = (rs: Run[]) => (rs.reduce((s, r) => s + r.tokens, 0) * 1000) / Math.max(1e-9, rs.reduce((s, r) => s + r.decodeMs, 0));
+  const base = runs.map((r) => ar.get(r.item)!);
+  const [match, total] = agreementCounts(runs, ar);
+  const exits = runs.flatMap((r) => r.exitLayers);
+  return {
+    strategy, measure, threshold, runs: runs.length, tokens: runs.reduce((s, r) => s + r.tokens, 0),
+    tokensPerSecond: rate(runs), speedup: rate(runs) / rate(base),
+    meanExitLayer: exits.length ? exits.reduce((s, x) => s + x, 0) / exits.length : null,
+    agreement: total ? match / total : 1,
+    identical: runs.filter((r) => JSON.stringify(r.output) === JSON.stringify(ar.get(r.item)!.output)).length / runs.length,
+    lineExact: runs.filter((r) => firstLine(r.text) === firstLine(truth.get(r.item)!.truth)).length / runs.length,
+    lineAgreement: runs.filter((r) => firstLine(r.text) === firstLine(ar.get(r.item)!.text)).length / runs.length,
+  };
+}
+
+/** Marks the points no other point of the same measure beats on both speed-up and agreement. */
+export function markPareto(points: PointSummary[]): void {
+  for (const p of points) {
+    if (p.measure === null) continue;
+    p.pareto = !points.some((q) => q !== p && q.measure === p.measure && q.speedup >= p.speedup && q.agreement >= p.agreement && (q.speedup > p.speedup || q.agreement > p.agreement));
+  }
+}
+
+async function loadEngine(v: Values): Promise<Engine> {
+  const provider = v.provider as string;
+  if (!(PROVIDERS as readonly string[]).includes(provider)) fail(`unknown provider ${provider}`);
+  return Engine.load({
+    modelDir: (v.model as string | undefined) ?? path.join(ROOT, 'models', 'hasten-target'), draftDir: null,
+    runtime: { provider: provider as Provider, threads: num(v.threads, 'threads', 0, 256, true) },
+    log: (level, m) => console.error(`[${level}] ${m}`),
+  });
+}
+
+function exitSettings(v: Values): Partial<DecodeSettings> {
+  const kv = v['exit-kv'] as string;
+  if (!(SKIPPED_KV as readonly string[]).includes(kv)) fail(`--exit-kv must be one of ${SKIPPED_KV.join(', ')}`);
+  return { minExitLayer: num(v['min-exit-layer'], 'min-exit-layer', 0, 1024, true), exitKv: kv as SkippedKv };
+}
+
+const progress = (done: number, total: number, label: string) =>
+  process.stderr.write(`\r[${'#'.repeat(Math.round((30 * done) / total)).padEnd(30)}] ${done}/${total} ${label}`.padEnd(100));
+
+function machine(): Record<string, unknown> {
+  return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, load: os.loadavg()[0], date: new Date().toISOString() };
+}
+
+/** Experiment 2: the sweep, interleaved per item with autoregressive, full-depth layered and self-speculation. */
+async function sweep(v: Values): Promise<void> {
+  const grid = v.thresholds ? (v.thresholds as string).split(',').map((t) => num(t, 'thresholds', 0, 1)) : v.quick ? SWEEP_QUICK : SWEEP;
+  const ms = measures(v);
+  const limit = v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10;
+  const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
+  const items = split(loadWorkloads(), 'evaluation').filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
+  const base = exitSettings(v);
+  type Config = { key: string; strategy: Strategy; measure: ConfidenceMeasure | null; threshold: number | null; settings: Partial<DecodeSettings> };
+  const configs: Config[] = [
+    { key: 'autoregressive', strategy: 'autoregressive', measure: null, threshold: null, settings: {} },
+    { key: 'full-depth', strategy: 'early-exit', measure: null, threshold: 1, settings: { ...base, exitThreshold: 1 } },
+    { key: 'self-speculation', strategy: 'self-speculation', measure: null, threshold: null, settings: {} },
+    ...ms.flatMap((m) => grid.map((t) => ({ key: `${m}@${t}`, strategy: 'early-exit' as Strategy, measure: m, threshold: t, settings: { ...base, exitMeasure: m, exitThreshold: t } }))),
+  ];
+  const engine = await loadEngine(v);
+  const runs = new Map<string, Run[]>(configs.map((c) => [c.key, []]));
+  try {
+    const total = items.length * configs.length;
+    let done = 0;
+    const t0 = Date.now();
+    for (const [n, item] of items.entries()) {
+      for (let k = 0; k < configs.length; k++) {
+        const c = configs[(k + n) % configs.length]!;
+        runs.get(c.key)!.push(await runOnce(engine, item, c.strategy, c.settings, maxNew));
+        progress(++done, total, `${item.id} ${c.key}`);
+      }
+    }
+    process.stderr.write('\n');
+    const ar = new Map(runs.get('autoregressive')!.map((r) => [r.item, r]));
+    const truth = new Map(items.map((i) => [i.id, i]));
+    const points = configs.map((c) => summarise(c.strategy, c.measure, c.threshold, runs.get(c.key)!, ar, truth));
+    markPareto(points);
+    console.log(formatPoints(points, configs.map((c) => c.key)));
+    console.log(`\n${items.length} held-out prompts (evaluation half) x ${configs.length} configurations in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${maxNew} new tokens; ` +
+      `speed-up is decode tokens/s against autoregressive (fused model.onnx) on the same prompts, interleaved; full-depth is the layered runtime without exits.`);
+    if (typeof v.json === 'string') {
+      const out = { experiment: 'exit-sweep', model: engine.target.folder.name, maxNewTokens: maxNew, items: items.map((i) => i.id), settings: base, machine: machine(), points };
+      fs.mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
+      fs.writeFileSync(v.json, JSON.stringify(out, null, 1));
+      console.log(`wrote ${v.json}`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
+function formatPoints(points: PointSummary[], keys: string[]): string {
+  const head = ['configuration', 'tok/s', 'speed-up', 'mean exit', 'agreement', 'identical', 'line exact', 'line = full', 'pareto'];
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const body = points.map((p, i) => [keys[i]!, p.tokensPerSecond.toFixed(1), `${p.speedup.toFixed(2)}x`, p.meanExitLayer?.toFixed(2) ?? '-', pct(p.agreement), pct(p.identical),
+    pct(p.lineExact), pct(p.lineAgreement), p.pareto ? '*' : '']);
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ');
+  return [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+interface CalibrationPoint {
+  threshold: number;
+  agreement: number;
+  meanExitLayer: number | null;
+  passed: boolean;
+}
+
+/**
+ * CALM-style calibration: walk the candidates from the most conservative down, measuring token
+ * agreement with the full model on the calibration half; keep going while the target holds and
+ * stop at the first failure (fixed-sequence testing, so the choice never rests on a threshold
+ * that only passed after a lower one failed). Then check the choice on the held-out half.
+ */
+async function calibrate(v: Values): Promise<void> {
+  const target = num(v.agreement, 'agreement', 0, 1);
+  const ms = measures(v);
+  const limit = v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10;
+  const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
+  const perKind = (items: WorkloadItem[]) => items.filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
+  const calib = perKind(split(loadWorkloads(), 'calibration'));
+  const held = perKind(split(loadWorkloads(), 'evaluation'));
+  const base = exitSettings(v);
+  const engine = await loadEngine(v);
+  try {
+    const reference = async (items: WorkloadItem[]) => new Map((await each(items, (it) => runOnce(engine, it, 'autoregressive', {}, maxNew))).map((r) => [r.item, r]));
+    const score = async (items: WorkloadItem[], ref: Map<string, Run>, m: ConfidenceMeasure, t: number) => {
+      const runs = await each(items, (it) => runOnce(engine, it, 'early-exit', { ...base, exitMeasure: m, exitThreshold: t }, maxNew));
+      const [match, total] = agreementCounts(runs, ref);
+      const exits = runs.flatMap((r) => r.exitLayers);
+      return { agreement: total ? match / total : 1, meanExitLayer: exits.length ? exits.reduce((s, x) => s + x, 0) / exits.length : null };
+    };
+    const calibRef = await reference(calib);
+    const heldRef = await reference(held);
+    const results: Record<string, unknown> = {};
+    for (const m of ms) {
+      const tried: CalibrationPoint[] = [];
+      for (const t of CALIBRATION) {
+        const s = await score(calib, calibRef, m, t);
+        tried.push({ threshold: t, ...s, passed: s.agreement >= target });
+        process.stderr.write(`\r${m} @ ${t}: agreement ${(100 * s.agreement).toFixed(1)}%, mean exit ${s.meanExitLayer?.toFixed(2) ?? '-'}`.padEnd(100));
+        if (s.agreement < target) break;
+      }
+      process.stderr.write('\n');
+      const passed = tried.filter((p) => p.passed);
+      const chosen = passed.length ? passed[passed.length - 1]! : null;
+      const check = chosen ? await score(held, heldRef, m, chosen.threshold) : null;
+      results[m] = { chosen: chosen?.threshold ?? null, calibration: chosen, heldOut: check, tried };
+      console.log(chosen
+        ? `${m.padEnd(10)} threshold ${chosen.threshold}: agreement ${(100 * chosen.agreement).toFixed(1)}% on calibration (${calib.length} prompts), ${(100 * check!.agreement).toFixed(1)}% held out (${held.length}); mean exit layer ${chosen.meanExitLayer?.toFixed(2) ?? '-'} of ${engine.target.folder.config.numLayers}`
+        : `${m.padEnd(10)} no threshold down to ${CALIBRATION[0]} reaches ${(100 * target).toFixed(1)}% agreement (${(100 * tried[0]!.agreement).toFixed(1)}% at ${tried[0]!.threshold})`);
+    }
+    if (typeof v.json === 'string') {
+      const out = { experiment: 'calibrate', model: engine.target.folder.name, target, maxNewTokens: maxNew, settings: base, calibrationItems: calib.length, heldOutItems: held.length, machine: machine(), measures: results };
+      fs.mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
+      fs.writeFileSync(v.json, JSON.stringify(out, null, 1));
+      console.log(`wrote ${v.json}`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
+async function each<T, R>(xs: T[], f: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const x of xs) out.push(await f(x));
+  return out;
+}
+
+/** Entry point for `hasten calibrate` and `hasten exit-sweep`. */
+export async function exitsCommand(cmd: 'calibrate' | 'exit-sweep', args: string[]): Promise<void> {
+  let v: Values;
+  try {
+    v = parseArgs({ args, options: OPTIONS, strict: true }).values as Values;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  return cmd === 'calibrate' ? calibrate(v) : sweep(v);
+}
