@@ -12,6 +12,7 @@ import { HastenError, isAbortError } from './errors';
 import { DEFAULT_EXIT, ExitSettings, ExitStrategies, isExitStrategy } from './exits';
 import { CausalModel } from './model/causal';
 import { checkSameTokenizer, openModelFolder, readManifest } from './model/folder';
+import { DEFAULT_NAR, defaultCmlm, isNarStrategy, NarSettings, NarStrategies } from './nar';
 import { DEFAULT_RUNTIME, RuntimeOptions } from './model/session';
 import { buildPrompt } from './prompt';
 import { GREEDY, SamplingOptions } from './sampling';
@@ -24,13 +25,15 @@ export interface EngineOptions {
   modelDir: string;
   /** Draft model folder; undefined picks the manifest's default draft when there is one, null disables. */
   draftDir?: string | null;
+  /** CMLM folder for Mask-Predict; undefined picks the manifest's defaults.cmlm beside the target, null disables. */
+  cmlmDir?: string | null;
   runtime?: Partial<RuntimeOptions>;
   /** Use the tree-attention graph when the folder has one (default); false verifies trees as batched paths. */
   treeAttention?: boolean;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
-export interface DecodeSettings extends ExitSettings {
+export interface DecodeSettings extends ExitSettings, NarSettings {
   /** Initial draft depth (adapts to acceptance). */
   draftLength: number;
   /** Candidates per depth for the token-tree strategy, e.g. [3, 2, 2, 1]. */
@@ -39,7 +42,7 @@ export interface DecodeSettings extends ExitSettings {
   maxNodes: number;
 }
 
-export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, treeWidths: [3, 2, 2, 1, 1, 1], maxNodes: 24, ...DEFAULT_EXIT };
+export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, treeWidths: [3, 2, 2, 1, 1, 1], maxNodes: 24, ...DEFAULT_EXIT, ...DEFAULT_NAR };
 
 export interface CompletionRequest {
   prefix: string;
@@ -55,6 +58,8 @@ export interface CompletionRequest {
 export interface CompletionUpdate {
   /** The completion so far. */
   text: string;
+  /** True when `text` (and `delta`) replaced the text before instead of extending it: Mask-Predict revises its span. */
+  revised?: boolean;
   delta: string;
   done: boolean;
   /** The live trace; complete when `done`. */
@@ -70,9 +75,12 @@ export class Engine {
   private queue: Promise<unknown> = Promise.resolve();
   /** Early exit and self-speculation: the layered variant, loaded when first asked for. */
   readonly exits: ExitStrategies;
+  /** Lookahead and Mask-Predict (its CMLM loaded when first asked for). */
+  readonly nar: NarStrategies;
 
-  private constructor(readonly target: CausalModel, readonly draft: CausalModel | null, private readonly log: NonNullable<EngineOptions['log']>, runtime: RuntimeOptions) {
+  private constructor(readonly target: CausalModel, readonly draft: CausalModel | null, private readonly log: NonNullable<EngineOptions['log']>, runtime: RuntimeOptions, cmlmDir: string | null) {
     this.exits = new ExitStrategies(target.folder, runtime);
+    this.nar = new NarStrategies(target, cmlmDir, runtime);
     this.retrieval = new RetrievalIndex(target.folder.tokenizer);
   }
 
@@ -96,7 +104,7 @@ export class Engine {
       throw err;
     }
     log('info', `Loaded ${targetFolder.name} (${target.provider}${target.nativeTree ? ', tree attention' : ''})${draft ? ` with draft ${draft.folder.name}` : ''}.`);
-    return new Engine(target, draft, log, runtime);
+    return new Engine(target, draft, log, runtime, o.cmlmDir === undefined ? defaultCmlm(targetFolder.dir) : o.cmlmDir);
   }
 
   /** Strategies this engine can run right now. */
@@ -104,6 +112,8 @@ export class Engine {
     const s: Strategy[] = ['auto', 'autoregressive', 'prompt-lookup', 'retrieval'];
     if (this.draft) s.push('draft-model', 'token-tree');
     if (this.exits.available) s.push('early-exit', 'self-speculation');
+    s.push('lookahead');
+    if (this.nar.cmlmAvailable) s.push('mask-predict');
     return s;
   }
 
@@ -134,9 +144,10 @@ export class Engine {
 
   private async *run(req: CompletionRequest): AsyncGenerator<CompletionUpdate> {
     const maxNew = Math.max(1, Math.min(req.maxNewTokens, Math.floor(this.target.contextLength / 2)));
-    const prompt = this.prompt(req.prefix, req.suffix, maxNew);
     const strategy = req.strategy === 'auto' ? this.auto.choose(this.autoCandidates()) : req.strategy;
-    const gen = this.decoder(strategy, { ...DEFAULT_DECODE, ...req.settings }, {
+    const settings = { ...DEFAULT_DECODE, ...req.settings };
+    const prompt = strategy === 'mask-predict' ? await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings) : this.prompt(req.prefix, req.suffix, maxNew);
+    const gen = this.decoder(strategy, settings, {
       prompt, maxNewTokens: maxNew, sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
     });
     const t0 = performance.now();
@@ -150,10 +161,11 @@ export class Engine {
         yield { text, delta: '', done: true, trace: live };
         return;
       }
-      text += r.value.delta;
-      live.tokens += r.value.ids.length;
+      const revised = r.value.revise === true;
+      text = revised ? r.value.delta : text + r.value.delta;
+      live.tokens = (revised ? 0 : live.tokens) + r.value.ids.length;
       if (r.value.step) live.steps.push(r.value.step);
-      yield { text, delta: r.value.delta, done: false, trace: live };
+      yield { text, delta: r.value.delta, done: false, trace: live, ...(revised ? { revised } : {}) };
     }
   }
 
@@ -175,6 +187,7 @@ export class Engine {
   private decoder(strategy: Strategy, s: DecodeSettings, req: Parameters<typeof autoregressive>[1]): AsyncGenerator<DecodeChunk, CompletionTrace> {
     if (strategy === 'autoregressive') return autoregressive(this.target, req);
     if (isExitStrategy(strategy)) return this.exits.decoder(strategy, s, req);
+    if (isNarStrategy(strategy)) return this.nar.decoder(strategy, s, req);
     return speculative(this.target, this.drafter(strategy, s), req, strategy, { maxNodes: s.maxNodes });
   }
 
@@ -212,6 +225,7 @@ export class Engine {
     await this.target.dispose();
     await this.draft?.dispose();
     await this.exits.dispose();
+    await this.nar.dispose();
   }
 }
 

@@ -1,6 +1,6 @@
 // The decoding strategies Hasten offers, and the auto strategy's choice among them.
 
-export const STRATEGY_IDS = ['auto', 'autoregressive', 'draft-model', 'token-tree', 'prompt-lookup', 'retrieval', 'early-exit', 'self-speculation'] as const;
+export const STRATEGY_IDS = ['auto', 'autoregressive', 'draft-model', 'token-tree', 'prompt-lookup', 'retrieval', 'early-exit', 'self-speculation', 'lookahead', 'mask-predict'] as const;
 export type Strategy = (typeof STRATEGY_IDS)[number];
 
 export interface StrategyInfo {
@@ -19,6 +19,8 @@ export const STRATEGIES: readonly StrategyInfo[] = [
   { id: 'retrieval', label: 'Workspace retrieval', description: 'Drafts continuations found in open workspace files with a suffix-array index (REST).', lossless: true },
   { id: 'early-exit', label: 'Early exit (CALM)', description: 'Each token leaves the target at the first layer confident enough (CALM); faster, may differ from the full model.', lossless: false },
   { id: 'self-speculation', label: 'Self-speculation (LayerSkip)', description: 'The target\'s first layers draft, its remaining layers verify in one pass, reusing the drafting\'s KV (LayerSkip).', lossless: true },
+  { id: 'lookahead', label: 'Lookahead (Jacobi)', description: 'Jacobi iterations guess future tokens into an n-gram pool; pool n-grams are verified in the same pass (Fu et al. 2024).', lossless: true },
+  { id: 'mask-predict', label: 'Mask-Predict (CMLM)', description: 'A masked LM fills the span between prefix and suffix in a few refinement passes; fast, may differ from the target.', lossless: false },
 ];
 
 export const isStrategy = (s: unknown): s is Strategy => typeof s === 'string' && (STRATEGY_IDS as readonly string[]).includes(s);

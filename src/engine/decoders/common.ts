@@ -22,6 +22,8 @@ export interface DecodeChunk {
   delta: string;
   /** The step record, for steps of the decode loop (absent for the first token after prefill). */
   step?: StepTrace;
+  /** `ids` and `delta` replace everything streamed before (Mask-Predict revises its whole span each pass). */
+  revise?: boolean;
 }
 
 export type StopReason = CompletionTrace['stopReason'];

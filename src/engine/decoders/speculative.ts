@@ -65,7 +65,7 @@ export async function* speculative(target: CausalModel, drafter: Drafter, req: D
   return trace;
 }
 
-function stepTrace(n: number, drafter: string, tree: DraftTree, v: ReturnType<typeof verify>, text: (id: number) => string, emitted: number, draftMs: number, verifyMs: number): StepTrace {
+export function stepTrace(n: number, drafter: string, tree: DraftTree, v: ReturnType<typeof verify>, text: (id: number) => string, emitted: number, draftMs: number, verifyMs: number): StepTrace {
   const accepted = new Set(v.accepted);
   return {
     step: n,
