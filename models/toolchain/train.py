@@ -58,12 +58,12 @@ def causal_loss(model, ids, exit_weight, exit_fraction, gen):
     if exit_weight == 0 or len(hs) == 1:
         return final, {}
     n = x.numel()
-    pick = torch.randperm(n, generator=gen)[: max(1, int(n * exit_fraction))]
+    pick = torch.randperm(n, generator=gen)[: max(1, int(n * exit_fraction))].to(x.device)
     inter = torch.stack([h.flatten(0, 1)[pick] for h in hs[:-1]])  # [L-1, N, d]
     logits = model.head(inter)  # [L-1, N, V]
     per_layer = F.cross_entropy(logits.flatten(0, 1), y.flatten()[pick].repeat(len(hs) - 1), reduction='none')
     per_layer = per_layer.view(len(hs) - 1, -1).mean(1)
-    w = torch.arange(1, len(hs), dtype=torch.float32)
+    w = torch.arange(1, len(hs), dtype=torch.float32, device=per_layer.device)
     w = w / w.sum()
     return final + exit_weight * (w * per_layer).sum(), {f'exit{i}': round(v, 3) for i, v in enumerate(per_layer.tolist())}
 
