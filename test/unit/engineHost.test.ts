@@ -1,0 +1,80 @@
+// Loading the engine from settings: bundled names and paths, and the fallback to the bundled model
+// when the configured folder cannot be loaded.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { readConfig } from '../../src/config';
+import { EngineHost, type HostState } from '../../src/completion/engineHost';
+import type { Log } from '../../src/completion/service';
+
+const MODELS = path.join(__dirname, '..', '..', 'models');
+const cfg = readConfig({ get: <T>(_k: string, d: T) => d }).engine;
+
+function recordingLog(): Log & { errors: string[] } {
+  const errors: string[] = [];
+  return { errors, trace() {}, debug() {}, info() {}, warn() {}, error: (m) => errors.push(m) };
+}
+
+test('model settings resolve to bundled folders or paths', () => {
+  const host = new EngineHost(MODELS, recordingLog());
+  assert.equal(host.resolveModel(''), path.join(MODELS, 'hasten-target'));
+  assert.equal(host.resolveModel('hasten-draft-s'), path.join(MODELS, 'hasten-draft-s'));
+  assert.equal(host.resolveModel('models/x', '/ws'), '/ws/models/x');
+  assert.equal(host.resolveModel('~/m'), path.join(os.homedir(), 'm'));
+  const names = host.bundledModels().map((m) => m.name);
+  assert.equal(names[0], 'hasten-target', 'the target is listed first');
+  assert.ok(!names.includes('hasten-cmlm'), 'the masked LM is not a completion model');
+});
+
+test('a bad model folder is reported with its cause, and the bundled model is loaded instead', { timeout: 120_000 }, async () => {
+  const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-bad-model-'));
+  fs.writeFileSync(path.join(bad, 'config.json'), '{ not json');
+  const log = recordingLog();
+  const host = new EngineHost(MODELS, log);
+  const states: HostState[] = [];
+  host.onDidChangeState((s) => states.push(s));
+  try {
+    await host.load({ ...cfg, model: bad });
+    assert.deepEqual(states.map((s) => s.kind), ['loading', 'ready']);
+    const ready = states[1] as Extract<HostState, { kind: 'ready' }>;
+    assert.equal(ready.model, 'hasten-target');
+    assert.match(ready.warnings.join('\n'), /config\.json is not valid JSON.*bundled model hasten-target/s);
+    assert.match(log.errors[0]!, new RegExp(bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    assert.ok(host.engine);
+    const err = await host.validate(bad);
+    assert.match(err?.message ?? '', /config\.json/);
+    assert.equal(await host.validate(path.join(MODELS, 'hasten-draft-s')), undefined);
+  } finally {
+    await host.dispose();
+    fs.rmSync(bad, { recursive: true, force: true });
+  }
+});
+
+test('an unavailable execution provider falls back to cpu and the warning reaches the state', { timeout: 120_000 }, async () => {
+  const host = new EngineHost(MODELS, recordingLog());
+  try {
+    await host.load({ ...cfg, executionProvider: 'coreml', draftModel: 'none' });
+    const s = host.status;
+    assert.equal(s.kind, 'ready');
+    if (s.kind !== 'ready') return;
+    assert.equal(s.provider, 'cpu');
+    assert.match(s.warnings.join('\n'), /coreml.*not available.*cpu/s);
+    assert.equal(s.draft, null);
+  } finally {
+    await host.dispose();
+  }
+});
+
+test('a newer load supersedes one still loading', { timeout: 120_000 }, async () => {
+  const host = new EngineHost(MODELS, recordingLog());
+  try {
+    const first = host.load({ ...cfg, model: 'hasten-draft-s', draftModel: 'none' });
+    const second = host.load({ ...cfg, draftModel: 'none' });
+    await Promise.all([first, second]);
+    assert.equal(host.engine?.target.folder.name, 'hasten-target');
+  } finally {
+    await host.dispose();
+  }
+});

@@ -1,0 +1,89 @@
+// The multi-line policy and stop conditions, on hand-written cursor contexts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { allowsMultiline, bracketDelta, dropSuffixRepeat, shape, shouldStop, type CursorContext } from '../../src/completion/policy';
+
+const at = (linePrefix: string, o: Partial<CursorContext> = {}): CursorContext => ({ linePrefix, lineSuffix: '', nextLines: [], mode: 'auto', maxLines: 8, ...o });
+
+test('auto allows several lines at a blank line or after a block opener, one line mid-statement', () => {
+  assert.equal(allowsMultiline(at('    ')), true);
+  assert.equal(allowsMultiline(at('function f() {')), true);
+  assert.equal(allowsMultiline(at('def f(x):')), true);
+  assert.equal(allowsMultiline(at('const x = foo')), false);
+  assert.equal(allowsMultiline(at('foo(', { lineSuffix: ')' })), true);
+  assert.equal(allowsMultiline(at('    ', { lineSuffix: 'bar()' })), false);
+  assert.equal(allowsMultiline(at('const x = foo', { mode: 'always' })), true);
+  assert.equal(allowsMultiline(at('    ', { mode: 'never' })), false);
+});
+
+test('single line: stops at the end of the first line', () => {
+  const c = at('const total = ');
+  assert.equal(shape('a + b;\nconsole.log(total);', c, true), 'a + b;');
+  assert.equal(shouldStop('a + b', c), false);
+  assert.equal(shouldStop('a + b;\n', c), true);
+});
+
+test('single line: a completion that starts a new line after code shows nothing', () => {
+  assert.equal(shape('\n  return 1;', at('const x = 1;', { mode: 'never' }), true), '');
+});
+
+test('dedent below the cursor block ends a multi-line completion', () => {
+  const c = at('    ');
+  const text = 'total += v\n    count += 1\nreturn total\n';
+  assert.equal(shape(text, c, true), 'total += v\n    count += 1');
+  assert.equal(shouldStop('total += v\n    count += 1\n', c), false);
+  assert.equal(shouldStop(text, c), true);
+});
+
+test('after a block opener, a line back at the opener level that is not a closer ends the block (Python)', () => {
+  const c = at('def mean(xs):');
+  assert.equal(shape('\n    return sum(xs) / len(xs)\n\ndef median(xs):\n    pass', c, true), '\n    return sum(xs) / len(xs)');
+});
+
+test('balanced brackets: the line that closes the block opened before the cursor is the last', () => {
+  const c = at('function f() {');
+  assert.equal(shape('\n  return 1;\n}\n\nfunction g() {\n', c, true), '\n  return 1;\n}');
+});
+
+test('a closing line that repeats the code after the cursor is dropped', () => {
+  const c = at('function f() {', { nextLines: ['}', ''] });
+  assert.equal(shape('\n  return 1;\n}\n', c, true), '\n  return 1;');
+});
+
+test('brackets the completion opens itself do not end it, nor does a repeat inside them', () => {
+  const c = at('  ', { nextLines: ['}'] });
+  const text = 'if (x) {\n    y();\n  }\n  z();\n}\n';
+  assert.equal(shape(text, c, true), 'if (x) {\n    y();\n  }\n  z();');
+});
+
+test('maxLines caps a multi-line completion', () => {
+  const c = at('', { maxLines: 3 });
+  assert.equal(shape('a\nb\nc\nd\ne\n', c, true), 'a\nb\nc');
+});
+
+test('while decoding, only complete lines are shown', () => {
+  const c = at('');
+  assert.equal(shape('first line\nsecond li', c, false), 'first line');
+  assert.equal(shape('first li', c, false), '');
+  assert.equal(shape('first li', c, true), 'first li');
+});
+
+test('whitespace-only completions show nothing', () => {
+  assert.equal(shape('\n\n\n   \n', at(''), true), '');
+  assert.equal(shape('   ', at('x = '), true), '');
+});
+
+test('text repeating the rest of the line (an auto-closed bracket) is dropped', () => {
+  assert.equal(dropSuffixRepeat('a, b)', ')'), 'a, b');
+  assert.equal(dropSuffixRepeat('a, b', ')'), 'a, b');
+  assert.equal(shape('"hi")\n', at('print(', { lineSuffix: ')' }), true), '"hi"');
+});
+
+test('a first line repeating the next line of the file is dropped', () => {
+  assert.equal(shape('return a;\n', at('  ', { nextLines: ['  return a;'] }), true), '');
+});
+
+test('bracket counting skips string contents', () => {
+  assert.deepEqual(bracketDelta('f("(", [1, 2]'), { depth: 1, min: 0 });
+  assert.deepEqual(bracketDelta(')'), { depth: -1, min: -1 });
+});

@@ -1,0 +1,119 @@
+// Hasten makes no network access. With every Node networking entry point patched to record and
+// throw, the real engine (bundled models) runs the whole completion pipeline: loading, completion
+// with every strategy, workspace retrieval, prefetch and the benchmark. And a static check keeps
+// networking modules and calls out of src/.
+import assert from 'node:assert/strict';
+import dns from 'node:dns';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import http2 from 'node:http2';
+import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+import dgram from 'node:dgram';
+import { after, before, test } from 'node:test';
+import { readConfig } from '../../src/config';
+import { runBenchmark, benchmarkPoints } from '../../src/completion/benchmark';
+import { stringSource, windowsAt } from '../../src/completion/context';
+import { EngineHost } from '../../src/completion/engineHost';
+import { TraceHistory } from '../../src/completion/history';
+import { RetrievalFeed } from '../../src/completion/retrievalFeed';
+import { CompletionService, type Log } from '../../src/completion/service';
+import { GREEDY, STRATEGY_IDS } from '../../src/engine';
+
+const ROOT = path.join(__dirname, '..', '..');
+const attempts: string[] = [];
+const restore: (() => void)[] = [];
+
+function trap(obj: object, name: string, label: string): void {
+  const o = obj as Record<string, unknown>;
+  const original = o[name];
+  o[name] = (...args: unknown[]) => {
+    attempts.push(`${label}(${String(args[0]).slice(0, 80)})`);
+    throw new Error(`network access attempted: ${label}`);
+  };
+  restore.push(() => (o[name] = original));
+}
+
+before(() => {
+  trap(net, 'connect', 'net.connect');
+  trap(net, 'createConnection', 'net.createConnection');
+  trap(net.Socket.prototype, 'connect', 'net.Socket.connect');
+  trap(tls, 'connect', 'tls.connect');
+  trap(http, 'request', 'http.request');
+  trap(http, 'get', 'http.get');
+  trap(https, 'request', 'https.request');
+  trap(https, 'get', 'https.get');
+  trap(http2, 'connect', 'http2.connect');
+  trap(dgram, 'createSocket', 'dgram.createSocket');
+  trap(dns, 'lookup', 'dns.lookup');
+  trap(dns, 'resolve', 'dns.resolve');
+  trap(dns.promises, 'lookup', 'dns.promises.lookup');
+  trap(globalThis, 'fetch', 'fetch');
+});
+
+after(() => restore.forEach((r) => r()));
+
+const quiet: Log = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+test('the completion pipeline on the bundled models makes no network access', { timeout: 180_000 }, async () => {
+  const cfg = readConfig({ get: <T>(_k: string, d: T) => d });
+  const host = new EngineHost(path.join(ROOT, 'models'), quiet);
+  await host.load(cfg.engine);
+  const engine = host.engine!;
+  assert.ok(engine, `engine loaded (${JSON.stringify(host.status)})`);
+  try {
+    const file = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'workspace', 'src', 'fibonacci.ts'), 'utf8');
+    const feed = new RetrievalFeed(() => engine.retrieval, () => 100_000, quiet);
+    feed.schedule('file:///fibonacci.ts', () => file, 0);
+    await feed.flush();
+    assert.equal(feed.updates, 1);
+    const history = new TraceHistory();
+    for (const strategy of STRATEGY_IDS) {
+      const completion = { ...cfg.completion, debounceMs: 0, prefetch: true };
+      const service = new CompletionService({ engine: () => engine, decode: () => ({ ...cfg.decode, strategy, maxTokens: 12 }), completion: () => completion, log: quiet, history });
+      const offset = file.indexOf('\n', 60);
+      const req = { uri: 'file:///fibonacci.ts', languageId: 'typescript', version: 1, offset, extra: '// other.ts\n// const x = 1;\n', ...windowsAt(stringSource(file), offset, completion) };
+      await service.provide(req, new AbortController().signal, () => true);
+      await new Promise((r) => setTimeout(r, 50));
+      await service.idle();
+    }
+    assert.ok(history.list().length >= STRATEGY_IDS.length, `every strategy decoded (${history.list().map((r) => r.trace.strategy).join(', ')})`);
+    await runBenchmark(engine, file, benchmarkPoints(file, 1), 'auto', { maxNewTokens: 8, sampling: GREEDY });
+  } finally {
+    await host.dispose();
+  }
+  assert.deepEqual(attempts, []);
+});
+
+test('the traps work: a network call in this process is caught', () => {
+  const before = attempts.length;
+  assert.throws(() => http.get('http://127.0.0.1:9/'), /network access attempted/);
+  assert.throws(() => dns.lookup('example.invalid', () => {}), /network access attempted/);
+  assert.equal(attempts.length, before + 2);
+  attempts.length = before;
+});
+
+/** Module names and calls that would reach the network. */
+const NETWORK = [
+  /from ['"](node:)?(net|tls|http|https|http2|dgram|dns|child_process)['"]/,
+  /require\(['"](node:)?(net|tls|http|https|http2|dgram|dns|child_process)['"]\)/,
+  /\bfetch\s*\(/,
+  /\bXMLHttpRequest\b/,
+  /\bWebSocket\b/,
+  /\bEventSource\b/,
+  /\bopenExternal\b/,
+];
+
+test('src/ imports no networking module and calls no network API', () => {
+  const files = fs.readdirSync(path.join(ROOT, 'src'), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => path.join(e.parentPath, e.name));
+  assert.ok(files.length > 20, 'found the sources');
+  const hits = files.flatMap((f) => {
+    const text = fs.readFileSync(f, 'utf8');
+    return NETWORK.filter((re) => re.test(text)).map((re) => `${path.relative(ROOT, f)}: ${re}`);
+  });
+  assert.deepEqual(hits, []);
+});

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { chunkAround, ContextRing, formatExtra, jaccard } from '../../src/completion/ring';
+
+const code = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `line ${i} of ${tag}`).join('\n');
+
+test('jaccard similarity of line sets', () => {
+  assert.equal(jaccard(new Set(['a', 'b']), new Set(['a', 'b'])), 1);
+  assert.equal(jaccard(new Set(['a', 'b']), new Set(['c'])), 0);
+  assert.equal(jaccard(new Set(['a', 'b', 'c']), new Set(['a', 'b', 'd'])), 0.5);
+});
+
+test('a near-duplicate chunk evicts the older one; distinct chunks accumulate', () => {
+  const ring = new ContextRing({ capacity: 8, chunkLines: 32, similarity: 0.7 });
+  ring.add('a.ts', code(10, 'a'));
+  ring.add('b.ts', code(10, 'b'));
+  assert.equal(ring.size, 2);
+  ring.add('a.ts', `${code(10, 'a')}\nline 10 of a`); // 10 of 11 lines shared: J = 0.91
+  assert.equal(ring.size, 2);
+  const picked = ring.pick('', 10_000);
+  assert.equal(picked[0]!.text.endsWith('line 10 of a'), true, 'the newer copy replaced the old one and is first');
+});
+
+test('capacity drops the oldest; tiny chunks are not kept', () => {
+  const ring = new ContextRing({ capacity: 2, chunkLines: 32, similarity: 0.7 });
+  for (const t of ['x', 'y', 'z']) ring.add(`${t}.ts`, code(5, t));
+  assert.deepEqual(ring.pick('', 10_000).map((c) => c.source), ['z.ts', 'y.ts']);
+  assert.equal(ring.add('t.ts', 'one\ntwo'), false);
+  ring.resize({ capacity: 1 });
+  assert.deepEqual(ring.pick('', 10_000).map((c) => c.source), ['z.ts']);
+});
+
+test('pick skips chunks already around the cursor and respects the character budget', () => {
+  const ring = new ContextRing({ capacity: 8, chunkLines: 32, similarity: 0.7 });
+  ring.add('a.ts', code(5, 'a'));
+  ring.add('b.ts', code(5, 'b'));
+  assert.deepEqual(ring.pick(code(20, 'a'), 10_000).map((c) => c.source), ['b.ts']);
+  assert.deepEqual(ring.pick('', code(5, 'b').length).map((c) => c.source), ['b.ts']);
+});
+
+test('chunkAround takes the lines centred on the cursor, clamped to the file', () => {
+  const text = code(100, 'f');
+  assert.equal(chunkAround(text, 50, 10).split('\n')[0], 'line 45 of f');
+  assert.equal(chunkAround(text, 0, 10).split('\n')[0], 'line 0 of f');
+  assert.equal(chunkAround(text, 99, 10).split('\n').at(-1), 'line 99 of f');
+});
+
+test('extra context is commented in the language of the file, newest chunk last (nearest the cursor)', () => {
+  const ring = new ContextRing({ capacity: 8, chunkLines: 32, similarity: 0.7 });
+  ring.add('old.py', code(3, 'old'));
+  ring.add('new.py', code(3, 'new'));
+  const py = formatExtra(ring.pick('', 10_000), 'python');
+  assert.ok(py.startsWith('# old.py\n# line 0 of old'));
+  assert.ok(py.trimEnd().endsWith('# line 2 of new'));
+  assert.ok(formatExtra(ring.pick('', 10_000), 'typescript').startsWith('// old.py'));
+  assert.equal(formatExtra([], 'python'), '');
+});
