@@ -186,6 +186,8 @@ export interface CodeServer {
   readonly url: string;
   /** Everything code-server printed so far. */
   logs(): string;
+  /** Its throw-away user-data folder (settings, and the logs of every output channel under logs/). */
+  readonly userDataDir: string;
   /** Stops code-server (its whole process group) and deletes its throw-away folders. */
   stop(): Promise<void>;
 }
@@ -219,6 +221,7 @@ export async function startCodeServer(options: StartOptions): Promise<CodeServer
     return {
       url: `http://127.0.0.1:${port}/?folder=${encodeURIComponent(options.workspace)}`,
       logs: server.logs,
+      userDataDir: dirs.userData,
       stop: async () => {
         await server.stop();
         rmSync(root, { recursive: true, force: true });

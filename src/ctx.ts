@@ -1,6 +1,18 @@
 import type * as vscode from 'vscode';
+import type { HastenConfig } from './config';
+import type { EngineHost } from './completion/engineHost';
+import type { TraceHistory } from './completion/history';
+import type { CompletionService } from './completion/service';
 
 /** What every command and UI part may use: created once in activate(), passed explicitly. */
 export interface Ctx {
   readonly log: vscode.LogOutputChannel;
+  readonly host: EngineHost;
+  readonly service: CompletionService;
+  /** Every completion's trace, for the visualiser. */
+  readonly history: TraceHistory;
+  /** The current settings. */
+  config(): HastenConfig;
+  /** The folder relative model paths are resolved against (the first workspace folder). */
+  baseDir(): string | undefined;
 }

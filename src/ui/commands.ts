@@ -1,12 +1,27 @@
+import * as vscode from 'vscode';
+import { CONFIG_SECTION } from '../config';
 import type { Ctx } from '../ctx';
+import { benchmarkCurrentFile } from './benchmark';
+import type { CommandId } from './commandIds';
+import { selectModel, selectProvider, selectStrategy, showMenu, tune } from './pickers';
 
 /** A command is a factory: it gets the context once and returns the handler VS Code calls. */
 export type CommandFactory = (ctx: Ctx) => (...args: unknown[]) => unknown;
 
-/**
- * Every command Hasten contributes, keyed by id. package.json's `contributes.commands`
- * must list exactly these ids (a unit test checks it).
- */
-export const commandTable: Readonly<Record<string, CommandFactory>> = {
+async function toggle(ctx: Ctx): Promise<void> {
+  const enable = !ctx.config().enable;
+  await vscode.workspace.getConfiguration(CONFIG_SECTION).update('enable', enable, vscode.ConfigurationTarget.Global);
+  ctx.log.info(`Completions ${enable ? 'on' : 'off'}.`);
+}
+
+/** A handler factory for every id in COMMAND_IDS (registered from this one table). */
+export const commandTable: Readonly<Record<CommandId, CommandFactory>> = {
+  'hasten.toggle': (ctx) => () => toggle(ctx),
+  'hasten.selectStrategy': (ctx) => () => selectStrategy(ctx),
+  'hasten.selectModel': (ctx) => (folder?: unknown) => selectModel(ctx, folder),
+  'hasten.selectProvider': (ctx) => () => selectProvider(ctx),
+  'hasten.tune': (ctx) => () => tune(ctx),
+  'hasten.benchmark': (ctx) => () => benchmarkCurrentFile(ctx),
   'hasten.showLog': (ctx) => () => ctx.log.show(true),
+  'hasten.showMenu': () => () => showMenu(),
 };

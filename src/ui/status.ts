@@ -1,20 +1,57 @@
-/** The health states the status bar can show. Later issues add loading, error and speed states. */
-export type Health = { kind: 'disabled' } | { kind: 'enabled' };
+/** What the status bar shows: a switch over the health state, plus the last completion's figures. */
+export type Health =
+  | { kind: 'disabled' }
+  | { kind: 'loading'; model: string }
+  | { kind: 'ready'; model: string; provider: string; draft: string | null; warnings: readonly string[] }
+  | { kind: 'error'; message: string };
+
+/** The last completion's speed figures. */
+export interface LastCompletion {
+  strategy: string;
+  tokensPerSecond: number;
+  /** Share of drafted tokens accepted; null when nothing was drafted (autoregressive). */
+  acceptance: number | null;
+}
 
 export interface StatusView {
   readonly text: string;
   readonly tooltip: string;
+  /** A theme colour for the background: only error and warning colours are allowed there. */
+  readonly background?: 'statusBarItem.errorBackground' | 'statusBarItem.warningBackground';
 }
 
 /** The status bar item's id; in the workbench DOM it becomes `hasten-dev.hasten.hasten.status`. */
 export const STATUS_ITEM_ID = 'hasten.status';
 
-/** Maps a health state to what the status bar shows. */
-export function statusView(health: Health): StatusView {
+const CLICK = 'Click for Hasten commands.';
+
+function figures(last: LastCompletion | undefined): string {
+  if (!last) return '';
+  const acc = last.acceptance === null ? '' : ` ${Math.round(100 * last.acceptance)}%`;
+  return ` ${Math.round(last.tokensPerSecond)} tok/s${acc}`;
+}
+
+/** Maps a health state (and the last completion) to what the status bar shows. */
+export function statusView(health: Health, last?: LastCompletion): StatusView {
   switch (health.kind) {
     case 'disabled':
-      return { text: '$(circle-slash) Hasten', tooltip: 'Hasten: completions are off (setting hasten.enable). Click to show the log.' };
-    case 'enabled':
-      return { text: '$(zap) Hasten', tooltip: 'Hasten: active. Click to show the log.' };
+      return { text: '$(circle-slash) Hasten', tooltip: `Hasten: completions are off (setting hasten.enable). ${CLICK}` };
+    case 'loading':
+      return { text: '$(sync~spin) Hasten', tooltip: `Hasten: loading ${health.model}… ${CLICK}` };
+    case 'error':
+      return { text: '$(error) Hasten', tooltip: `Hasten: no model could be loaded. ${health.message} ${CLICK}`, background: 'statusBarItem.errorBackground' };
+    case 'ready': {
+      const lines = [
+        `Hasten: ${health.model}${health.draft ? ` + draft ${health.draft}` : ''} on ${health.provider}.`,
+        last ? `Last completion: ${last.strategy}, ${last.tokensPerSecond.toFixed(1)} tok/s${last.acceptance === null ? '' : `, ${(100 * last.acceptance).toFixed(0)}% of drafted tokens accepted`}.` : 'No completion yet.',
+        ...health.warnings,
+        CLICK,
+      ];
+      return {
+        text: `$(${health.warnings.length ? 'warning' : 'zap'}) Hasten${figures(last)}`,
+        tooltip: lines.join('\n'),
+        ...(health.warnings.length ? { background: 'statusBarItem.warningBackground' as const } : {}),
+      };
+    }
   }
 }

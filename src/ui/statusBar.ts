@@ -1,22 +1,37 @@
 import * as vscode from 'vscode';
-import { STATUS_ITEM_ID, statusView, type Health } from './status';
+import { STATUS_ITEM_ID, statusView, type Health, type LastCompletion } from './status';
 
-/** The Hasten status bar item; clicking it shows the log. */
+/** The Hasten status bar item; clicking it offers the main commands. */
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem(STATUS_ITEM_ID, vscode.StatusBarAlignment.Right, 100);
+  private health: Health;
+  private last: LastCompletion | undefined;
 
   constructor(health: Health) {
     this.item.name = 'Hasten';
-    this.item.command = 'hasten.showLog';
-    this.update(health);
+    this.item.command = 'hasten.showMenu';
+    this.health = health;
+    this.render();
     this.item.show();
   }
 
   /** Shows a new health state. */
   update(health: Health): void {
-    const view = statusView(health);
+    this.health = health;
+    this.render();
+  }
+
+  /** Shows the last completion's speed. */
+  completed(last: LastCompletion): void {
+    this.last = last;
+    this.render();
+  }
+
+  private render(): void {
+    const view = statusView(this.health, this.last);
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
+    this.item.backgroundColor = view.background ? new vscode.ThemeColor(view.background) : undefined;
   }
 
   dispose(): void {

@@ -33,6 +33,8 @@ export interface VSCode {
   readonly workspace: string;
   /** What code-server printed so far. */
   logs(): string;
+  /** code-server's user-data folder; output channels log to files under its logs/. */
+  readonly userDataDir: string;
   /** Saves a screenshot and code-server's log under test-results/; returns the screenshot's path. */
   saveFailure(name: string): Promise<string>;
   stop(): Promise<void>;
@@ -83,6 +85,7 @@ export async function startVSCode(options: VSCodeOptions = {}): Promise<VSCode> 
       page,
       workspace,
       logs: () => server.logs(),
+      userDataDir: server.userDataDir,
       saveFailure: (name) => saveFailure(page, server, name),
       stop,
     };
