@@ -27,10 +27,11 @@ const OPTIONS = {
   model: { type: 'string' }, draft: { type: 'string' }, provider: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' },
 } as const;
 
-const SWEEP = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
+/** 0.5..0.99 as experiment 2 asks, plus the top where saturation (a cosine near 1 between layers) discriminates. */
+const SWEEP = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999];
 const SWEEP_QUICK = [0.5, 0.8, 0.95, 0.99];
 /** Calibration candidates, most conservative first (fixed-sequence testing walks down until one fails). */
-const CALIBRATION = [0.999, 0.995, 0.99, 0.98, 0.97, 0.95, 0.925, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3];
+const CALIBRATION = [0.9999, 0.9995, 0.999, 0.995, 0.99, 0.98, 0.97, 0.95, 0.925, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3];
 
 interface Run {
   item: string;
