@@ -10,9 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CompletionUpdate, DecodeSettings, Engine, PROVIDERS, Provider, Strategy } from '../src/engine';
-import { CONFIDENCE_MEASURES, ConfidenceMeasure } from '../src/engine/decoders/confidence';
-import { SKIPPED_KV, SkippedKv } from '../src/engine/model/layered';
+import { CompletionUpdate, CONFIDENCE_MEASURES, ConfidenceMeasure, DecodeSettings, Engine, PROVIDERS, Provider, SKIPPED_KV, SkippedKv, Strategy } from '../src/engine';
 import { loadWorkloads, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');

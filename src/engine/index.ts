@@ -2,6 +2,10 @@
 export { Engine, DEFAULT_DECODE } from './engine';
 export type { EngineOptions, CompletionRequest, CompletionUpdate, DecodeSettings } from './engine';
 export { STRATEGIES, STRATEGY_IDS, isStrategy } from './strategies';
+export { CONFIDENCE_MEASURES, MEASURE_INFO } from './decoders/confidence';
+export type { ConfidenceMeasure } from './decoders/confidence';
+export { SKIPPED_KV } from './model/layered';
+export type { SkippedKv } from './model/layered';
 export type { Strategy, StrategyInfo } from './strategies';
 export { PROVIDERS, availableProviders } from './model/session';
 export type { Provider } from './model/session';
