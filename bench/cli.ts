@@ -66,7 +66,7 @@ async function complete(v: Record<string, string | boolean | undefined>): Promis
     process.once('SIGINT', () => ctrl.abort());
     let last;
     for await (const u of engine.complete({ prefix: text.slice(0, offset), suffix: text.slice(offset), strategy, maxNewTokens: int(v['max-tokens'] as string, 'max-tokens', 1), signal: ctrl.signal })) {
-      if (!v.json) process.stdout.write(u.delta);
+      if (!v.json) process.stdout.write(u.revised ? `\n[revised] ${u.delta}` : u.delta);
       last = u;
     }
     const t = last!.trace;

@@ -15,7 +15,7 @@ import { chrF, editSimilarity, exactMatch } from './metrics';
 import { loadWorkloads, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
-export const MASKPREDICT_USAGE = `  hasten maskpredict-sweep [--iterations 1,2,...,10] [--candidates 3] [--context 128] [--limit N] [--quick] [--json FILE] [common options]
+export const MASKPREDICT_USAGE = `  hasten maskpredict-sweep [--iterations 1,2,...,10] [--candidates 3] [--context 64] [--limit N] [--quick] [--json FILE] [common options]
       experiment 3: Mask-Predict T = 1..10 vs autoregressive FIM on held-out 16-token and rest-of-line spans`;
 
 const OPTIONS = {
@@ -151,7 +151,7 @@ export async function maskPredictCommand(args: string[]): Promise<void> {
   }
   const iterations = ints(v.iterations as string | undefined, 'iterations', v.quick ? [1, 2, 4, 10] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 1, 64);
   const [candidates] = ints(v.candidates as string | undefined, 'candidates', [3], 1, 16);
-  const [context] = ints(v.context as string | undefined, 'context', [128], 8, 4096);
+  const [context] = ints(v.context as string | undefined, 'context', [64], 8, 4096);
   const limit = v.limit ? ints(v.limit as string, 'limit', [], 1, 1e6)[0]! : v.quick ? 3 : 12;
   const provider = v.provider as string;
   if (!(PROVIDERS as readonly string[]).includes(provider)) fail(`unknown provider ${provider}`);

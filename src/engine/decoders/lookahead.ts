@@ -33,7 +33,7 @@ export interface LookaheadOptions {
   contextNgrams: boolean;
 }
 
-export const DEFAULT_LOOKAHEAD: LookaheadOptions = { window: 5, ngram: 4, candidates: 5, contextNgrams: true };
+export const DEFAULT_LOOKAHEAD: LookaheadOptions = { window: 2, ngram: 4, candidates: 2, contextNgrams: true };
 
 /** n-grams keyed by their first token, most recently seen first, at most `perKey` per key. */
 export class NgramPool {
@@ -149,7 +149,8 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
     // The lookahead branch reaches depth W + levels − 1 below the pending token: keep it inside the context.
     const fit = model.contextLength - model.length - window.levels.length;
     if (fit < window.width) window.shrink(Math.max(0, fit));
-    const levels = window.width > 0 ? window.levels.length : 0;
+    // With no room to accept anything (the last token of the budget) the lookahead branch is wasted work.
+    const levels = window.width > 0 && depth > 0 ? window.levels.length : 0;
     const W = window.width;
     const s1 = performance.now();
     // 2. Verify and look ahead in one pass.

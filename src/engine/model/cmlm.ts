@@ -150,16 +150,18 @@ export class CmlmModel {
     }
     const feeds = layout === 'packed' ? packedFeeds(context, spans) : batchFeeds(context, spans, this.padId);
     const t0 = performance.now();
+    // Without spans only the length head is read: skip fetching (copying) logits [B, T, vocab].
+    const fetches = spans.some((r) => r.length > 0) ? ['logits', 'length_logits'] : ['length_logits'];
     const out = await this.session.run({
       input_ids: new ort.Tensor('int64', feeds.ids, [feeds.B, feeds.T]),
       attention_mask: new ort.Tensor('float32', feeds.bias, [feeds.B, 1, feeds.T, feeds.T]),
       position_ids: new ort.Tensor('int64', feeds.pos, [feeds.B, feeds.T]),
-    });
+    }, fetches);
     this.runs++;
     this.runMs += performance.now() - t0;
     throwIfAborted(signal);
-    const V = out.logits!.dims[2]!;
-    const logits = out.logits!.data as Float32Array;
+    const V = out.logits?.dims[2] ?? 0;
+    const logits = (out.logits?.data ?? new Float32Array(0)) as Float32Array;
     const lenW = out.length_logits!.dims[2]!;
     const length = (out.length_logits!.data as Float32Array).slice((C - 1) * lenW, C * lenW);
     const span = spans.map((r, b) => logits.subarray(feeds.starts[b]! * V, (feeds.starts[b]! + r.length) * V));
