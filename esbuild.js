@@ -27,6 +27,16 @@ function buildOptions({ production = false } = {}) {
       target: 'node20',
       external: EXTENSION_EXTERNALS,
     },
+    // The engine runs in a worker thread (ONNX Runtime's node binding blocks the calling thread).
+    engineWorker: {
+      ...common,
+      entryPoints: ['src/completion/engineWorker.ts'],
+      outfile: 'dist/engineWorker.js',
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      external: EXTENSION_EXTERNALS,
+    },
     webview: {
       ...common,
       entryPoints: ['webview/main.ts'],

@@ -8,6 +8,7 @@ import { TraceHistory } from './completion/history';
 import { HastenInlineProvider, retriggerOnExtend } from './completion/provider';
 import { ContextRing, DEFAULT_RING } from './completion/ring';
 import { CompletionService } from './completion/service';
+import { WorkerEngine } from './completion/workerEngine';
 import { commandTable } from './ui/commands';
 import { StatusBar } from './ui/statusBar';
 import type { Health } from './ui/status';
@@ -21,7 +22,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const read = (scope?: vscode.ConfigurationScope) => readConfig(vscode.workspace.getConfiguration(CONFIG_SECTION, scope));
   let config: HastenConfig = read();
   const history = new TraceHistory();
-  const host = new EngineHost(path.join(context.extensionPath, 'models'), log);
+  const worker = path.join(context.extensionPath, 'dist', 'engineWorker.js');
+  const host = new EngineHost(path.join(context.extensionPath, 'models'), log, (o) => WorkerEngine.load(o, worker));
   const ring = new ContextRing({ ...DEFAULT_RING, capacity: config.context.ringChunks, chunkLines: config.context.chunkLines });
   const service = new CompletionService({ engine: () => host.engine, decode: () => config.decode, completion: () => config.completion, log, history });
   const ctx: Ctx = { log, host, service, history, config: () => config, baseDir: () => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath };
@@ -50,6 +52,8 @@ export function activate(context: vscode.ExtensionContext): void {
       }
     }),
     history.onDidRecordTrace((r) => {
+      // A speed over one or two tokens says nothing (a single step can look like thousands per second).
+      if (r.trace.tokens < 4) return;
       statusBar.completed({ strategy: r.trace.strategy, tokensPerSecond: r.summary.tokensPerSecond, acceptance: r.summary.drafted > 0 ? r.summary.acceptanceRate : null });
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {

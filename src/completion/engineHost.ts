@@ -4,9 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { EngineConfig } from '../config';
-import { Engine, HastenError, type Provider } from '../engine';
+import { Engine, HastenError, type EngineOptions, type Provider } from '../engine';
 import { Emitter, type Event } from './event';
 import type { Log } from './service';
+import type { LoadedEngine } from './workerEngine';
 
 export type HostState =
   | { kind: 'idle' }
@@ -14,7 +15,8 @@ export type HostState =
   | { kind: 'ready'; model: string; provider: string; draft: string | null; warnings: readonly string[] }
   | { kind: 'error'; message: string };
 
-export type EngineLoader = typeof Engine.load;
+/** Loads an engine: in this thread (tests) or in a worker (the extension, the benchmark). */
+export type EngineLoader = (o: EngineOptions) => Promise<LoadedEngine>;
 
 /** A bundled model listed in models/manifest.json. */
 export interface BundledModel {
@@ -24,7 +26,7 @@ export interface BundledModel {
 }
 
 export class EngineHost {
-  private current: Engine | undefined;
+  private current: LoadedEngine | undefined;
   private state: HostState = { kind: 'idle' };
   private generation = 0;
   private readonly changed = new Emitter<HostState>();
@@ -37,7 +39,7 @@ export class EngineHost {
     private readonly loader: EngineLoader = (o) => Engine.load(o),
   ) {}
 
-  get engine(): Engine | undefined {
+  get engine(): LoadedEngine | undefined {
     return this.current;
   }
 
@@ -73,7 +75,7 @@ export class EngineHost {
     const modelDir = this.resolveModel(cfg.model, base);
     const warnings: string[] = [];
     this.setState({ kind: 'loading', model: path.basename(modelDir) });
-    let engine: Engine;
+    let engine: LoadedEngine;
     try {
       engine = await this.open(modelDir, cfg, warnings, base);
     } catch (err) {
@@ -98,7 +100,7 @@ export class EngineHost {
     await old?.dispose();
   }
 
-  private async open(modelDir: string, cfg: EngineConfig, warnings: string[], base?: string): Promise<Engine> {
+  private async open(modelDir: string, cfg: EngineConfig, warnings: string[], base?: string): Promise<LoadedEngine> {
     const draftDir = cfg.draftModel === '' ? undefined : cfg.draftModel === 'none' ? null : this.resolveModel(cfg.draftModel, base);
     return this.loader({
       modelDir,

@@ -11,7 +11,8 @@ import { DecodeScheduler, type Job } from './scheduler';
 
 /** The part of the engine the pipeline uses. */
 export interface CompletionEngine {
-  complete(req: CompletionRequest): AsyncIterable<CompletionUpdate>;
+  /** `stopContext` carries the stop rule to an engine in another thread (stopText cannot travel). */
+  complete(req: CompletionRequest & { stopContext?: CursorContext }): AsyncIterable<CompletionUpdate>;
 }
 
 /** LogOutputChannel's levels, without the vscode module. */
@@ -164,7 +165,7 @@ export class CompletionService {
     return job;
   }
 
-  private request(req: ProvideRequest, signal: AbortSignal): CompletionRequest {
+  private request(req: ProvideRequest, signal: AbortSignal): CompletionRequest & { stopContext: CursorContext } {
     const d = this.deps.decode();
     return {
       prefix: req.extra + req.prefix,
@@ -175,6 +176,7 @@ export class CompletionService {
       settings: decodeSettings(d),
       signal,
       stopText: (text) => shouldStop(text, req.cursor),
+      stopContext: req.cursor,
     };
   }
 

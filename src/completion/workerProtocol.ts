@@ -1,0 +1,49 @@
+// Messages between the extension host and the engine worker. ONNX Runtime's node binding runs
+// each inference synchronously on the calling thread (a prefill blocks for tens of milliseconds),
+// so the engine lives in a worker thread and the extension host's event loop stays free.
+import type { CompletionRequest, CompletionTrace, EngineOptions, Strategy } from '../engine';
+import type { CursorContext } from './policy';
+
+/** A completion request without its functions: the stop rule travels as the cursor context. */
+export type WireRequest = Omit<CompletionRequest, 'signal' | 'stopText'> & { stopContext?: CursorContext };
+
+export type ToWorker =
+  | { type: 'load'; options: Omit<EngineOptions, 'log'> }
+  | { type: 'complete'; id: number; req: WireRequest }
+  | { type: 'abort'; id: number }
+  | { type: 'retrieval-update'; id: number; doc: string; text: string }
+  | { type: 'retrieval-abort'; id: number }
+  | { type: 'retrieval-remove'; doc: string }
+  | { type: 'reset'; id: number }
+  | { type: 'dispose'; id: number };
+
+export interface EngineInfo {
+  model: string;
+  provider: string;
+  draft: string | null;
+  available: Strategy[];
+}
+
+export interface WireError {
+  name: string;
+  message: string;
+  code?: string;
+  fix?: string;
+}
+
+export type FromWorker =
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'loaded'; info: EngineInfo }
+  | { type: 'load-failed'; error: WireError }
+  /** `trace` comes with the last update only: the live one would be cloned at every step. */
+  | { type: 'update'; id: number; text: string; delta: string; done: boolean; trace?: CompletionTrace }
+  | { type: 'end'; id: number; error?: WireError }
+  | { type: 'done'; id: number; error?: WireError };
+
+export function toWire(err: unknown): WireError {
+  if (err instanceof Error) {
+    const e = err as Error & { code?: string; fix?: string };
+    return { name: e.name, message: e.message, ...(e.code ? { code: e.code } : {}), ...(e.fix ? { fix: e.fix } : {}) };
+  }
+  return { name: 'Error', message: String(err) };
+}
