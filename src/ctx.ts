@@ -7,6 +7,8 @@ import type { CompletionService } from './completion/service';
 /** What every command and UI part may use: created once in activate(), passed explicitly. */
 export interface Ctx {
   readonly log: vscode.LogOutputChannel;
+  /** The extension's folder (media/, dist/, models/). */
+  readonly extensionUri: vscode.Uri;
   readonly host: EngineHost;
   readonly service: CompletionService;
   /** Every completion's trace, for the visualiser. */

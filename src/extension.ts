@@ -11,6 +11,7 @@ import { CompletionService } from './completion/service';
 import { WorkerEngine } from './completion/workerEngine';
 import { commandTable } from './ui/commands';
 import { StatusBar } from './ui/statusBar';
+import { registerVisualiserSerializer } from './ui/visualiser/panel';
 import type { Health } from './ui/status';
 
 /** Documents Hasten completes in. */
@@ -26,7 +27,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const host = new EngineHost(path.join(context.extensionPath, 'models'), log, (o) => WorkerEngine.load(o, worker));
   const ring = new ContextRing({ ...DEFAULT_RING, capacity: config.context.ringChunks, chunkLines: config.context.chunkLines });
   const service = new CompletionService({ engine: () => host.engine, decode: () => config.decode, completion: () => config.completion, log, history });
-  const ctx: Ctx = { log, host, service, history, config: () => config, baseDir: () => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath };
+  const ctx: Ctx = { log, extensionUri: context.extensionUri, host, service, history, config: () => config, baseDir: () => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath };
   const health = (): Health => (config.enable ? hostHealth(host.status) : { kind: 'disabled' });
   const statusBar = new StatusBar(health());
   const feed = new WorkspaceFeed(ring, () => host.engine?.retrieval, () => config.context, log);
@@ -43,6 +44,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ...Object.entries(commandTable).map(([id, factory]) => vscode.commands.registerCommand(id, factory(ctx))),
     vscode.languages.registerInlineCompletionItemProvider(SELECTOR, provider),
     retriggerOnExtend(service),
+    registerVisualiserSerializer({ extensionUri: context.extensionUri, feed: history, log }),
     host.onDidChangeState((s) => {
       statusBar.update(health());
       announce(s, ctx);

@@ -11,6 +11,7 @@ export const COMMAND_IDS = [
   'hasten.tune',
   'hasten.benchmark',
   'hasten.showLog',
+  'hasten.openVisualiser',
   'hasten.showMenu',
 ] as const;
 

@@ -4,6 +4,7 @@ import type { Ctx } from '../ctx';
 import { benchmarkCurrentFile } from './benchmark';
 import type { CommandId } from './commandIds';
 import { selectModel, selectProvider, selectStrategy, showMenu, tune } from './pickers';
+import { VisualiserPanel } from './visualiser/panel';
 
 /** A command is a factory: it gets the context once and returns the handler VS Code calls. */
 export type CommandFactory = (ctx: Ctx) => (...args: unknown[]) => unknown;
@@ -23,5 +24,6 @@ export const commandTable: Readonly<Record<CommandId, CommandFactory>> = {
   'hasten.tune': (ctx) => () => tune(ctx),
   'hasten.benchmark': (ctx) => () => benchmarkCurrentFile(ctx),
   'hasten.showLog': (ctx) => () => ctx.log.show(true),
+  'hasten.openVisualiser': (ctx) => () => void VisualiserPanel.createOrShow({ extensionUri: ctx.extensionUri, feed: ctx.history, log: ctx.log }),
   'hasten.showMenu': () => () => showMenu(),
 };
