@@ -15,13 +15,13 @@ import { loadWorkloads, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--measure softmax,margin,saturation] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
-  hasten exit-sweep [--thresholds 0.5,0.6,...] [--measure ...] [--limit N] [--max-tokens N] [--json FILE] [--quick] [exit options] [common options]
+  hasten exit-sweep [--thresholds 0.5,0.6,...] [--measure ...] [--self-spec-layers 2,4,6] [--limit N] [--max-tokens N] [--json FILE] [--quick] [exit options] [common options]
 exit options: --min-exit-layer N (default 0: a quarter of the depth)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate)`;
 
 const OPTIONS = {
   agreement: { type: 'string', default: '0.95' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' },
   'max-tokens': { type: 'string', default: '32' }, json: { type: 'string' }, quick: { type: 'boolean', default: false },
-  'min-exit-layer': { type: 'string', default: '0' }, 'exit-kv': { type: 'string', default: 'propagate' },
+  'min-exit-layer': { type: 'string', default: '0' }, 'self-spec-layers': { type: 'string' }, 'exit-kv': { type: 'string', default: 'propagate' },
   model: { type: 'string' }, draft: { type: 'string' }, provider: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' },
 } as const;
 
@@ -29,7 +29,7 @@ const OPTIONS = {
 const SWEEP = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999];
 const SWEEP_QUICK = [0.5, 0.8, 0.95, 0.99];
 /** Calibration candidates, most conservative first (fixed-sequence testing walks down until one fails). */
-const CALIBRATION = [0.9999, 0.9995, 0.999, 0.995, 0.99, 0.98, 0.97, 0.95, 0.925, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3];
+const CALIBRATION = [0.9999, 0.9995, 0.999, 0.998, 0.997, 0.996, 0.995, 0.99, 0.98, 0.97, 0.95, 0.925, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3];
 
 interface Run {
   item: string;
@@ -39,6 +39,10 @@ interface Run {
   text: string;
   /** Exit layer of every token decoded after prefill (CALM only). */
   exitLayers: number[];
+  /** Self-speculation: drafted and accepted nodes, and the draft exit layer E of every step that drafted. */
+  drafted: number;
+  accepted: number;
+  draftLayers: number[];
 }
 
 export interface PointSummary {
@@ -59,6 +63,9 @@ export interface PointSummary {
   lineExact: number;
   /** Completions whose first line equals the full model's first line. */
   lineAgreement: number;
+  /** Self-speculation: accepted / drafted tokens, and the mean draft exit layer E over drafting steps. */
+  acceptance: number | null;
+  meanDraftLayer: number | null;
   pareto?: boolean;
 }
 
@@ -92,7 +99,12 @@ async function runOnce(engine: Engine, item: WorkloadItem, strategy: Strategy, s
   for await (const u of engine.complete({ prefix: item.prefix, suffix: item.suffix, strategy, maxNewTokens, settings })) last = u;
   const t = last!.trace;
   const exitLayers = strategy === 'early-exit' ? t.steps.slice(1).flatMap((s) => (s.bonus?.exitLayer !== undefined && s.emitted > 0 ? [s.bonus.exitLayer] : [])) : [];
-  return { item: item.id, tokens: t.tokens, decodeMs: t.decodeMs, output: t.output, text: last!.text, exitLayers };
+  const drafting = t.steps.filter((s) => s.nodes.length > 0);
+  return {
+    item: item.id, tokens: t.tokens, decodeMs: t.decodeMs, output: t.output, text: last!.text, exitLayers,
+    drafted: drafting.reduce((n, s) => n + s.nodes.length, 0), accepted: drafting.reduce((n, s) => n + s.nodes.filter((x) => x.status === 'accepted').length, 0),
+    draftLayers: drafting.map((s) => s.nodes[0]!.exitLayer ?? 0),
+  };
 }
 
 const firstLine = (s: string) => s.split('\n')[0]!.trimEnd();
@@ -114,7 +126,11 @@ function summarise(strategy: Strategy, measure: ConfidenceMeasure | null, thresh
   const base = runs.map((r) => ar.get(r.item)!);
   const [match, total] = agreementCounts(runs, ar);
   const exits = runs.flatMap((r) => r.exitLayers);
+  const drafted = runs.reduce((n, r) => n + r.drafted, 0);
+  const layers = runs.flatMap((r) => r.draftLayers);
   return {
+    acceptance: drafted ? runs.reduce((n, r) => n + r.accepted, 0) / drafted : null,
+    meanDraftLayer: layers.length ? layers.reduce((a, b) => a + b, 0) / layers.length : null,
     strategy, measure, threshold, runs: runs.length, tokens: runs.reduce((s, r) => s + r.tokens, 0),
     tokensPerSecond: rate(runs), speedup: rate(runs) / rate(base),
     meanExitLayer: exits.length ? exits.reduce((s, x) => s + x, 0) / exits.length : null,
@@ -169,6 +185,10 @@ async function sweep(v: Values): Promise<void> {
     { key: 'autoregressive', strategy: 'autoregressive', measure: null, threshold: null, settings: {} },
     { key: 'full-depth', strategy: 'early-exit', measure: null, threshold: 1, settings: { ...base, exitThreshold: 1 } },
     { key: 'self-speculation', strategy: 'self-speculation', measure: null, threshold: null, settings: {} },
+    // Fixed draft exit layers, to show what the adaptive one chooses between.
+    ...((v['self-spec-layers'] as string | undefined)?.split(',') ?? []).map((e) => ({
+      key: `self-speculation@E=${e}`, strategy: 'self-speculation' as Strategy, measure: null, threshold: null, settings: { selfSpecLayer: num(e, 'self-spec-layers', 1, 1024, true), selfSpecAdapt: false },
+    })),
     ...ms.flatMap((m) => grid.map((t) => ({ key: `${m}@${t}`, strategy: 'early-exit' as Strategy, measure: m, threshold: t, settings: { ...base, exitMeasure: m, exitThreshold: t } }))),
   ];
   const engine = await loadEngine(v);
@@ -204,10 +224,10 @@ async function sweep(v: Values): Promise<void> {
 }
 
 function formatPoints(points: PointSummary[], keys: string[]): string {
-  const head = ['configuration', 'tok/s', 'speed-up', 'mean exit', 'agreement', 'identical', 'line exact', 'line = full', 'pareto'];
+  const head = ['configuration', 'tok/s', 'speed-up', 'mean exit', 'agreement', 'identical', 'line exact', 'line = full', 'accepted', 'mean E', 'pareto'];
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const body = points.map((p, i) => [keys[i]!, p.tokensPerSecond.toFixed(1), `${p.speedup.toFixed(2)}x`, p.meanExitLayer?.toFixed(2) ?? '-', pct(p.agreement), pct(p.identical),
-    pct(p.lineExact), pct(p.lineAgreement), p.pareto ? '*' : '']);
+    pct(p.lineExact), pct(p.lineAgreement), p.acceptance === null ? '-' : pct(p.acceptance), p.meanDraftLayer?.toFixed(2) ?? '-', p.pareto ? '*' : '']);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ');
   return [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');

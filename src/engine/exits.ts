@@ -21,12 +21,14 @@ export interface ExitSettings {
   exitMeasure: ConfidenceMeasure;
   /** CALM: how skipped layers get the K/V of an exited token (state propagation by default). */
   exitKv: SkippedKv;
-  /** Self-speculation: initial draft exit layer E, 1..L-1 (adapts by ±2); 0 = half the depth. */
+  /** Self-speculation: initial draft exit layer E, 1..L-1; 0 = half the depth. */
   selfSpecLayer: number;
+  /** Self-speculation: adapt E within ±2 of selfSpecLayer by measured time per token (false keeps it fixed). */
+  selfSpecAdapt: boolean;
 }
 
-/** exitThreshold 0.9 with softmax: see README "Early exit" for the calibrated values per measure. */
-export const DEFAULT_EXIT: ExitSettings = { exitThreshold: 0.9, minExitLayer: 0, exitMeasure: 'softmax', exitKv: 'propagate', selfSpecLayer: 0 };
+/** exitThreshold 0.7 with softmax: calibrated to 95% token agreement (docs/early-exit.md). */
+export const DEFAULT_EXIT: ExitSettings = { exitThreshold: 0.7, minExitLayer: 0, exitMeasure: 'softmax', exitKv: 'propagate', selfSpecLayer: 0, selfSpecAdapt: true };
 
 const bad = (message: string, fix: string) => new HastenError('bad-request', message, fix);
 
@@ -56,7 +58,7 @@ export function layerSkipOptions(s: ExitSettings & { draftLength: number }, laye
     throw bad(`Self-speculation exit layer ${s.selfSpecLayer} is outside the valid range 1..${layers - 1} for this ${layers}-layer model (the draft must leave at least one layer to verify).`,
       `Set selfSpecLayer to an integer from 1 to ${layers - 1} (0 picks ${auto}).`);
   }
-  return { exitLayer: e, draftLength: Math.max(1, s.draftLength), exitSpread: 2 };
+  return { exitLayer: e, draftLength: Math.max(1, s.draftLength), exitSpread: s.selfSpecAdapt === false ? 0 : 2 };
 }
 
 export const EXIT_STRATEGIES = ['early-exit', 'self-speculation'] as const;
@@ -98,7 +100,7 @@ export class ExitStrategies {
     const o = layerSkipOptions(s, layers);
     const model = await this.layered();
     // Drafters live across requests, so the measured E and k carry over.
-    const key = `${o.exitLayer}:${o.draftLength}`;
+    const key = `${o.exitLayer}:${o.draftLength}:${o.exitSpread}`;
     let d = this.drafters.get(key);
     if (!d) this.drafters.set(key, (d = new LayerSkipDrafter(model, o)));
     return yield* selfSpeculative(model, d, req, s.maxNodes);
