@@ -1,0 +1,214 @@
+// npm run bench:provider: the issue-7 targets, measured by driving the real inline provider
+// (src/completion/provider.ts, with the service, cache, scheduler, policy, ring and the engine on
+// the bundled models) keystroke by keystroke against a fake document, outside VS Code.
+//
+//   latency     held-out workload items are typed word by word (50 ms between keys, a pause after
+//               each word); keystroke → first ghost text is the time from the last key of a word
+//               to the provider resolving with a suggestion. Every key cancels the previous
+//               request, as VS Code does; growing suggestions are asked for again (streaming).
+//   event loop  perf_hooks.monitorEventLoopDelay over both phases: the longest block.
+//   memory      RSS after 100 completions and after N more at fresh positions (each decode
+//               finished, then the prefetch it starts cancelled by the next request).
+//
+// Options: --items N (latency items, default 20)  --words N (per item, default 3)
+//          --completions N (memory phase, default 1000)  --json FILE
+import Module from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { FakeDocument, FakeToken } from './fakeDocument';
+import { loadWorkloads, type WorkloadItem } from './workloads';
+
+// The provider imports 'vscode'; hand it the stub before anything loads it.
+const resolve = (Module as unknown as { _resolveFilename: (r: string, ...a: unknown[]) => string })._resolveFilename;
+(Module as unknown as { _resolveFilename: typeof resolve })._resolveFilename = function (request: string, ...rest: unknown[]) {
+  return request === 'vscode' ? path.join(__dirname, 'vscode-stub.ts') : resolve.call(this, request, ...rest);
+};
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const { readConfig } = require('../src/config') as typeof import('../src/config');
+const { EngineHost } = require('../src/completion/engineHost') as typeof import('../src/completion/engineHost');
+const { TraceHistory } = require('../src/completion/history') as typeof import('../src/completion/history');
+const { HastenInlineProvider } = require('../src/completion/provider') as typeof import('../src/completion/provider');
+const { ContextRing, DEFAULT_RING } = require('../src/completion/ring') as typeof import('../src/completion/ring');
+const { CompletionService } = require('../src/completion/service') as typeof import('../src/completion/service');
+const { RetrievalFeed } = require('../src/completion/retrievalFeed') as typeof import('../src/completion/retrievalFeed');
+const { WorkerEngine } = require('../src/completion/workerEngine') as typeof import('../src/completion/workerEngine');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+type Provider = InstanceType<typeof HastenInlineProvider>;
+
+const ROOT = path.resolve(__dirname, '..');
+const KEY_MS = 50;
+const PAUSE_MS = 700;
+const LANG: Record<string, string> = { python: 'python', javascript: 'javascript', typescript: 'typescript' };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const quantile = (xs: number[], q: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+const mb = (b: number) => b / 2 ** 20;
+
+/** The document's view of one provider call: its own token, cancelled by the next keystroke. */
+class Typist {
+  private token = new FakeToken();
+  private offset: number;
+
+  constructor(private readonly provider: Provider, readonly doc: FakeDocument, offset: number) {
+    this.offset = offset;
+  }
+
+  /** Types one key and asks the provider, as VS Code does on every edit. */
+  key(ch: string): Promise<unknown> {
+    this.token.cancel();
+    this.doc.insert(this.offset, ch);
+    this.offset += ch.length;
+    return this.ask();
+  }
+
+  /** Asks for a suggestion at the cursor (a keystroke, or a re-trigger while streaming). */
+  ask(): Promise<unknown> {
+    this.token.cancel();
+    const token = (this.token = new FakeToken());
+    const pos = this.doc.positionAt(this.offset);
+    return this.provider.provideInlineCompletionItems(this.doc as never, pos as never, {} as never, token as never);
+  }
+}
+
+/** Splits the truth into words: runs up to and including a space, punctuation or newline, at most 8 keys. */
+function words(truth: string, n: number): string[] {
+  const out: string[] = [];
+  let w = '';
+  for (const ch of truth) {
+    w += ch;
+    if (/[\s.,;:()[\]{}]/.test(ch) || w.length >= 8) {
+      out.push(w);
+      w = '';
+      if (out.length >= n) break;
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const { values: v } = parseArgs({ options: { items: { type: 'string', default: '20' }, words: { type: 'string', default: '3' }, completions: { type: 'string', default: '1000' }, json: { type: 'string' } } });
+  const cfg = readConfig({ get: <T>(_k: string, d: T) => d });
+  // What this machine does to an idle event loop (other processes, the OS), to read the figures against.
+  const idle = monitorEventLoopDelay({ resolution: 1 });
+  idle.enable();
+  await sleep(5000);
+  idle.disable();
+  const log = { trace() {}, debug() {}, info() {}, warn: (m: string) => console.error(`[warn] ${m}`), error: (m: string) => console.error(`[error] ${m}`) };
+  const host = new EngineHost(path.join(ROOT, 'models'), log, (o) => WorkerEngine.load(o, path.join(ROOT, 'src', 'completion', 'engineWorker.ts')));
+  const loadStart = performance.now();
+  await host.load(cfg.engine);
+  if (!host.engine) throw new Error(`no engine: ${JSON.stringify(host.status)}`);
+  const loadMs = performance.now() - loadStart;
+  const history = new TraceHistory();
+  let finished = 0;
+  history.onDidRecordTrace((r) => !r.prefetch && finished++);
+  const service = new CompletionService({ engine: () => host.engine, decode: () => cfg.decode, completion: () => cfg.completion, log, history });
+  const ring = new ContextRing({ ...DEFAULT_RING, capacity: cfg.context.ringChunks, chunkLines: cfg.context.chunkLines });
+  const provider = new HastenInlineProvider({ service, ring, config: () => cfg.completion, extraChars: () => cfg.context.extraChars });
+  const items = loadWorkloads().filter((i) => i.truth.trim().length > 0);
+  const feed = new RetrievalFeed(() => host.engine?.retrieval, () => cfg.context.retrievalMaxFileChars, log);
+  items.slice(0, 40).forEach((it, k) => feed.schedule(`mem://${k}`, () => it.prefix + it.truth + it.suffix, 0));
+  await feed.flush();
+  const load0 = os.loadavg()[0]!;
+
+  // Phase 1: keystroke → first ghost text.
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const latencies: number[] = [];
+  let none = 0;
+  let current: Typist | undefined;
+  const sub = service.onDidExtend(() => void current?.ask());
+  const latencyItems = items.filter((_, k) => k % Math.max(1, Math.floor(items.length / Number(v.items))) === 0).slice(0, Number(v.items));
+  for (const [k, it] of latencyItems.entries()) {
+    const doc = new FakeDocument({ toString: () => `mem://typing/${k}` }, LANG[it.lang] ?? it.lang, it.prefix + it.suffix);
+    ring.add(`item-${k}`, it.prefix.slice(-1500));
+    const typist = (current = new Typist(provider, doc, it.prefix.length));
+    for (const word of words(it.truth, Number(v.words))) {
+      for (const ch of word.slice(0, -1)) {
+        void typist.key(ch);
+        await sleep(KEY_MS);
+      }
+      const t0 = performance.now();
+      const result = (await Promise.race([typist.key(word.at(-1)!), sleep(5000).then(() => 'timeout')])) as unknown[] | undefined | string;
+      if (Array.isArray(result) && result.length > 0) latencies.push(performance.now() - t0);
+      else none++;
+      await sleep(PAUSE_MS);
+    }
+  }
+  sub.dispose();
+  loop.disable();
+  const latencyLoop = { maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6, meanMs: loop.mean / 1e6 };
+
+  // Phase 2: memory over many completions at fresh positions.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const rss = () => {
+    gc?.();
+    return process.memoryUsage().rss;
+  };
+  const loop2 = monitorEventLoopDelay({ resolution: 1 });
+  loop2.enable();
+  const total = Number(v.completions);
+  const warmup = Math.min(100, Math.floor(total / 10));
+  const samples: { completions: number; rssMb: number; heapMb: number }[] = [];
+  let rssWarm = 0;
+  let n = 0;
+  const positions = function* (): Generator<{ it: WorkloadItem; k: number; cut: number }> {
+    for (let round = 0; ; round++) {
+      // Each item's truth is cut 3 characters further every round; items that ran out are skipped.
+      for (const [k, it] of items.entries()) if (round * 3 <= it.truth.length) yield { it, k, cut: round * 3 };
+    }
+  };
+  const t2 = performance.now();
+  for (const { it, k, cut } of positions()) {
+    if (n >= total + warmup) break;
+    const doc = new FakeDocument({ toString: () => `mem://memory/${k}` }, LANG[it.lang] ?? it.lang, it.prefix + it.truth.slice(0, cut) + it.suffix);
+    const before = finished;
+    const started = service.scheduler.started;
+    await new Typist(provider, doc, it.prefix.length + cut).ask();
+    // Wait for the decode to finish (not for a suggestion served from the cache, which decodes nothing).
+    const deadline = performance.now() + 10_000;
+    while (service.scheduler.started > started && finished === before && performance.now() < deadline) await sleep(2);
+    n++;
+    if (n % 100 === 0) console.error(`  ${n}/${total + warmup} completions`);
+    if (n === warmup) rssWarm = rss();
+    if (n > warmup && (n - warmup) % 100 === 0) samples.push({ completions: n - warmup, rssMb: mb(rss()), heapMb: mb(process.memoryUsage().heapUsed) });
+  }
+  const memoryMs = performance.now() - t2;
+  loop2.disable();
+  const rssEnd = rss();
+  await service.idle();
+  await host.dispose();
+
+  const report = {
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg1mStart: load0, loadavg1mEnd: os.loadavg()[0], node: process.version },
+    settings: { strategy: cfg.decode.strategy, maxTokens: cfg.decode.maxTokens, debounceMs: cfg.completion.debounceMs, prefetch: cfg.completion.prefetch },
+    modelLoadMs: loadMs,
+    latency: { samples: latencies.length, noSuggestion: none, p50Ms: quantile(latencies, 0.5), p95Ms: quantile(latencies, 0.95), maxMs: Math.max(...latencies) },
+    eventLoop: { idleBaseline: { maxMs: idle.max / 1e6, p99Ms: idle.percentile(99) / 1e6 }, typing: latencyLoop, memoryPhase: { maxMs: loop2.max / 1e6, p99Ms: loop2.percentile(99) / 1e6 } },
+    memory: { completions: n - warmup, gcExposed: Boolean(gc), rssAfterWarmupMb: mb(rssWarm), rssEndMb: mb(rssEnd), growthPct: (100 * (rssEnd - rssWarm)) / rssWarm, seconds: memoryMs / 1000, samples },
+  };
+  const t = report;
+  console.log(`machine: ${t.machine.cpus} cores (${t.machine.model}), load average ${t.machine.loadavg1mStart.toFixed(1)} → ${t.machine.loadavg1mEnd?.toFixed(1)}, Node ${t.machine.node}`);
+  console.log(`settings: strategy ${t.settings.strategy}, maxTokens ${t.settings.maxTokens}, debounce ${t.settings.debounceMs} ms, prefetch ${t.settings.prefetch}; model load ${loadMs.toFixed(0)} ms`);
+  console.log(`keystroke → first ghost text: p50 ${t.latency.p50Ms.toFixed(0)} ms, p95 ${t.latency.p95Ms.toFixed(0)} ms, max ${t.latency.maxMs.toFixed(0)} ms over ${t.latency.samples} words (${none} got no suggestion)  [target p50 ≤ 150, p95 ≤ 400]`);
+  console.log(`event loop blocked: typing max ${t.eventLoop.typing.maxMs.toFixed(1)} ms (p99 ${t.eventLoop.typing.p99Ms.toFixed(1)}), completions max ${t.eventLoop.memoryPhase.maxMs.toFixed(1)} ms (p99 ${t.eventLoop.memoryPhase.p99Ms.toFixed(1)})  [target ≤ 20]; idle baseline max ${t.eventLoop.idleBaseline.maxMs.toFixed(1)} ms (p99 ${t.eventLoop.idleBaseline.p99Ms.toFixed(1)})`);
+  console.log(`RSS over ${t.memory.completions} completions: ${t.memory.rssAfterWarmupMb.toFixed(1)} → ${t.memory.rssEndMb.toFixed(1)} MB (${t.memory.growthPct >= 0 ? '+' : ''}${t.memory.growthPct.toFixed(2)}%)${gc ? '' : ' (no --expose-gc)'} in ${t.memory.seconds.toFixed(0)} s  [target < 5%]`);
+  if (v.json) fs.writeFileSync(v.json, JSON.stringify(report, null, 1));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.stack : String(err));
+    process.exit(1);
+  },
+);
