@@ -158,7 +158,7 @@ async function main(): Promise<void> {
   loop2.enable();
   const total = Number(v.completions);
   const warmup = Math.min(100, Math.floor(total / 10));
-  const samples: { completions: number; rssMb: number; heapMb: number }[] = [];
+  const samples: { completions: number; rssMb: number; heapMb: number; workerHeapMb: number; workerExternalMb: number }[] = [];
   let rssWarm = 0;
   let n = 0;
   const positions = function* (): Generator<{ it: WorkloadItem; k: number; cut: number }> {
@@ -180,7 +180,11 @@ async function main(): Promise<void> {
     n++;
     if (n % 100 === 0) console.error(`  ${n}/${total + warmup} completions`);
     if (n === warmup) rssWarm = rss();
-    if (n > warmup && (n - warmup) % 100 === 0) samples.push({ completions: n - warmup, rssMb: mb(rss()), heapMb: mb(process.memoryUsage().heapUsed) });
+    if (n > warmup && (n - warmup) % 100 === 0) {
+      const w = await (host.engine as unknown as { memory(): Promise<{ heapUsed: number; external: number }> }).memory();
+      samples.push({ completions: n - warmup, rssMb: mb(rss()), heapMb: mb(process.memoryUsage().heapUsed), workerHeapMb: mb(w.heapUsed), workerExternalMb: mb(w.external) });
+      console.error(`  RSS ${samples.at(-1)!.rssMb.toFixed(0)} MB, heap ${samples.at(-1)!.heapMb.toFixed(0)} MB, worker heap ${samples.at(-1)!.workerHeapMb.toFixed(0)} MB (+${samples.at(-1)!.workerExternalMb.toFixed(0)} MB external)`);
+    }
   }
   const memoryMs = performance.now() - t2;
   loop2.disable();

@@ -64,6 +64,11 @@ port?.on('message', (m: ToWorker) => {
     case 'retrieval-remove':
       engine?.retrieval.remove(m.doc);
       return;
+    case 'memory': {
+      const mem = process.memoryUsage();
+      post({ type: 'memory', id: m.id, heapUsed: mem.heapUsed, external: mem.external });
+      return;
+    }
     case 'reset':
       void answer(m.id, async () => engine?.reset());
       return;

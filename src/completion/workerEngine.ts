@@ -119,6 +119,19 @@ export class WorkerEngine implements LoadedEngine {
     }
   }
 
+  /** The worker's heap in bytes (used, and external such as typed arrays). */
+  memory(): Promise<{ heapUsed: number; external: number }> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.listeners.set(id, (m) => {
+        if (m.type !== 'memory') return;
+        this.listeners.delete(id);
+        resolve({ heapUsed: m.heapUsed, external: m.external });
+      });
+      this.send({ type: 'memory', id });
+    });
+  }
+
   reset(): Promise<void> {
     return this.call({ type: 'reset', id: this.nextId++ });
   }

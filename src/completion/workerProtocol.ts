@@ -15,6 +15,7 @@ export type ToWorker =
   | { type: 'retrieval-abort'; id: number }
   | { type: 'retrieval-remove'; doc: string }
   | { type: 'reset'; id: number }
+  | { type: 'memory'; id: number }
   | { type: 'dispose'; id: number };
 
 export interface EngineInfo {
@@ -38,7 +39,9 @@ export type FromWorker =
   /** `trace` comes with the last update only: the live one would be cloned at every step. */
   | { type: 'update'; id: number; text: string; delta: string; done: boolean; trace?: CompletionTrace }
   | { type: 'end'; id: number; error?: WireError }
-  | { type: 'done'; id: number; error?: WireError };
+  | { type: 'done'; id: number; error?: WireError }
+  /** The worker's own heap (RSS is the process's, shared with the extension host). */
+  | { type: 'memory'; id: number; heapUsed: number; external: number };
 
 export function toWire(err: unknown): WireError {
   if (err instanceof Error) {
