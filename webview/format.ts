@@ -19,10 +19,11 @@ export function cut(text: string, max: number): string {
   return chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : text;
 }
 
-/** A probability as `.93` (two decimals; `1` for certainty), or `–` when unknown. */
+/** A probability as `.93` (two decimals; `1` for near certainty, `<.01` for tiny), or `–` when unknown. */
 export function shortProb(p: number | null | undefined): string {
   if (p === null || p === undefined || !Number.isFinite(p)) return '–';
   if (p >= 0.995) return '1';
+  if (p > 0 && p < 0.005) return '<.01';
   return p.toFixed(2).replace(/^0/, '');
 }
 

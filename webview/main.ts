@@ -3,7 +3,7 @@
 // it, and posts only `ready`, `select` and `export` back.
 import type { FromWebview, HistoryEntry, ToWebview, ViewTrace } from '../src/protocol';
 import { num, percent } from './format';
-import { exportSvg, inlineSvg, remaskSvg, stripSvg, summaryLines, treeSvg, type Palette } from './svg';
+import { draftCounts, exportSvg, inlineSvg, remaskSvg, stripSvg, summaryLines, treeSvg, type Palette } from './svg';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
@@ -147,7 +147,7 @@ function renderTree(t: ViewTrace): void {
     $('tree').textContent = 'No steps yet.';
     return;
   }
-  title.textContent = `Acceptance tree · step ${state.step + 1} of ${t.steps.length} · ${step.drafter} · ${step.accepted} of ${step.nodes.length} drafted accepted · ${step.emitted} emitted`;
+  title.textContent = `Acceptance tree · step ${state.step + 1} of ${t.steps.length} · ${step.drafter} · ${draftCounts(step)}`;
   // Markup from svg.ts, whose every text and attribute value goes through esc().
   $('tree').innerHTML = inlineSvg(treeSvg(step), 'tree-svg', `Acceptance tree of step ${state.step + 1}`);
 }
@@ -228,8 +228,10 @@ function palette(): Palette {
 function wire(): void {
   $('history').addEventListener('change', (e) => {
     const id = Number((e.target as HTMLSelectElement).value);
+    // Picking an older completion stops following, or the next completion would replace it at once.
     const newest = state.history[state.history.length - 1];
-    state.follow = newest !== undefined && newest.id === id;
+    if (newest?.id !== id) state.follow = false;
+    renderHistory();
     save();
     post({ type: 'select', id });
   });

@@ -192,7 +192,7 @@ function legend(buckets: readonly ExitBucket[], y: number, width: number, p: Pal
     } else parts.push(s.body);
     x += s.width;
   }
-  const note = buckets.length ? 'underlined: drafted and accepted; plain: produced by the target (bonus or recovered)' : 'no exit layers: every token ran all layers';
+  const note = buckets.length ? 'underlined: drafted and accepted · plain: from the target' : 'no exit layers: every token ran all layers';
   parts.push(`<text class="label" x="0" y="${n(row + 32)}"${paint('label', p)}>${esc(note)}</text>`);
   return { body: `<g class="legend">${parts.join('')}</g>`, width, height: row - y + 38 };
 }
@@ -261,6 +261,11 @@ export function remaskSvg(trace: ViewTrace, p?: Palette): Drawn | null {
 // ---------------------------------------------------------------------------------------------
 // The exported document
 
+/** What a step drafted and kept, in words. */
+export function draftCounts(step: ViewStep): string {
+  return step.nodes.length ? `${step.accepted} of ${step.nodes.length} drafted accepted, ${step.emitted} emitted` : `no draft, ${step.emitted} emitted by the target`;
+}
+
 /** The summary as short lines, shared by the export and the live view's heading. */
 export function summaryLines(trace: ViewTrace): string[] {
   const s = trace.summary;
@@ -291,6 +296,19 @@ function timeline(trace: ViewTrace, selected: number, p: Palette | undefined): D
   return { body: `<g class="timeline">${parts.join('')}</g>`, width: trace.steps.length * (bar + 4), height: top + 6 };
 }
 
+/** Lines of at most `width` characters, broken at spaces (SVG text does not wrap). */
+export function wrap(line: string, width: number): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (const word of line.split(' ')) {
+    if (cur && cur.length + 1 + word.length > width) {
+      out.push(cur);
+      cur = `  ${word}`;
+    } else cur = cur ? `${cur} ${word}` : word;
+  }
+  return [...out, cur];
+}
+
 function text(x: number, y: number, role: 'title' | 'label', s: string, p: Palette): string {
   return `<text class="${role}" x="${x}" y="${y}"${paint(role, p)}>${esc(s)}</text>`;
 }
@@ -302,7 +320,7 @@ export function exportSvg(trace: ViewTrace, stepIndex: number, p: Palette): stri
   const parts: string[] = [];
   let y = 20;
   parts.push(text(12, y, 'title', `Hasten · completion #${trace.id}${trace.file ? ` · ${trace.file}` : ''}`, p));
-  for (const line of summaryLines(trace)) parts.push(text(12, (y += 18), 'label', line, p));
+  for (const line of summaryLines(trace).flatMap((l) => wrap(l, 140))) parts.push(text(12, (y += 18), 'label', line, p));
   y += 16;
   const tl = timeline(trace, step ? trace.steps.indexOf(step) : -1, p);
   parts.push(text(12, (y += 12), 'label', 'Tokens per step (accepted, then bonus or recovered)', p), `<g transform="translate(12,${y + 6})">${tl.body}</g>`);
@@ -310,7 +328,7 @@ export function exportSvg(trace: ViewTrace, stepIndex: number, p: Palette): stri
   let w = Math.max(width, tl.width + 24);
   if (step) {
     const tree = treeSvg(step, p);
-    parts.push(text(12, y, 'label', `Acceptance tree, step ${step.step + 1} (${step.drafter}): ${step.accepted} of ${step.nodes.length} drafted accepted`, p));
+    parts.push(text(12, y, 'label', `Acceptance tree, step ${step.step + 1} (${step.drafter}): ${draftCounts(step)}`, p));
     parts.push(`<g transform="translate(12,${y + 6})">${tree.body}</g>`);
     y += tree.height + 30;
     w = Math.max(w, tree.width + 24);

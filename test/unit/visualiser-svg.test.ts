@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { svgProblem } from '../../src/protocol';
 import { contentSecurityPolicy, makeNonce, visualiserHtml } from '../../src/ui/visualiser/html';
 import { viewTrace, type TraceSource } from '../../src/ui/visualiser/view';
-import { exportSvg, remaskSvg, stripSvg, treeSvg, type Palette } from '../../webview/svg';
+import { exportSvg, remaskSvg, stripSvg, treeSvg, wrap, type Palette } from '../../webview/svg';
 import { chainTrace, earlyExitTrace, maskPredictTrace, selfSpecTrace, treeTrace } from './helpers/traces';
 import type { CompletionTrace } from '../../src/engine';
 
@@ -84,7 +84,7 @@ test('the export is a standalone SVG: namespace, painted from the palette, no th
     assert.match(svg, new RegExp(`estimated speed-up over autoregressive decoding: .*estimate: `));
   }
   const chain = exportSvg(view(chainTrace()), 1, PALETTE);
-  assert.match(chain, /Acceptance tree, step 2 \(draft-model\): 2 of 2 drafted accepted/);
+  assert.match(chain, /Acceptance tree, step 2 \(draft-model\): 2 of 2 drafted accepted, 3 emitted/);
   assert.match(chain, /stroke="#89d185"/);
   assert.match(exportSvg(view(earlyExitTrace()), 0, PALETTE), />Exit layers</);
 });
@@ -110,4 +110,11 @@ test('media/visualiser.css takes every colour from the theme', () => {
   const css = readFileSync(join(__dirname, '..', '..', 'media', 'visualiser.css'), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
   assert.ok(!/#[0-9a-f]{3,8}\b|rgba?\(|hsla?\(/i.test(css), 'no literal colours');
   for (const m of css.matchAll(/var\((--[\w-]+)/g)) assert.match(m[1]!, /^--(vscode|hv)-/);
+});
+
+test('long export lines wrap at spaces (SVG text does not)', () => {
+  assert.deepEqual(wrap('aaa bbb ccc', 7), ['aaa bbb', '  ccc']);
+  assert.deepEqual(wrap('short', 80), ['short']);
+  const svg = exportSvg(view(chainTrace()), 0, PALETTE);
+  for (const m of svg.matchAll(/<text class="label"[^>]*>([^<]*)<\/text>/g)) assert.ok(m[1]!.length <= 160, m[1]);
 });

@@ -156,4 +156,6 @@ test('whitespace is made visible and labels are cut', () => {
   assert.equal(shortProb(0.934), '.93');
   assert.equal(shortProb(null), '–');
   assert.equal(shortProb(0.999), '1');
+  assert.equal(shortProb(0.001), '<.01');
+  assert.equal(shortProb(0), '.00');
 });
