@@ -106,7 +106,7 @@ export function readConfig(settings: SettingsReader): HastenConfig {
       treeWidth: int(settings, 'tree.width', 3, 1, 8),
       treeDepth: int(settings, 'tree.depth', 6, 1, 16),
       treeMaxNodes: int(settings, 'tree.maxNodes', 24, 1, 128),
-      exitThreshold: num(settings, 'exitThreshold', 0.9, 0, 1),
+      exitThreshold: num(settings, 'exitThreshold', 0.7, 0, 1),
     },
     completion: {
       enable,
