@@ -8,6 +8,9 @@ import { statusItemId } from './harness';
 /** Opens a workspace file with Quick Open and waits until its editor has focus and the renderer is idle. */
 export async function openFile(page: Page, name: string): Promise<void> {
   const tab = page.locator(`.tab.active[aria-label^="${name}"]`);
+  // A file already open in a tab: click the tab (Quick Open right after a quick pick closed can miss).
+  const open = page.locator(`.tab[aria-label^="${name}"]`).first();
+  if (!(await tab.isVisible()) && (await open.isVisible())) await open.click();
   for (let attempt = 0; attempt < 3 && !(await tab.isVisible()); attempt++) {
     await page.keyboard.press('Control+P');
     const input = page.locator('.quick-input-widget input');
