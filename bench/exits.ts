@@ -14,12 +14,12 @@ import { CompletionUpdate, CONFIDENCE_MEASURES, ConfidenceMeasure, DecodeSetting
 import { loadWorkloads, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
-export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--measure softmax,margin,saturation] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
+export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
   hasten exit-sweep [--thresholds 0.5,0.6,...] [--measure ...] [--self-spec-layers 2,4,6] [--limit N] [--max-tokens N] [--json FILE] [--quick] [exit options] [common options]
-exit options: --min-exit-layer N (default 0: a quarter of the depth)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate)`;
+exit options: --min-exit-layer N (default 0: a quarter of the depth)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate; exit-sweep takes a list)`;
 
 const OPTIONS = {
-  agreement: { type: 'string', default: '0.95' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' },
+  agreement: { type: 'string', default: '0.95' }, z: { type: 'string', default: '1.645' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' },
   'max-tokens': { type: 'string', default: '32' }, json: { type: 'string' }, quick: { type: 'boolean', default: false },
   'min-exit-layer': { type: 'string', default: '0' }, 'self-spec-layers': { type: 'string' }, 'exit-kv': { type: 'string', default: 'propagate' },
   model: { type: 'string' }, draft: { type: 'string' }, provider: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' },
@@ -66,6 +66,8 @@ export interface PointSummary {
   /** Self-speculation: accepted / drafted tokens, and the mean draft exit layer E over drafting steps. */
   acceptance: number | null;
   meanDraftLayer: number | null;
+  /** CALM: how the skipped layers got the exited token's K/V. */
+  exitKv?: SkippedKv;
   pareto?: boolean;
 }
 
@@ -145,7 +147,7 @@ function summarise(strategy: Strategy, measure: ConfidenceMeasure | null, thresh
 export function markPareto(points: PointSummary[]): void {
   for (const p of points) {
     if (p.measure === null) continue;
-    p.pareto = !points.some((q) => q !== p && q.measure === p.measure && q.speedup >= p.speedup && q.agreement >= p.agreement && (q.speedup > p.speedup || q.agreement > p.agreement));
+    p.pareto = !points.some((q) => q !== p && q.measure === p.measure && q.exitKv === p.exitKv && q.speedup >= p.speedup && q.agreement >= p.agreement && (q.speedup > p.speedup || q.agreement > p.agreement));
   }
 }
 
@@ -160,9 +162,13 @@ async function loadEngine(v: Values): Promise<Engine> {
 }
 
 function exitSettings(v: Values): Partial<DecodeSettings> {
-  const kv = v['exit-kv'] as string;
-  if (!(SKIPPED_KV as readonly string[]).includes(kv)) fail(`--exit-kv must be one of ${SKIPPED_KV.join(', ')}`);
-  return { minExitLayer: num(v['min-exit-layer'], 'min-exit-layer', 0, 1024, true), exitKv: kv as SkippedKv };
+  return { minExitLayer: num(v['min-exit-layer'], 'min-exit-layer', 0, 1024, true), exitKv: kvModes(v)[0]! };
+}
+
+function kvModes(v: Values): SkippedKv[] {
+  const modes = (v['exit-kv'] as string).split(',');
+  for (const kv of modes) if (!(SKIPPED_KV as readonly string[]).includes(kv)) fail(`--exit-kv must be one of ${SKIPPED_KV.join(', ')}`);
+  return modes as SkippedKv[];
 }
 
 const progress = (done: number, total: number, label: string) =>
@@ -189,7 +195,9 @@ async function sweep(v: Values): Promise<void> {
     ...((v['self-spec-layers'] as string | undefined)?.split(',') ?? []).map((e) => ({
       key: `self-speculation@E=${e}`, strategy: 'self-speculation' as Strategy, measure: null, threshold: null, settings: { selfSpecLayer: num(e, 'self-spec-layers', 1, 1024, true), selfSpecAdapt: false },
     })),
-    ...ms.flatMap((m) => grid.map((t) => ({ key: `${m}@${t}`, strategy: 'early-exit' as Strategy, measure: m, threshold: t, settings: { ...base, exitMeasure: m, exitThreshold: t } }))),
+    ...kvModes(v).flatMap((kv, _, all) => ms.flatMap((m) => grid.map((t) => ({
+      key: `${m}@${t}${all.length > 1 ? `/${kv}` : ''}`, strategy: 'early-exit' as Strategy, measure: m, threshold: t, settings: { ...base, exitMeasure: m, exitThreshold: t, exitKv: kv },
+    })))),
   ];
   const engine = await loadEngine(v);
   const runs = new Map<string, Run[]>(configs.map((c) => [c.key, []]));
@@ -207,7 +215,7 @@ async function sweep(v: Values): Promise<void> {
     process.stderr.write('\n');
     const ar = new Map(runs.get('autoregressive')!.map((r) => [r.item, r]));
     const truth = new Map(items.map((i) => [i.id, i]));
-    const points = configs.map((c) => summarise(c.strategy, c.measure, c.threshold, runs.get(c.key)!, ar, truth));
+    const points = configs.map((c) => ({ ...summarise(c.strategy, c.measure, c.threshold, runs.get(c.key)!, ar, truth), ...(c.measure ? { exitKv: c.settings.exitKv! } : {}) }));
     markPareto(points);
     console.log(formatPoints(points, configs.map((c) => c.key)));
     console.log(`\n${items.length} held-out prompts (evaluation half) x ${configs.length} configurations in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${maxNew} new tokens; ` +
@@ -225,7 +233,6 @@ async function sweep(v: Values): Promise<void> {
 
 function formatPoints(points: PointSummary[], keys: string[]): string {
   const head = ['configuration', 'tok/s', 'speed-up', 'mean exit', 'agreement', 'identical', 'line exact', 'line = full', 'accepted', 'mean E', 'pareto'];
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const body = points.map((p, i) => [keys[i]!, p.tokensPerSecond.toFixed(1), `${p.speedup.toFixed(2)}x`, p.meanExitLayer?.toFixed(2) ?? '-', pct(p.agreement), pct(p.identical),
     pct(p.lineExact), pct(p.lineAgreement), p.acceptance === null ? '-' : pct(p.acceptance), p.meanDraftLayer?.toFixed(2) ?? '-', p.pareto ? '*' : '']);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -236,19 +243,42 @@ function formatPoints(points: PointSummary[], keys: string[]): string {
 interface CalibrationPoint {
   threshold: number;
   agreement: number;
+  /** One-sided lower confidence bound of the agreement over prompts (agreement - z * standard error). */
+  lowerBound: number;
   meanExitLayer: number | null;
   passed: boolean;
 }
 
+interface Scored {
+  agreement: number;
+  lowerBound: number;
+  meanExitLayer: number | null;
+}
+
+/** Token agreement with references over prompts, with a normal-approximation lower bound across prompts. */
+function score(runs: Run[], ref: Map<string, Run>, z: number): Scored {
+  const [match, total] = agreementCounts(runs, ref);
+  const per = runs.map((r) => {
+    const [m, t] = agreementCounts([r], ref);
+    return t ? m / t : 1;
+  });
+  const mean = per.reduce((a, b) => a + b, 0) / per.length;
+  const sd = Math.sqrt(per.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, per.length - 1));
+  const agreement = total ? match / total : 1;
+  const exits = runs.flatMap((r) => r.exitLayers);
+  return { agreement, lowerBound: agreement - (z * sd) / Math.sqrt(per.length), meanExitLayer: exits.length ? exits.reduce((a, b) => a + b, 0) / exits.length : null };
+}
+
 /**
- * CALM-style calibration: walk the candidates from the most conservative down, measuring token
- * agreement with the full model on the calibration half; keep going while the target holds and
- * stop at the first failure (fixed-sequence testing, so the choice never rests on a threshold
- * that only passed after a lower one failed). Then check the choice on the held-out half.
+ * CALM-style calibration: walk the candidates from the most conservative down, keeping going while
+ * the lower bound of token agreement with the full model on the calibration half meets the target,
+ * and stop at the first failure (fixed-sequence testing, so the choice never rests on a threshold
+ * that only passed after a lower one failed). z = 0 tests the plain empirical agreement. The choice
+ * is then checked on the held-out half.
  */
 async function calibrate(v: Values): Promise<void> {
   const target = num(v.agreement, 'agreement', 0, 1);
-  const ms = measures(v);
+  const z = num(v.z, 'z', 0, 10);
   const limit = v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10;
   const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
   const perKind = (items: WorkloadItem[]) => items.filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
@@ -257,35 +287,29 @@ async function calibrate(v: Values): Promise<void> {
   const base = exitSettings(v);
   const engine = await loadEngine(v);
   try {
-    const reference = async (items: WorkloadItem[]) => new Map((await each(items, (it) => runOnce(engine, it, 'autoregressive', {}, maxNew))).map((r) => [r.item, r]));
-    const score = async (items: WorkloadItem[], ref: Map<string, Run>, m: ConfidenceMeasure, t: number) => {
-      const runs = await each(items, (it) => runOnce(engine, it, 'early-exit', { ...base, exitMeasure: m, exitThreshold: t }, maxNew));
-      const [match, total] = agreementCounts(runs, ref);
-      const exits = runs.flatMap((r) => r.exitLayers);
-      return { agreement: total ? match / total : 1, meanExitLayer: exits.length ? exits.reduce((s, x) => s + x, 0) / exits.length : null };
-    };
-    const calibRef = await reference(calib);
-    const heldRef = await reference(held);
+    const runAll = (items: WorkloadItem[], strategy: Strategy, settings: Partial<DecodeSettings>) => each(items, (it) => runOnce(engine, it, strategy, settings, maxNew));
+    const calibRef = new Map((await runAll(calib, 'autoregressive', {})).map((r) => [r.item, r]));
+    const heldRef = new Map((await runAll(held, 'autoregressive', {})).map((r) => [r.item, r]));
     const results: Record<string, unknown> = {};
-    for (const m of ms) {
+    for (const m of measures(v)) {
+      const at = (t: number) => ({ ...base, exitMeasure: m, exitThreshold: t });
       const tried: CalibrationPoint[] = [];
       for (const t of CALIBRATION) {
-        const s = await score(calib, calibRef, m, t);
-        tried.push({ threshold: t, ...s, passed: s.agreement >= target });
-        process.stderr.write(`\r${m} @ ${t}: agreement ${(100 * s.agreement).toFixed(1)}%, mean exit ${s.meanExitLayer?.toFixed(2) ?? '-'}`.padEnd(100));
-        if (s.agreement < target) break;
+        const s = score(await runAll(calib, 'early-exit', at(t)), calibRef, z);
+        tried.push({ threshold: t, ...s, passed: s.lowerBound >= target });
+        process.stderr.write(`\r${m} @ ${t}: agreement ${pct(s.agreement)} (lower bound ${pct(s.lowerBound)}), mean exit ${s.meanExitLayer?.toFixed(2) ?? '-'}`.padEnd(100));
+        if (s.lowerBound < target) break;
       }
       process.stderr.write('\n');
-      const passed = tried.filter((p) => p.passed);
-      const chosen = passed.length ? passed[passed.length - 1]! : null;
-      const check = chosen ? await score(held, heldRef, m, chosen.threshold) : null;
+      const chosen = tried.filter((p) => p.passed).pop() ?? null;
+      const check = chosen ? score(await runAll(held, 'early-exit', at(chosen.threshold)), heldRef, z) : null;
       results[m] = { chosen: chosen?.threshold ?? null, calibration: chosen, heldOut: check, tried };
       console.log(chosen
-        ? `${m.padEnd(10)} threshold ${chosen.threshold}: agreement ${(100 * chosen.agreement).toFixed(1)}% on calibration (${calib.length} prompts), ${(100 * check!.agreement).toFixed(1)}% held out (${held.length}); mean exit layer ${chosen.meanExitLayer?.toFixed(2) ?? '-'} of ${engine.target.folder.config.numLayers}`
-        : `${m.padEnd(10)} no threshold down to ${CALIBRATION[0]} reaches ${(100 * target).toFixed(1)}% agreement (${(100 * tried[0]!.agreement).toFixed(1)}% at ${tried[0]!.threshold})`);
+        ? `${m.padEnd(10)} threshold ${chosen.threshold}: agreement ${pct(chosen.agreement)} (lower bound ${pct(chosen.lowerBound)}) on calibration (${calib.length} prompts), ${pct(check!.agreement)} held out (${held.length}); mean exit layer ${chosen.meanExitLayer?.toFixed(2) ?? '-'} of ${engine.target.folder.config.numLayers}`
+        : `${m.padEnd(10)} no threshold down from ${CALIBRATION[0]} reaches ${pct(target)} (lower bound ${pct(tried[0]!.lowerBound)} at ${tried[0]!.threshold})`);
     }
     if (typeof v.json === 'string') {
-      const out = { experiment: 'calibrate', model: engine.target.folder.name, target, maxNewTokens: maxNew, settings: base, calibrationItems: calib.length, heldOutItems: held.length, machine: machine(), measures: results };
+      const out = { experiment: 'calibrate', model: engine.target.folder.name, target, z, maxNewTokens: maxNew, settings: base, calibrationItems: calib.length, heldOutItems: held.length, machine: machine(), measures: results };
       fs.mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
       fs.writeFileSync(v.json, JSON.stringify(out, null, 1));
       console.log(`wrote ${v.json}`);
@@ -294,6 +318,8 @@ async function calibrate(v: Values): Promise<void> {
     await engine.dispose();
   }
 }
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 async function each<T, R>(xs: T[], f: (x: T) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
