@@ -34,15 +34,17 @@ export interface EngineOptions {
 }
 
 export interface DecodeSettings extends ExitSettings, NarSettings {
-  /** Initial draft depth (adapts to acceptance). */
+  /** Initial draft depth (adapts to acceptance unless `draftAdaptive` is false). */
   draftLength: number;
+  /** Draft-model chains and trees: adapt the depth to acceptance (+2 after a full match, -1 otherwise); false fixes it at `draftLength`. */
+  draftAdaptive: boolean;
   /** Candidates per depth for the token-tree strategy, e.g. [3, 2, 2, 1]. */
   treeWidths: number[];
   /** Most draft nodes verified in one pass. */
   maxNodes: number;
 }
 
-export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, treeWidths: [3, 2, 2, 1, 1, 1], maxNodes: 24, ...DEFAULT_EXIT, ...DEFAULT_NAR };
+export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, draftAdaptive: true, treeWidths: [3, 2, 2, 1, 1, 1], maxNodes: 24, ...DEFAULT_EXIT, ...DEFAULT_NAR };
 
 export interface CompletionRequest {
   prefix: string;
@@ -193,7 +195,7 @@ export class Engine {
 
   /** Drafters live across requests, so their adaptive draft length carries over. */
   private drafter(strategy: Strategy, s: DecodeSettings): Drafter {
-    const key = `${strategy}:${s.draftLength}:${s.treeWidths.join(',')}`;
+    const key = `${strategy}:${s.draftLength}:${s.draftAdaptive}:${s.treeWidths.join(',')}`;
     let d = this.drafters.get(key);
     if (!d) {
       d = this.newDrafter(strategy, s);
@@ -212,7 +214,7 @@ export class Engine {
       case 'token-tree': {
         if (!this.draft) throw new HastenError('variant-missing', `Strategy "${strategy}" needs a draft model.`, 'Set hasten.draftModel to a folder that shares the target\'s tokenizer.');
         const widths = strategy === 'token-tree' ? s.treeWidths : [];
-        return new DraftModelDrafter(this.draft, { draftLength: s.draftLength, adaptive: true, widths });
+        return new DraftModelDrafter(this.draft, { draftLength: s.draftLength, adaptive: s.draftAdaptive, widths });
       }
       default:
         throw new HastenError('bad-request', `Unknown strategy "${strategy}".`, 'Pick one with "Hasten: Select Decoding Strategy".');
