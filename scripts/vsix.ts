@@ -99,6 +99,7 @@ export function checkVsixEntries(names: readonly string[], ortDir: string): stri
     if (path.startsWith(`${ORT_BIN}/`) && !path.startsWith(`${ortDir}/`)) problems.push(`another platform's binary: ${path}`);
     else if (path.startsWith('node_modules/') && !/^node_modules\/onnxruntime-(node|common)\//.test(path)) problems.push(`unexpected dependency file: ${path}`);
     else if (path.startsWith('models/') && !isRuntimeModelFile(path)) problems.push(`non-runtime model file: ${path}`);
+    else if (path.startsWith('bench/')) problems.push(`benchmark file (bench/peers/node_modules is never shipped): ${path}`);
     else if (/^(src|test|scripts|webview)\//.test(path) || path.endsWith('.map')) problems.push(`source file: ${path}`);
   }
   return problems;

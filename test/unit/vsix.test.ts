@@ -114,5 +114,6 @@ test('a .vsix with the wrong files is caught', () => {
   assert.match(problems(['extension/node_modules/adm-zip/index.js']).join(), /unexpected dependency/);
   assert.match(problems(['extension/models/toolchain/train.py']).join(), /non-runtime model file/);
   assert.match(problems(['extension/src/extension.ts']).join(), /source file/);
+  assert.match(problems(['extension/bench/peers/node_modules/node-llama-cpp/dist/index.js']).join(), /benchmark file/);
   assert.match(problems(['extension/dist/extension.js.map']).join(), /source file/);
 });
