@@ -178,50 +178,82 @@ function machine(): Record<string, unknown> {
   return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, load: os.loadavg()[0], date: new Date().toISOString() };
 }
 
+export interface ExitSweepOptions {
+  thresholds: number[];
+  measures: ConfidenceMeasure[];
+  /** Items per workload kind, from the evaluation half. */
+  limit: number;
+  maxNewTokens: number;
+  /** Shared CALM settings (minimum exit layer, skipped-layer K/V). */
+  base: Partial<DecodeSettings>;
+  kvModes: SkippedKv[];
+  /** Fixed draft exit layers for self-speculation, besides the adaptive one. */
+  selfSpecLayers: number[];
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+export interface ExitSweepResult {
+  items: string[];
+  keys: string[];
+  points: PointSummary[];
+  seconds: number;
+}
+
+/** The items experiment 2 runs on: the evaluation half, `limit` per workload kind. */
+export function sweepItems(limit: number): WorkloadItem[] {
+  return split(loadWorkloads(), 'evaluation').filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
+}
+
 /** Experiment 2: the sweep, interleaved per item with autoregressive, full-depth layered and self-speculation. */
-async function sweep(v: Values): Promise<void> {
-  const grid = v.thresholds ? (v.thresholds as string).split(',').map((t) => num(t, 'thresholds', 0, 1)) : v.quick ? SWEEP_QUICK : SWEEP;
-  const ms = measures(v);
-  const limit = v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10;
-  const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
-  const items = split(loadWorkloads(), 'evaluation').filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
-  const base = exitSettings(v);
+export async function runExitSweep(engine: Engine, o: ExitSweepOptions): Promise<ExitSweepResult> {
+  const items = sweepItems(o.limit);
   type Config = { key: string; strategy: Strategy; measure: ConfidenceMeasure | null; threshold: number | null; settings: Partial<DecodeSettings> };
   const configs: Config[] = [
     { key: 'autoregressive', strategy: 'autoregressive', measure: null, threshold: null, settings: {} },
-    { key: 'full-depth', strategy: 'early-exit', measure: null, threshold: 1, settings: { ...base, exitThreshold: 1 } },
+    { key: 'full-depth', strategy: 'early-exit', measure: null, threshold: 1, settings: { ...o.base, exitThreshold: 1 } },
     { key: 'self-speculation', strategy: 'self-speculation', measure: null, threshold: null, settings: {} },
     // Fixed draft exit layers, to show what the adaptive one chooses between.
-    ...((v['self-spec-layers'] as string | undefined)?.split(',') ?? []).map((e) => ({
-      key: `self-speculation@E=${e}`, strategy: 'self-speculation' as Strategy, measure: null, threshold: null, settings: { selfSpecLayer: num(e, 'self-spec-layers', 1, 1024, true), selfSpecAdapt: false },
+    ...o.selfSpecLayers.map((e) => ({
+      key: `self-speculation@E=${e}`, strategy: 'self-speculation' as Strategy, measure: null, threshold: null, settings: { selfSpecLayer: e, selfSpecAdapt: false },
     })),
-    ...kvModes(v).flatMap((kv, _, all) => ms.flatMap((m) => grid.map((t) => ({
-      key: `${m}@${t}${all.length > 1 ? `/${kv}` : ''}`, strategy: 'early-exit' as Strategy, measure: m, threshold: t, settings: { ...base, exitMeasure: m, exitThreshold: t, exitKv: kv },
+    ...o.kvModes.flatMap((kv, _, all) => o.measures.flatMap((m) => o.thresholds.map((t) => ({
+      key: `${m}@${t}${all.length > 1 ? `/${kv}` : ''}`, strategy: 'early-exit' as Strategy, measure: m, threshold: t, settings: { ...o.base, exitMeasure: m, exitThreshold: t, exitKv: kv },
     })))),
   ];
-  const engine = await loadEngine(v);
   const runs = new Map<string, Run[]>(configs.map((c) => [c.key, []]));
-  try {
-    const total = items.length * configs.length;
-    let done = 0;
-    const t0 = Date.now();
-    for (const [n, item] of items.entries()) {
-      for (let k = 0; k < configs.length; k++) {
-        const c = configs[(k + n) % configs.length]!;
-        runs.get(c.key)!.push(await runOnce(engine, item, c.strategy, c.settings, maxNew));
-        progress(++done, total, `${item.id} ${c.key}`);
-      }
+  const total = items.length * configs.length;
+  let done = 0;
+  const t0 = Date.now();
+  for (const [n, item] of items.entries()) {
+    for (let k = 0; k < configs.length; k++) {
+      const c = configs[(k + n) % configs.length]!;
+      runs.get(c.key)!.push(await runOnce(engine, item, c.strategy, c.settings, o.maxNewTokens));
+      o.onProgress?.(++done, total, `${item.id} ${c.key}`);
     }
+  }
+  const ar = new Map(runs.get('autoregressive')!.map((r) => [r.item, r]));
+  const truth = new Map(items.map((i) => [i.id, i]));
+  const points = configs.map((c) => ({ ...summarise(c.strategy, c.measure, c.threshold, runs.get(c.key)!, ar, truth), ...(c.measure ? { exitKv: c.settings.exitKv! } : {}) }));
+  markPareto(points);
+  return { items: items.map((i) => i.id), keys: configs.map((c) => c.key), points, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function sweep(v: Values): Promise<void> {
+  const grid = v.thresholds ? (v.thresholds as string).split(',').map((t) => num(t, 'thresholds', 0, 1)) : v.quick ? SWEEP_QUICK : SWEEP;
+  const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
+  const base = exitSettings(v);
+  const engine = await loadEngine(v);
+  try {
+    const r = await runExitSweep(engine, {
+      thresholds: grid, measures: measures(v), limit: v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10, maxNewTokens: maxNew, base, kvModes: kvModes(v),
+      selfSpecLayers: ((v['self-spec-layers'] as string | undefined)?.split(',') ?? []).map((e) => num(e, 'self-spec-layers', 1, 1024, true)), onProgress: progress,
+    });
     process.stderr.write('\n');
-    const ar = new Map(runs.get('autoregressive')!.map((r) => [r.item, r]));
-    const truth = new Map(items.map((i) => [i.id, i]));
-    const points = configs.map((c) => ({ ...summarise(c.strategy, c.measure, c.threshold, runs.get(c.key)!, ar, truth), ...(c.measure ? { exitKv: c.settings.exitKv! } : {}) }));
-    markPareto(points);
-    console.log(formatPoints(points, configs.map((c) => c.key)));
-    console.log(`\n${items.length} held-out prompts (evaluation half) x ${configs.length} configurations in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${maxNew} new tokens; ` +
+    console.log(formatPoints(r.points, r.keys));
+    console.log(`\n${r.items.length} held-out prompts (evaluation half) x ${r.keys.length} configurations in ${r.seconds.toFixed(0)} s, ${maxNew} new tokens; ` +
       `speed-up is decode tokens/s against autoregressive (fused model.onnx) on the same prompts, interleaved; full-depth is the layered runtime without exits.`);
     if (typeof v.json === 'string') {
-      const out = { experiment: 'exit-sweep', model: engine.target.folder.name, maxNewTokens: maxNew, items: items.map((i) => i.id), settings: base, machine: machine(), points };
+      const out = { experiment: 'exit-sweep', model: engine.target.folder.name, maxNewTokens: maxNew, items: r.items, settings: base, machine: machine(), points: r.points };
       fs.mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
       fs.writeFileSync(v.json, JSON.stringify(out, null, 1));
       console.log(`wrote ${v.json}`);
@@ -231,7 +263,7 @@ async function sweep(v: Values): Promise<void> {
   }
 }
 
-function formatPoints(points: PointSummary[], keys: string[]): string {
+export function formatPoints(points: PointSummary[], keys: string[]): string {
   const head = ['configuration', 'tok/s', 'speed-up', 'mean exit', 'agreement', 'identical', 'line exact', 'line = full', 'accepted', 'mean E', 'pareto'];
   const body = points.map((p, i) => [keys[i]!, p.tokensPerSecond.toFixed(1), `${p.speedup.toFixed(2)}x`, p.meanExitLayer?.toFixed(2) ?? '-', pct(p.agreement), pct(p.identical),
     pct(p.lineExact), pct(p.lineAgreement), p.acceptance === null ? '-' : pct(p.acceptance), p.meanDraftLayer?.toFixed(2) ?? '-', p.pareto ? '*' : '']);

@@ -37,7 +37,7 @@ export interface Span {
   suffix: string;
 }
 
-interface SweepRecord {
+export interface SweepRecord {
   span: string;
   set: SpanSet;
   method: Method;
@@ -133,13 +133,55 @@ export function tabulateSweep(records: SweepRecord[]): SweepRow[] {
   });
 }
 
-function formatRows(rows: SweepRow[]): string {
+export function formatRows(rows: SweepRow[]): string {
   const head = ['set', 'method', 'T', 'runs', 'latency median', 'mean', 'vs AR', 'tokens', 'exact', 'edit sim', 'chrF'];
   const body = rows.map((r) => [r.set, r.method, r.T === null ? '-' : String(r.T), String(r.runs), `${r.medianLatencyMs.toFixed(0)} ms`, `${r.meanLatencyMs.toFixed(0)} ms`,
     `${r.latencyRatio.toFixed(2)}x`, r.meanTokens.toFixed(1), `${(100 * r.exactMatch).toFixed(1)}%`, r.editSimilarity.toFixed(3), r.chrF.toFixed(1)]);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ');
   return [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+export interface MaskPredictSweepOptions {
+  iterations: number[];
+  candidates: number;
+  context: number;
+  /** Workload items per kind the spans are cut from. */
+  limit: number;
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+export interface MaskPredictSweepResult {
+  cmlm: string;
+  spans: Span[];
+  rows: SweepRow[];
+  records: SweepRecord[];
+  seconds: number;
+}
+
+/** Experiment 3: every span runs autoregressive FIM and Mask-Predict at each T (and with the true length), in a rotating order. */
+export async function runMaskPredictSweep(engine: Engine, o: MaskPredictSweepOptions): Promise<MaskPredictSweepResult> {
+  const cmlm = await engine.nar.cmlm();
+  const spans = makeSpans(engine, loadWorkloads(WORKLOAD_KINDS, o.limit), cmlm.maxSpan);
+  const base: Partial<DecodeSettings> = { lengthCandidates: o.candidates, maskPredictContext: o.context };
+  const plan: [Method, number | null][] = [['autoregressive', null], ...o.iterations.map((T): [Method, number] => ['mask-predict', T]), ...o.iterations.map((T): [Method, number] => ['mask-predict-oracle', T])];
+  // Warm up both models (session start-up, the CMLM's lazy load) before anything is timed.
+  await runOne(engine, spans[0]!, 'autoregressive', null, base);
+  await runOne(engine, spans[0]!, 'mask-predict', 1, base);
+  const records: SweepRecord[] = [];
+  const t0 = Date.now();
+  const todos = spans.map((span) => plan.filter(([m]) => m !== 'mask-predict-oracle' || span.set === 'span16'));
+  const total = todos.reduce((n, t) => n + t.length, 0);
+  for (const [n, span] of spans.entries()) {
+    const todo = todos[n]!;
+    // Rotate the order per span so drift on this shared machine hits every configuration alike.
+    for (let k = 0; k < todo.length; k++) {
+      const [method, T] = todo[(k + n) % todo.length]!;
+      records.push(await runOne(engine, span, method, T, base));
+      o.onProgress?.(records.length, total, `${span.id} ${method}${T ? ` T=${T}` : ''}`);
+    }
+  }
+  return { cmlm: cmlm.folder.name, spans, rows: tabulateSweep(records), records, seconds: (Date.now() - t0) / 1000 };
 }
 
 export async function maskPredictCommand(args: string[]): Promise<void> {
@@ -161,33 +203,16 @@ export async function maskPredictCommand(args: string[]): Promise<void> {
     log: (level, m) => console.error(`[${level}] ${m}`),
   });
   try {
-    const cmlm = await engine.nar.cmlm();
-    const spans = makeSpans(engine, loadWorkloads(WORKLOAD_KINDS, limit), cmlm.maxSpan);
-    const base: Partial<DecodeSettings> = { lengthCandidates: candidates!, maskPredictContext: context! };
-    const plan: [Method, number | null][] = [['autoregressive', null], ...iterations.map((T): [Method, number] => ['mask-predict', T]), ...iterations.map((T): [Method, number] => ['mask-predict-oracle', T])];
-    // Warm up both models (session start-up, the CMLM's lazy load) before anything is timed.
-    await runOne(engine, spans[0]!, 'autoregressive', null, base);
-    await runOne(engine, spans[0]!, 'mask-predict', 1, base);
-    const records: SweepRecord[] = [];
-    const t0 = Date.now();
-    for (const [n, span] of spans.entries()) {
-      const todo = plan.filter(([m]) => m !== 'mask-predict-oracle' || span.set === 'span16');
-      // Rotate the order per span so drift on this shared machine hits every configuration alike.
-      for (let k = 0; k < todo.length; k++) {
-        const [method, T] = todo[(k + n) % todo.length]!;
-        records.push(await runOne(engine, span, method, T, base));
-      }
-      process.stderr.write(`\r${n + 1}/${spans.length} spans`.padEnd(40));
-    }
+    const r = await runMaskPredictSweep(engine, { iterations, candidates: candidates!, context: context!, limit, onProgress: (done, total) => process.stderr.write(`\r${done}/${total} runs`.padEnd(40)) });
     process.stderr.write('\n');
-    const rows = tabulateSweep(records);
+    const { rows, records, spans, cmlm } = r;
     console.log(formatRows(rows));
-    console.log(`\n${spans.length} spans (${spans.filter((s) => s.set === 'span16').length} span16, ${spans.filter((s) => s.set === 'line').length} line) in ${((Date.now() - t0) / 1000).toFixed(0)} s; ` +
+    console.log(`\n${spans.length} spans (${spans.filter((s) => s.set === 'span16').length} span16, ${spans.filter((s) => s.set === 'line').length} line) in ${r.seconds.toFixed(0)} s; ` +
       `Mask-Predict with l = ${candidates} length candidates and ${context} CMLM context tokens; latency is request to final text, empty caches.`);
     if (typeof v.json === 'string') {
       const out = {
         experiment: 'maskpredict-sweep', date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown', loadavg: os.loadavg() },
-        target: engine.target.folder.name, cmlm: cmlm.folder.name, settings: { iterations, lengthCandidates: candidates, maskPredictContext: context, limitPerKind: limit },
+        target: engine.target.folder.name, cmlm, settings: { iterations, lengthCandidates: candidates, maskPredictContext: context, limitPerKind: limit },
         rows, records,
       };
       fs.mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
