@@ -5,6 +5,9 @@
 #   bash models/build.sh                 # everything (about 2.5 hours on 2 CPU cores)
 #   bash models/build.sh --from export   # resume at a stage (corpus tokenizer prep train export evaluate manifest check)
 #   bash models/build.sh --device cuda   # train on a GPU
+#   bash models/build.sh --from gguf     # only the optional gguf stage (also: --gguf adds it to a full run):
+#                                        # llama GGUFs of the causal models in models/.work/gguf/, for the
+#                                        # llama.cpp benchmark peer; converted again when their sources change
 #
 # Training resumes from models/.work/ckpt/*.pt; delete that folder to retrain from scratch.
 set -euo pipefail
@@ -12,22 +15,27 @@ cd "$(dirname "$0")"
 PY=/usr/bin/python3
 FROM=corpus
 DEVICE=cpu
+GGUF=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --from) FROM=$2; shift 2 ;;
     --device) DEVICE=$2; shift 2 ;;
+    --gguf) GGUF=1; shift ;;
     *) echo "build.sh: unknown argument $1 (see the header of models/build.sh)" >&2; exit 2 ;;
   esac
 done
-STAGES=(corpus tokenizer prep train export evaluate manifest check)
+STAGES=(corpus tokenizer prep train export evaluate manifest check gguf)
+[ "$FROM" = gguf ] && GGUF=1
 [[ " ${STAGES[*]} " == *" $FROM "* ]] || { echo "build.sh: --from must be one of: ${STAGES[*]}" >&2; exit 2; }
 
 fail() { echo "build.sh: $*" >&2; exit 1; }
-[ -x "$PY" ] || fail "/usr/bin/python3 is missing: apt-get install python3"
-"$PY" -c 'import torch' 2>/dev/null || fail "PyTorch is missing: apt-get install python3-torch libopenblas0-pthread"
-"$PY" -c 'import onnx' 2>/dev/null || fail "the onnx package is missing: apt-get install python3-onnx"
-"$PY" -c 'import numpy' 2>/dev/null || fail "numpy is missing: apt-get install python3-numpy"
-ldconfig -p | grep -q libopenblas || fail "OpenBLAS is missing (training would be ~20x slower): apt-get install libopenblas0-pthread"
+if [ "$FROM" != gguf ]; then # the gguf stage needs only node
+  [ -x "$PY" ] || fail "/usr/bin/python3 is missing: apt-get install python3"
+  "$PY" -c 'import torch' 2>/dev/null || fail "PyTorch is missing: apt-get install python3-torch libopenblas0-pthread"
+  "$PY" -c 'import onnx' 2>/dev/null || fail "the onnx package is missing: apt-get install python3-onnx"
+  "$PY" -c 'import numpy' 2>/dev/null || fail "numpy is missing: apt-get install python3-numpy"
+  ldconfig -p | grep -q libopenblas || fail "OpenBLAS is missing (training would be ~20x slower): apt-get install libopenblas0-pthread"
+fi
 [ -d ../node_modules/@huggingface/tokenizers ] || fail "node modules are missing: run 'ONNXRUNTIME_NODE_INSTALL=skip npm ci' at the repository root"
 
 mkdir -p .work
@@ -57,4 +65,5 @@ stage export "$PY" toolchain/export.py
 stage evaluate "$PY" toolchain/evaluate.py
 stage manifest node toolchain/manifest.mjs
 stage check check
+if [ $GGUF = 1 ]; then stage gguf node toolchain/gguf.mjs --cache hasten-target hasten-draft-m hasten-draft-s; fi
 echo "build.sh: done; stage times in models/$TIMES"
