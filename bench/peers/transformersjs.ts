@@ -14,6 +14,11 @@ export interface TransformersJsOptions {
   modelDir: string;
   /** ONNX Runtime intra-op and inter-op threads; 0 leaves both to ONNX Runtime. */
   threads: number;
+  /**
+   * Intra-op spinning; undefined keeps ONNX Runtime's default (on). Our engine turns it off when it
+   * holds more than one session, and spinning threads slow a busy 2-core machine down a lot.
+   */
+  allowSpinning?: boolean;
 }
 
 /** Loads transformers.js and the model fully offline; says how to install it when it is missing. */
@@ -31,12 +36,13 @@ export async function openTransformersJs(o: TransformersJsOptions): Promise<Peer
   tjs.env.useFSCache = false;
   tjs.env.localModelPath = path.dirname(dir) + path.sep;
   const threads = o.threads > 0 ? { intraOpNumThreads: o.threads, interOpNumThreads: o.threads } : {};
+  const spinning = o.allowSpinning === undefined ? {} : { extra: { session: { intra_op: { allow_spinning: o.allowSpinning ? '1' : '0' } } } };
   let model: CausalLM;
   try {
     // session_options reach onnxruntime's InferenceSession.create unchanged (transformers.js
     // only adds its executionProviders and log level when they are not given).
     model = await tjs.AutoModelForCausalLM.from_pretrained(path.basename(dir), {
-      dtype: 'fp32', device: 'cpu', local_files_only: true, session_options: threads,
+      dtype: 'fp32', device: 'cpu', local_files_only: true, session_options: { ...threads, ...spinning },
     });
   } catch (err) {
     return { ok: false, message: `transformers.js could not load ${dir} (${firstLine(err)}). It needs config.json (model_type, eos_token_id), tokenizer.json, tokenizer_config.json and onnx/model.onnx.` };
@@ -47,7 +53,7 @@ export async function openTransformersJs(o: TransformersJsOptions): Promise<Peer
     device: 'cpu',
     intraOpNumThreads: o.threads > 0 ? o.threads : 'ort default',
     interOpNumThreads: o.threads > 0 ? o.threads : 'ort default',
-    allowSpinning: 'ort default',
+    allowSpinning: o.allowSpinning ?? 'ort default',
     decoding: 'greedy generate(), batch 1, KV cache',
   } as const;
   return { ok: true, systems: [new TransformersJsGreedy(tjs, model, path.basename(dir), settings)] };
