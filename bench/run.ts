@@ -1,6 +1,6 @@
 // Runs strategies over workloads against our own autoregressive decoding, interleaved so that
 // machine drift hits every strategy alike, and reduces the runs to the benchmark's figures.
-import { CompletionTrace, Engine, Strategy, summarise } from '../src/engine';
+import { CompletionTrace, DecodeSettings, Engine, Strategy, summarise } from '../src/engine';
 import { WorkloadItem, WorkloadKind } from './workloads';
 
 export interface RunRecord {
@@ -46,11 +46,11 @@ function record(item: WorkloadItem, strategy: Strategy, t: CompletionTrace): Run
 }
 
 /** One completion with empty caches, so every run pays the same prefill. */
-export async function runOne(engine: Engine, item: WorkloadItem, strategy: Strategy, maxNewTokens: number): Promise<RunRecord> {
+export async function runOne(engine: Engine, item: WorkloadItem, strategy: Strategy, maxNewTokens: number, settings?: Partial<DecodeSettings>): Promise<RunRecord> {
   await engine.reset();
   try {
     let trace: CompletionTrace | undefined;
-    for await (const u of engine.complete({ prefix: item.prefix, suffix: item.suffix, strategy, maxNewTokens })) if (u.done) trace = u.trace;
+    for await (const u of engine.complete({ prefix: item.prefix, suffix: item.suffix, strategy, maxNewTokens, ...(settings ? { settings } : {}) })) if (u.done) trace = u.trace;
     return record(item, strategy, trace!);
   } catch (err) {
     return { item: item.id, kind: item.kind, strategy, tokens: 0, decodeMs: 0, prefillMs: 0, steps: 0, drafted: 0, accepted: 0, output: [], error: err instanceof Error ? err.message : String(err) };

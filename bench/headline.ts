@@ -1,0 +1,146 @@
+// The report's headline: every strategy of ours and every peer system on the same held-out prompt
+// token ids, interleaved per prompt (the order rotates) so machine drift hits all alike, reduced to
+// tokens/s, speed-up over our autoregressive decoding on the same prompts, acceptance, tokens per
+// step, token-by-token identity with autoregressive decoding, and quality for lossy strategies.
+import { DecodeSettings, Engine, Strategy } from '../src/engine';
+import { PeerSystem } from './peers/types';
+import { runOne } from './run';
+import { WorkloadItem, WorkloadKind } from './workloads';
+
+export interface HeadlineSystem {
+  id: string;
+  family: 'hasten' | 'peer';
+  /** Lossy strategies are not expected to match autoregressive decoding; their quality is reported instead. */
+  lossy: boolean;
+  strategy?: Strategy;
+  settings?: Partial<DecodeSettings>;
+  peer?: PeerSystem;
+}
+
+export interface HeadlineRecord {
+  item: string;
+  workload: WorkloadKind;
+  system: string;
+  tokens: number;
+  decodeMs: number;
+  prefillMs: number;
+  steps: number | null;
+  drafted: number | null;
+  accepted: number | null;
+  output: number[];
+  error?: string;
+}
+
+export interface HeadlineRow {
+  system: string;
+  family: 'hasten' | 'peer';
+  lossy: boolean;
+  workload: WorkloadKind | 'all';
+  runs: number;
+  failed: number;
+  tokens: number;
+  tokensPerSecond: number;
+  /** Decode tokens/s over our autoregressive decoding's on the same prompts, same run. */
+  speedup: number;
+  acceptanceRate: number | null;
+  meanAcceptedPerStep: number | null;
+  tokensPerStep: number | null;
+  /** Tokens the target verified per step: drafted / steps + 1. */
+  verifyWidth: number | null;
+  /** Runs token-for-token identical to our autoregressive decoding. */
+  identical: number;
+  /** Position-wise token agreement with autoregressive decoding (matches / longer length). */
+  agreement: number;
+  /** Completions whose first line equals the held-out truth's first line. */
+  lineExact: number;
+  firstError?: string;
+}
+
+export const AUTOREGRESSIVE = 'autoregressive';
+
+export interface HeadlineOptions {
+  systems: HeadlineSystem[];
+  maxNewTokens: number;
+  onProgress?: (label: string) => void;
+}
+
+async function runPeer(engine: Engine, item: WorkloadItem, s: HeadlineSystem, maxNewTokens: number): Promise<HeadlineRecord> {
+  const base = { item: item.id, workload: item.kind, system: s.id };
+  try {
+    const prompt = engine.prompt(item.prefix, item.suffix, maxNewTokens);
+    const r = await s.peer!.generate(prompt, maxNewTokens, [...engine.target.folder.tokenizer.stopIds]);
+    if (r.error) throw new Error(r.error);
+    return { ...base, tokens: r.tokens, decodeMs: r.decodeMs, prefillMs: r.prefillMs, steps: r.steps ?? null, drafted: r.drafted ?? null, accepted: r.accepted ?? null, output: r.output };
+  } catch (err) {
+    return { ...base, tokens: 0, decodeMs: 0, prefillMs: 0, steps: null, drafted: null, accepted: null, output: [], error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** Runs every system on every item; the order of systems rotates from item to item. */
+export async function runHeadline(engine: Engine, items: WorkloadItem[], o: HeadlineOptions): Promise<HeadlineRecord[]> {
+  const out: HeadlineRecord[] = [];
+  for (const [n, item] of items.entries()) {
+    for (let k = 0; k < o.systems.length; k++) {
+      const s = o.systems[(k + n) % o.systems.length]!;
+      if (s.peer) {
+        out.push(await runPeer(engine, item, s, o.maxNewTokens));
+      } else {
+        const r = await runOne(engine, item, s.strategy!, o.maxNewTokens, s.settings);
+        out.push({ item: r.item, workload: r.kind, system: s.id, tokens: r.tokens, decodeMs: r.decodeMs, prefillMs: r.prefillMs, steps: r.steps, drafted: r.drafted, accepted: r.accepted, output: r.output, ...(r.error ? { error: r.error } : {}) });
+      }
+      o.onProgress?.(`${item.id} ${s.id}`);
+    }
+  }
+  return out;
+}
+
+const firstLine = (s: string) => s.split('\n')[0]!.trimEnd();
+
+/** One row per system and workload, plus an `all` row per system. */
+export function tabulateHeadline(records: HeadlineRecord[], systems: HeadlineSystem[], items: WorkloadItem[], decode: (ids: number[]) => string): HeadlineRow[] {
+  const ar = new Map(records.filter((r) => r.system === AUTOREGRESSIVE && !r.error).map((r) => [r.item, r]));
+  const truth = new Map(items.map((i) => [i.id, firstLine(i.truth)]));
+  const rate = (rs: HeadlineRecord[]) => {
+    const ms = rs.reduce((s, r) => s + r.decodeMs, 0);
+    return ms > 0 ? (rs.reduce((s, r) => s + r.tokens, 0) * 1000) / ms : 0;
+  };
+  const rows: HeadlineRow[] = [];
+  const workloads: (WorkloadKind | 'all')[] = [...new Set(items.map((i) => i.kind)), 'all'];
+  for (const s of systems) {
+    for (const w of workloads) {
+      const rs = records.filter((r) => r.system === s.id && (w === 'all' || r.workload === w));
+      if (rs.length === 0) continue;
+      const ok = rs.filter((r) => !r.error && ar.has(r.item));
+      const base = ok.map((r) => ar.get(r.item)!);
+      const tps = rate(ok);
+      const baseTps = rate(base);
+      // Mask-Predict's steps are refinement passes over a span, not draft-and-verify: no acceptance.
+      const counted = s.strategy === 'mask-predict' ? [] : ok.filter((r) => r.drafted !== null);
+      const withSteps = ok.filter((r) => r.steps !== null);
+      const drafted = counted.reduce((n, r) => n + r.drafted!, 0);
+      const accepted = counted.reduce((n, r) => n + r.accepted!, 0);
+      const steps = withSteps.reduce((n, r) => n + r.steps!, 0);
+      let match = 0;
+      let total = 0;
+      for (const r of ok) {
+        const want = ar.get(r.item)!.output;
+        for (let i = 0; i < Math.min(r.output.length, want.length); i++) if (r.output[i] === want[i]) match++;
+        total += Math.max(r.output.length, want.length);
+      }
+      const text = (ids: number[]) => (ids.length ? decode(ids) : '');
+      rows.push({
+        system: s.id, family: s.family, lossy: s.lossy, workload: w, runs: rs.length, failed: rs.length - ok.length,
+        tokens: ok.reduce((n, r) => n + r.tokens, 0), tokensPerSecond: tps, speedup: baseTps > 0 ? tps / baseTps : 0,
+        acceptanceRate: drafted > 0 ? accepted / drafted : null,
+        meanAcceptedPerStep: steps > 0 && drafted > 0 ? accepted / steps : null,
+        tokensPerStep: steps > 0 ? withSteps.reduce((n, r) => n + r.tokens, 0) / steps : null,
+        verifyWidth: steps > 0 && drafted > 0 ? drafted / steps + 1 : null,
+        identical: ok.filter((r) => JSON.stringify(r.output) === JSON.stringify(ar.get(r.item)!.output)).length,
+        agreement: total ? match / total : 1,
+        lineExact: ok.length ? ok.filter((r) => firstLine(text(r.output)) === truth.get(r.item)).length / ok.length : 0,
+        ...(rs.find((r) => r.error) ? { firstError: rs.find((r) => r.error)!.error } : {}),
+      });
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,124 @@
+// The benchmark report (issue 9): its reductions on hand-made runs, its rendering of failures and
+// missing peers, and one real `npm run bench -- --quick` end to end so the harness cannot rot.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { STRATEGIES } from '../../src/engine';
+import { HeadlineRecord, HeadlineSystem, tabulateHeadline } from '../../bench/headline';
+import { costAt, VerifyCost } from '../../bench/limit';
+import type { ReportData } from '../../bench/report';
+import { renderReport, targets } from '../../bench/reportMarkdown';
+import type { WorkloadItem } from '../../bench/workloads';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+const item = (id: string, kind: WorkloadItem['kind']): WorkloadItem => ({ id, kind, source: 's', license: 'MIT', lang: 'ts', prefix: 'a', suffix: 'b', truth: 'x\ny' });
+const rec = (system: string, it: WorkloadItem, output: number[], decodeMs: number, extra: Partial<HeadlineRecord> = {}): HeadlineRecord => ({
+  item: it.id, workload: it.kind, system, tokens: output.length, decodeMs, prefillMs: 1, steps: output.length, drafted: 0, accepted: 0, output, ...extra,
+});
+const systems: HeadlineSystem[] = [
+  { id: 'autoregressive', family: 'hasten', lossy: false, strategy: 'autoregressive' },
+  { id: 'prompt-lookup', family: 'hasten', lossy: false, strategy: 'prompt-lookup' },
+  { id: 'draft-model', family: 'hasten', lossy: false, strategy: 'draft-model' },
+  { id: 'lookahead', family: 'hasten', lossy: false, strategy: 'lookahead' },
+  { id: 'early-exit', family: 'hasten', lossy: true, strategy: 'early-exit' },
+];
+const items = [item('a', 'line-start'), item('b', 'repetitive')];
+const records: HeadlineRecord[] = [
+  rec('autoregressive', items[0]!, [1, 2, 3, 4], 40), rec('autoregressive', items[1]!, [5, 6, 7, 8], 40),
+  // Twice as fast, identical, 2 steps of 2 drafted of which 1 accepted.
+  rec('prompt-lookup', items[0]!, [1, 2, 3, 4], 20, { steps: 2, drafted: 4, accepted: 2 }), rec('prompt-lookup', items[1]!, [5, 6, 7, 8], 20, { steps: 2, drafted: 4, accepted: 2 }),
+  // Faster still but fails on one prompt: not eligible as "best lossless".
+  rec('draft-model', items[0]!, [1, 2, 3, 4], 10), rec('draft-model', items[1]!, [], 0, { error: 'draft exploded' }),
+  // Fast but differs on one prompt: not lossless.
+  rec('lookahead', items[0]!, [1, 2, 3, 4], 10), rec('lookahead', items[1]!, [5, 6, 0, 8], 10),
+  rec('early-exit', items[0]!, [1, 2, 9, 9], 20), rec('early-exit', items[1]!, [5, 6, 7, 8], 20),
+];
+const decode = (ids: number[]) => (ids[0] === 1 ? 'x\n' : 'z\n');
+const rows = tabulateHeadline(records, systems, items, decode);
+const row = (s: string, w = 'all') => rows.find((r) => r.system === s && r.workload === w)!;
+
+test('headline rows: speed-up on the same prompts, acceptance, identity and failures', () => {
+  assert.equal(row('prompt-lookup').speedup, 2);
+  assert.equal(row('prompt-lookup').acceptanceRate, 0.5);
+  assert.equal(row('prompt-lookup').meanAcceptedPerStep, 1);
+  assert.equal(row('prompt-lookup').verifyWidth, 3);
+  assert.equal(row('prompt-lookup').identical, 2);
+  const dm = row('draft-model');
+  assert.equal(dm.failed, 1);
+  assert.equal(dm.firstError, 'draft exploded');
+  // Speed-up only over the prompts that ran: 4 tokens in 10 ms against 4 in 40 ms.
+  assert.equal(dm.speedup, 4);
+  assert.equal(row('lookahead').identical, 1);
+  assert.equal(row('early-exit').agreement, 6 / 8);
+  assert.equal(row('early-exit', 'line-start').lineExact, 1);
+  assert.equal(row('autoregressive').acceptanceRate, null);
+});
+
+test('verification cost interpolates and extrapolates', () => {
+  const cost: VerifyCost = { model: 'm', past: 10, repeats: 1, points: [1, 1.1, 1.3, 1.4].map((r, i) => ({ T: i + 1, medianMs: r, relative: r })) };
+  assert.equal(costAt(cost, 1), 1);
+  assert.ok(Math.abs(costAt(cost, 2.5) - 1.2) < 1e-12);
+  assert.ok(Math.abs(costAt(cost, 8) - 2.8) < 1e-12);
+});
+
+function data(): ReportData {
+  return {
+    mode: 'quick', command: 'npm run bench -- --quick', started: '2026-11-27T10:00:00.000Z', seconds: 60,
+    machine: { cpu: 'cpu', cores: 2, memoryGb: 24, node: 'v20', platform: 'linux x64', loadAverageStart: 0, loadAverageEnd: 0 },
+    threads: 1, plan: {} as ReportData['plan'], hasten: { target: 't', draft: 'd', settings: 's' },
+    peers: [{ peer: 'llama.cpp', available: false, message: 'node-llama-cpp is not installed: run `npm run bench:peers`', systems: [] }],
+    headline: { items: ['a', 'b'], maxNewTokens: 4, rows, records },
+    errors: [{ section: 'exp3', error: 'the CMLM is missing' }], plots: {},
+  };
+}
+
+test('targets take the best strategy that was lossless on every prompt, and say what was not measured', () => {
+  const t = targets(data());
+  assert.equal(t[0]!.measured, '2.00×');
+  assert.match(t[0]!.detail, /^prompt-lookup/);
+  assert.equal(t[0]!.met, false);
+  assert.equal(t[1]!.met, null);
+  assert.match(t[1]!.detail, /llama\.cpp peer not run/);
+});
+
+test('the report names failed runs, failed sections and missing peers with their fixes', () => {
+  const md = renderReport(data(), STRATEGIES);
+  assert.match(md, /draft exploded/);
+  assert.match(md, /\*\*exp3\*\*: the CMLM is missing/);
+  assert.match(md, /llama\.cpp\*\*: not run\. node-llama-cpp is not installed: run `npm run bench:peers`/);
+  assert.match(md, /\| lookahead \| all \|.*NO \(1\/2\)/);
+  assert.match(md, /\| prompt-lookup \| all \|.*yes \(2\/2\)/);
+});
+
+test('npm run bench -- --quick writes REPORT.md, report.json and every plot', { timeout: 20 * 60_000 }, () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-report-'));
+  try {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'report.ts'), '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 19 * 60_000 });
+    assert.equal(r.status, 0, r.stderr.slice(-3000));
+    const md = fs.readFileSync(path.join(out, 'REPORT.md'), 'utf8');
+    for (const h of ['## Targets', '## Headline', '## Physical limit', '## Experiment 1', '## Experiment 2', '## Experiment 3', '## Systems and settings']) assert.ok(md.includes(h), `REPORT.md lacks ${h}`);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as ReportData;
+    // Every lossless strategy of ours ran and matched autoregressive decoding token for token.
+    for (const r of json.headline!.rows.filter((x) => x.family === 'hasten' && !x.lossy && x.workload === 'all')) {
+      assert.equal(r.failed, 0, `${r.system}: ${r.firstError}`);
+      assert.equal(r.identical, r.runs, `${r.system} differs from autoregressive decoding`);
+    }
+    assert.ok(json.limit!.target.points.length === 32);
+    assert.ok(json.exp1!.points.length > 0 && json.exp2!.points.length > 0 && json.exp3!.rows.length > 0);
+    assert.ok(json.latency!.samples > 0);
+    for (const name of ['headline-speedup.svg', 'limit-verify-cost.svg', 'exp1-acceptance.svg', 'exp1-speedup.svg', 'exp2-pareto.svg', 'exp2-exact.svg', 'exp3-latency.svg', 'exp3-quality.svg']) {
+      assert.match(fs.readFileSync(path.join(out, name), 'utf8'), /^<svg/, name);
+    }
+    // Under CI the peers are installed (.ci/run), so they must have run too.
+    if (process.env.CI) {
+      assert.deepEqual(json.peers.filter((p) => !p.available).map((p) => p.peer), []);
+      assert.deepEqual(json.errors, []);
+    }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
