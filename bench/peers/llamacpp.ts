@@ -95,8 +95,13 @@ export async function openLlamaCpp(o: LlamaCppOptions): Promise<PeerOpenResult> 
   const loaded = await loadNodeLlamaCpp();
   if (!loaded.ok) return loaded;
   const { nlc, version } = loaded;
-  const target = ensureGguf(o.targetDir).path;
-  const draft = o.draftDir ? ensureGguf(o.draftDir).path : null;
+  let target: string, draft: string | null;
+  try {
+    target = ensureGguf(o.targetDir).path;
+    draft = o.draftDir ? ensureGguf(o.draftDir).path : null;
+  } catch (err) {
+    return { ok: false, message: `llama.cpp peer: converting ${o.targetDir}${o.draftDir ? ` / ${o.draftDir}` : ''} to GGUF failed (${firstLine(err)}). Try: node models/toolchain/gguf.mjs --cache <modelDir>` };
+  }
   const llama = await getCpuLlama(nlc, o.threads);
   const owned: { dispose(): Promise<void> }[] = [];
   try {

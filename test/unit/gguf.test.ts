@@ -1,0 +1,172 @@
+// The GGUF export for the llama.cpp benchmark peer: the file parses back with the right metadata,
+// tensor layout and exactly the fp16 weights upcast; and, with node-llama-cpp installed, llama.cpp
+// reproduces onnxruntime's next-token probabilities and our engine's greedy tokens. Under CI a
+// missing peer is a failure, never a silent skip.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ALIGNMENT, ensureGguf, permuteRope, readGguf, type ParsedGguf } from '../../models/toolchain/gguf.mjs';
+import { readOnnxGraph } from '../../models/toolchain/onnx-weights.mjs';
+import { loadNodeLlamaCpp, openLlamaCpp, LLAMA_CPP_INSTALL } from '../../bench/peers/llamacpp';
+import { llamaCppParity } from '../../bench/peers/llamacppParity';
+import type { PeerSystem } from '../../bench/peers/types';
+import { loadWorkloads } from '../../bench/workloads';
+import { Engine } from '../../src/engine';
+
+const models = path.resolve(__dirname, '..', '..', 'models');
+const CAUSAL = ['hasten-target', 'hasten-draft-m', 'hasten-draft-s'];
+/** Measured 5e-5 (llama.cpp's probabilities sum to 1 only within ~1e-5); a RoPE or layout bug gives > 0.1. */
+const PROB_TOL = 5e-4;
+
+/** fp16 -> float32 by re-biasing the bits (independent of the writer's table). */
+function half(h: number): number {
+  const dv = new DataView(new ArrayBuffer(4));
+  const sign = (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  if (exp === 0) return (h & 0x8000 ? -1 : 1) * frac * 2 ** -24;
+  dv.setUint32(0, sign | ((exp === 31 ? 255 : exp + 112) << 23) | (frac << 13));
+  return dv.getFloat32(0);
+}
+
+/** The fp16 initializer feeding the MatMul whose output is `output`, as [rows, cols] floats. */
+function onnxWeight(dir: string, output: string): { data: Float32Array; rows: number; cols: number } {
+  const g = readOnnxGraph(path.join(dir, 'onnx', 'model.onnx'));
+  const node = g.nodes.find((n) => n.outputs[0] === output)!;
+  const cast = g.nodes.find((n) => n.op === 'Cast' && n.outputs[0] === node.inputs[1])!;
+  const t = g.initializers.find((i) => i.name === cast.inputs[0])!;
+  assert.equal(t.dataType, 10, `${output}: weights are fp16`);
+  const data = new Float32Array(t.raw!.length / 2).map((_, i) => half(t.raw!.readUInt16LE(2 * i)));
+  return { data, rows: t.dims[0]!, cols: t.dims[1]! };
+}
+
+function tensorData(file: Buffer, g: ParsedGguf, name: string): { data: Float32Array; dims: number[] } {
+  const info = g.tensors.find((t) => t.name === name);
+  assert.ok(info, `tensor ${name} is in the file`);
+  const n = info.dims.reduce((a, b) => a * b, 1);
+  const start = g.dataStart + info.offset;
+  return { data: new Float32Array(file.buffer.slice(file.byteOffset + start, file.byteOffset + start + 4 * n)), dims: info.dims };
+}
+
+describe('GGUF writer', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-gguf-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  test('permuteRope turns rotate_half halves into interleaved pairs, per head', () => {
+    // 2 heads of dim 4, one column: rows [h0: a0 a1 b0 b1, h1: ...] -> [a0 b0 a1 b1, ...]
+    const w = Float32Array.from([0, 1, 2, 3, 10, 11, 12, 13]);
+    assert.deepEqual([...permuteRope(w, 8, 1, 2)], [0, 2, 1, 3, 10, 12, 11, 13]);
+  });
+
+  for (const name of CAUSAL) {
+    test(`${name}: parses back with config metadata, aligned F32 tensors and the exact fp16 weights`, () => {
+      const dir = path.join(models, name);
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      const first = ensureGguf(dir, tmp);
+      assert.equal(first.converted, true);
+      assert.equal(ensureGguf(dir, tmp).converted, false, 'unchanged sources reuse the cached file');
+      const file = fs.readFileSync(first.path);
+      const g = readGguf(file);
+      const md = g.metadata;
+      assert.equal(g.version, 3);
+      assert.equal(md['general.architecture'], 'llama');
+      const expect: Record<string, unknown> = {
+        'llama.context_length': cfg.max_position_embeddings, 'llama.embedding_length': cfg.hidden_size, 'llama.block_count': cfg.num_hidden_layers,
+        'llama.feed_forward_length': cfg.intermediate_size, 'llama.attention.head_count': cfg.num_attention_heads,
+        'llama.attention.head_count_kv': cfg.num_key_value_heads, 'llama.rope.dimension_count': cfg.head_dim,
+        'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.eos_token_id': 0,
+      };
+      for (const [k, v] of Object.entries(expect)) assert.equal(md[k], v, k);
+      for (const k of ['llama.context_length', 'llama.block_count', 'llama.attention.head_count']) assert.equal(g.types[k], 4, `${k} is uint32`);
+      assert.equal(g.types['llama.attention.layer_norm_rms_epsilon'], 6, 'eps is float32');
+      assert.equal(md['llama.attention.layer_norm_rms_epsilon'], Math.fround(cfg.rms_norm_eps));
+      assert.equal(md['llama.rope.freq_base'], Math.fround(cfg.rope_theta));
+      const tokens = md['tokenizer.ggml.tokens'] as string[], types = md['tokenizer.ggml.token_type'] as number[];
+      assert.equal(tokens.length, cfg.vocab_size);
+      assert.equal(tokens[0], '<|endoftext|>');
+      assert.deepEqual(types.slice(0, 7), [3, 3, 3, 3, 3, 3, 1], 'special tokens are control tokens');
+      assert.ok((md['tokenizer.ggml.merges'] as string[]).length > 1000 && (md['tokenizer.ggml.merges'] as string[])[0]!.includes(' '));
+
+      const L = cfg.num_hidden_layers, d = cfg.hidden_size, kv = cfg.num_key_value_heads * cfg.head_dim;
+      const names = ['token_embd.weight', 'output_norm.weight', 'output.weight',
+        ...Array.from({ length: L }, (_, i) => ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'].map((t) => `blk.${i}.${t}.weight`)).flat()];
+      assert.deepEqual(g.tensors.map((t) => t.name).sort(), names.sort());
+      const dims = (n: string) => g.tensors.find((t) => t.name === n)!.dims;
+      assert.deepEqual(dims('token_embd.weight'), [d, cfg.vocab_size]);
+      assert.deepEqual(dims('blk.0.attn_q.weight'), [d, d]);
+      assert.deepEqual(dims('blk.0.attn_k.weight'), [d, kv]);
+      assert.deepEqual(dims('blk.0.ffn_down.weight'), [cfg.intermediate_size, d]);
+      let end = 0;
+      for (const t of [...g.tensors].sort((a, b) => a.offset - b.offset)) {
+        assert.equal(t.type, 0, `${t.name} is F32`);
+        assert.equal(t.offset % ALIGNMENT, 0, `${t.name} offset aligned`);
+        assert.ok(t.offset >= end, `${t.name} does not overlap`);
+        end = t.offset + 4 * t.dims.reduce((a, b) => a * b, 1);
+      }
+      assert.equal(g.dataStart % ALIGNMENT, 0);
+      assert.ok(g.dataStart + end <= file.length);
+
+      // v: transposed only; q: transposed, then rows permuted within each head.
+      const v = onnxWeight(dir, '/layers.0/self_attn/v_proj/MatMul_output_0');
+      const gv = tensorData(file, g, 'blk.0.attn_v.weight').data; // [out, in]
+      for (let o = 0; o < v.cols; o++) for (let i = 0; i < v.rows; i++) assert.equal(gv[o * v.rows + i], v.data[i * v.cols + o]);
+      const q = onnxWeight(dir, `/layers.${L - 1}/self_attn/q_proj/MatMul_output_0`);
+      const gq = tensorData(file, g, `blk.${L - 1}.attn_q.weight`).data;
+      const hd = cfg.head_dim;
+      for (let r = 0; r < q.cols; r++) {
+        const h = Math.floor(r / hd), k = r % hd, src = h * hd + (k % 2) * (hd / 2) + Math.floor(k / 2);
+        for (let i = 0; i < q.rows; i++) assert.equal(gq[r * q.rows + i], q.data[i * q.cols + src]);
+      }
+      const emb = tensorData(file, g, 'token_embd.weight').data, out = tensorData(file, g, 'output.weight').data;
+      const init = readOnnxGraph(path.join(dir, 'onnx', 'model.onnx')).initializers.find((t) => t.name.endsWith('embed_tokens.weight'))!;
+      for (let i = 0; i < emb.length; i += 97) assert.equal(emb[i], half(init.raw!.readUInt16LE(2 * i)));
+      assert.deepEqual(out, emb, 'the LM head is the tied embedding');
+    });
+  }
+});
+
+describe('llama.cpp peer on the same weights', async () => {
+  const loaded = await loadNodeLlamaCpp();
+  const missing = loaded.ok ? null : loaded.message;
+  if (missing && process.env.CI) {
+    test('node-llama-cpp is installed (required under CI)', () => assert.fail(`${missing}. .ci/run runs ${LLAMA_CPP_INSTALL}.`));
+    return;
+  }
+  const skip = missing ? `${missing}` : false;
+  let engine: Engine | undefined;
+  before(async () => {
+    if (!skip) engine = await Engine.load({ modelDir: path.join(models, 'hasten-target'), draftDir: null, cmlmDir: null, runtime: { threads: 1 } });
+  });
+  after(async () => engine?.dispose());
+  const items = () => loadWorkloads(undefined, 1); // one held-out prompt per workload kind
+
+  for (const name of ['hasten-target', 'hasten-draft-m']) {
+    test(`${name}: llama.cpp's next-token probabilities equal onnxruntime's softmax`, { skip }, async () => {
+      const ids = engine!.prompt(items()[0]!.prefix, items()[0]!.suffix, 32);
+      const r = await llamaCppParity(path.join(models, name), ids, 1);
+      assert.ok(r.ok, r.ok ? '' : r.message);
+      const { report } = r;
+      console.log(`# parity ${JSON.stringify(report)}`);
+      assert.ok(report.maxProbDiff < PROB_TOL, `max |p diff| ${report.maxProbDiff}`);
+      assert.equal(report.argmaxAgree, report.positions);
+    });
+  }
+
+  test('llama.cpp/plain generates the same greedy tokens as our autoregressive engine', { skip }, async () => {
+    const opened = await openLlamaCpp({ targetDir: path.join(models, 'hasten-target'), threads: 1, contextSize: 256 });
+    assert.ok(opened.ok, opened.ok ? '' : opened.message);
+    const plain = opened.systems.find((s) => s.id === 'llama.cpp/plain') as PeerSystem;
+    try {
+      for (const item of items()) {
+        await engine!.reset();
+        let ours: number[] = [];
+        for await (const u of engine!.complete({ prefix: item.prefix, suffix: item.suffix, strategy: 'autoregressive', maxNewTokens: 24 })) if (u.done) ours = u.trace.output;
+        const theirs = await plain.generate(engine!.prompt(item.prefix, item.suffix, 24), 24, [0]);
+        assert.equal(theirs.error, undefined);
+        assert.deepEqual(theirs.output, ours, `${item.id}: llama.cpp and onnxruntime disagree`);
+      }
+    } finally {
+      for (const s of opened.systems) await s.dispose();
+    }
+  });
+});
