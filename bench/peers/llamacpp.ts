@@ -47,8 +47,12 @@ export interface NodeLlamaCpp {
 
 /** Input lookup mirrors our prompt-lookup drafter's defaults (n-grams 1..4, up to 8 tokens). */
 export const INPUT_LOOKUP = { patternLength: { min: 1, max: 4 }, predictionLength: { min: 1, max: 8 } } as const;
-/** Draft chain of up to 4 tokens with no confidence cut-off, like our draft-model default (node-llama-cpp's default minConfidence 0.6 drafted nothing with hasten-draft-m). */
-export const DRAFT = { minTokens: 0, maxTokens: 4, minConfidence: 0 } as const;
+/**
+ * A 4-token draft chain before each verification, like our draft-model's initial length, with no
+ * confidence cut-off. minTokens = maxTokens makes the target wait for the draft: with the library's
+ * default minTokens 0 the target never waited and nothing was ever drafted on our prompts.
+ */
+export const DRAFT = { minTokens: 4, maxTokens: 4, minConfidence: 0 } as const;
 
 /** node-llama-cpp from bench/peers/node_modules, or the reason it is not there. */
 export async function loadNodeLlamaCpp(): Promise<{ ok: true; nlc: NodeLlamaCpp; version: string } | { ok: false; message: string }> {
@@ -88,6 +92,10 @@ export interface LlamaCppOptions {
   draftDir?: string;
   threads: number;
   contextSize: number;
+  /** DraftSequenceTokenPredictor options; defaults to DRAFT. */
+  draft?: { minTokens: number; maxTokens: number; minConfidence: number };
+  /** InputLookupTokenPredictor options; defaults to INPUT_LOOKUP. */
+  inputLookup?: { patternLength: { min: number; max: number }; predictionLength: { min: number; max: number } };
 }
 
 /** Opens llama.cpp/plain, llama.cpp/input-lookup and (with draftDir) llama.cpp/draft-model; never throws for a missing install. */
@@ -110,14 +118,21 @@ export async function openLlamaCpp(o: LlamaCppOptions): Promise<PeerOpenResult> 
     const draftModel = draft ? await llama.loadModel({ modelPath: draft, gpuLayers: 0 }) : null;
     if (draftModel) owned.push(draftModel);
     const ctxOptions = contextOptions(o.threads, o.contextSize);
+    const lookup = o.inputLookup ?? INPUT_LOOKUP, drafting = o.draft ?? DRAFT;
     const base = {
       version: `node-llama-cpp ${version}`, weights: 'F32 GGUF converted from the fp16 ONNX export', target: path.basename(target),
       threads: o.threads, batchSize: ctxOptions.batchSize, contextSize: o.contextSize, kvCache: 'F32', flashAttention: false, temperature: 0,
     };
     const systems: PeerSystem[] = [];
+    // Predicted tokens are evaluated past the last generated one: without room for them, a prompt that
+    // fills the context makes node-llama-cpp shift it (erase its beginning) and the output changes.
+    const headroom = Math.max(lookup.predictionLength.max, drafting.maxTokens);
     const open = async (id: string, settings: Record<string, string | number | boolean>, predictor?: (draftSeq: NlcSequence | null) => unknown, withDraft = false) => {
-      const ctx = await model.createContext(ctxOptions);
-      const draftCtx = withDraft && draftModel ? await draftModel.createContext(ctxOptions) : null;
+      const size = predictor ? o.contextSize + headroom : o.contextSize;
+      const options = contextOptions(o.threads, size);
+      if (predictor) settings = { ...settings, contextSize: size, contextHeadroomForPredictions: headroom };
+      const ctx = await model.createContext(options);
+      const draftCtx = withDraft && draftModel ? await draftModel.createContext(options) : null;
       const draftSeq = draftCtx ? draftCtx.getSequence() : null;
       const tokenPredictor = predictor ? (predictor(draftSeq) as TokenPredictor) : null;
       const seq = ctx.getSequence(tokenPredictor ? { tokenPredictor } : {});
@@ -125,13 +140,13 @@ export async function openLlamaCpp(o: LlamaCppOptions): Promise<PeerOpenResult> 
     };
     await open('llama.cpp/plain', { decoding: 'greedy evaluate()' });
     await open('llama.cpp/input-lookup', {
-      decoding: 'InputLookupTokenPredictor', patternLengthMin: INPUT_LOOKUP.patternLength.min, patternLengthMax: INPUT_LOOKUP.patternLength.max,
-      predictionLengthMin: INPUT_LOOKUP.predictionLength.min, predictionLengthMax: INPUT_LOOKUP.predictionLength.max,
-    }, () => new nlc.InputLookupTokenPredictor({ patternLength: { ...INPUT_LOOKUP.patternLength }, predictionLength: { ...INPUT_LOOKUP.predictionLength } }));
+      decoding: 'InputLookupTokenPredictor', patternLengthMin: lookup.patternLength.min, patternLengthMax: lookup.patternLength.max,
+      predictionLengthMin: lookup.predictionLength.min, predictionLengthMax: lookup.predictionLength.max,
+    }, () => new nlc.InputLookupTokenPredictor({ patternLength: { ...lookup.patternLength }, predictionLength: { ...lookup.predictionLength } }));
     if (draftModel && draft) {
       await open('llama.cpp/draft-model', {
-        decoding: 'DraftSequenceTokenPredictor', draft: path.basename(draft), draftMinTokens: DRAFT.minTokens, draftMaxTokens: DRAFT.maxTokens, draftMinConfidence: DRAFT.minConfidence,
-      }, (draftSeq) => new nlc.DraftSequenceTokenPredictor(draftSeq!, { ...DRAFT }), true);
+        decoding: 'DraftSequenceTokenPredictor', draft: path.basename(draft), draftMinTokens: drafting.minTokens, draftMaxTokens: drafting.maxTokens, draftMinConfidence: drafting.minConfidence,
+      }, (draftSeq) => new nlc.DraftSequenceTokenPredictor(draftSeq!, { ...drafting }), true);
     }
     // The runtime and the models live as long as the last system; the final dispose() frees them.
     let open_ = systems.length;

@@ -152,18 +152,21 @@ describe('llama.cpp peer on the same weights', async () => {
     });
   }
 
-  test('llama.cpp/plain generates the same greedy tokens as our autoregressive engine', { skip }, async () => {
-    const opened = await openLlamaCpp({ targetDir: path.join(models, 'hasten-target'), threads: 1, contextSize: 256 });
+  test('every llama.cpp system generates the same greedy tokens as our autoregressive engine', { skip }, async () => {
+    // 48 new tokens after a prompt that fills the rest of the context: speculation must not shift it.
+    const opened = await openLlamaCpp({ targetDir: path.join(models, 'hasten-target'), draftDir: path.join(models, 'hasten-draft-m'), threads: 1, contextSize: 256 });
     assert.ok(opened.ok, opened.ok ? '' : opened.message);
-    const plain = opened.systems.find((s) => s.id === 'llama.cpp/plain') as PeerSystem;
+    assert.deepEqual(opened.systems.map((s) => s.id), ['llama.cpp/plain', 'llama.cpp/input-lookup', 'llama.cpp/draft-model']);
     try {
       for (const item of items()) {
         await engine!.reset();
         let ours: number[] = [];
-        for await (const u of engine!.complete({ prefix: item.prefix, suffix: item.suffix, strategy: 'autoregressive', maxNewTokens: 24 })) if (u.done) ours = u.trace.output;
-        const theirs = await plain.generate(engine!.prompt(item.prefix, item.suffix, 24), 24, [0]);
-        assert.equal(theirs.error, undefined);
-        assert.deepEqual(theirs.output, ours, `${item.id}: llama.cpp and onnxruntime disagree`);
+        for await (const u of engine!.complete({ prefix: item.prefix, suffix: item.suffix, strategy: 'autoregressive', maxNewTokens: 48 })) if (u.done) ours = u.trace.output;
+        for (const system of opened.systems as PeerSystem[]) {
+          const theirs = await system.generate(engine!.prompt(item.prefix, item.suffix, 48), 48, [0]);
+          assert.equal(theirs.error, undefined);
+          assert.deepEqual(theirs.output, ours, `${item.id}: ${system.id} and our engine disagree`);
+        }
       }
     } finally {
       for (const s of opened.systems) await s.dispose();
