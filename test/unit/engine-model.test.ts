@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { CausalModel, Logits } from '../../src/engine/model/causal';
+import { KvCache } from '../../src/engine/model/kvcache';
 import { openModelFolder } from '../../src/engine/model/folder';
 import { DEFAULT_RUNTIME, RuntimeOptions } from '../../src/engine/model/session';
 import { autoregressive } from '../../src/engine/decoders/autoregressive';
@@ -252,4 +254,25 @@ describe('engine requests', () => {
     for await (const u of engine.complete({ prefix: 'def f(x):\n', suffix: '', strategy: 'autoregressive', maxNewTokens: 4 })) done = u.done;
     assert.ok(done);
   });
+});
+
+test('KvCache.compact moves exactly the valid slots, in order, per head and layer', () => {
+  const [layers, heads, dim, slots] = [2, 2, 3, 40];
+  // Every value names its tensor, head, slot and lane, so any misplaced copy shows.
+  const tensor = (t: number) => new ort.Tensor('float32', Float32Array.from({ length: heads * slots * dim }, (_, i) => t * 1e5 + i), [1, heads, slots, dim]);
+  const c = new KvCache(layers, heads, dim);
+  c.append([tensor(0), tensor(1)], [tensor(2), tensor(3)], slots);
+  const keep = [0, 1, 2, 5, 6, 7, 8, 20, 21, 39];
+  c.keep(keep);
+  c.compact();
+  assert.equal(c.length, keep.length);
+  assert.equal(c.count, keep.length);
+  for (let l = 0; l < layers; l++) {
+    for (const [t, got] of [[l, c.key(l)], [2 + l, c.value(l)]] as const) {
+      assert.deepEqual(got.dims, [1, heads, keep.length, dim]);
+      const want = [];
+      for (let h = 0; h < heads; h++) for (const s of keep) for (let d = 0; d < dim; d++) want.push(t * 1e5 + (h * slots + s) * dim + d);
+      assert.deepEqual(Array.from(got.data as Float32Array), want);
+    }
+  }
 });
