@@ -75,6 +75,21 @@ export function distribution(logits: Float32Array, s: SamplingOptions): Float32A
   return p;
 }
 
+/**
+ * The next token from a logits row, and its probability under `distribution`. Same result as
+ * `sample(distribution(logits, s), rand)`, but greedy needs no distribution: argmax, probability 1.
+ */
+export function choose(logits: Float32Array, s: SamplingOptions, rand: () => number): { token: number; prob: number } {
+  if (isGreedy(s)) {
+    // sample() would draw once; drawing here too keeps the RNG stream the same either way.
+    rand();
+    return { token: argmax(logits), prob: 1 };
+  }
+  const p = distribution(logits, s);
+  const token = sample(p, rand);
+  return { token, prob: p[token]! };
+}
+
 /** Draws an index from a probability vector. */
 export function sample(p: Float32Array, rand: () => number): number {
   let u = rand();

@@ -2,9 +2,9 @@
 // that rejection sampling reproduces the target distribution.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { verify, residual } from '../../src/engine/verify/accept';
+import { verify, verifyRows, residual } from '../../src/engine/verify/accept';
 import { chain, DraftTree, emptyTree, trieOf } from '../../src/engine/verify/tree';
-import { distribution, GREEDY, seededRandom } from '../../src/engine/sampling';
+import { choose, distribution, GREEDY, sample, seededRandom } from '../../src/engine/sampling';
 
 const V = 6;
 /** One-hot greedy target: after node n the target's argmax is want[n + 1]. */
@@ -111,5 +111,42 @@ describe('verify: rejection sampling', () => {
       counts[v.accepted.length ? tree.tokens[v.accepted[0]!]! : v.bonus]++;
     }
     assert.ok(chi2(counts, p, n) < 16.3, `chi2 ${chi2(counts, p, n).toFixed(1)} for counts ${counts}`);
+  });
+});
+
+describe('greedy fast path (argmax instead of one-hot distributions)', () => {
+  /** A random deterministic tree over a small vocabulary, and random logits rows per node. */
+  function randomCase(rand: () => number): { tree: DraftTree; rows: Float32Array[] } {
+    const seqs = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => Array.from({ length: Math.floor(rand() * 5) }, () => Math.floor(rand() * 3)));
+    const tree = trieOf(seqs, 12);
+    // Small integer logits make ties common, so the lowest-index tie rule is exercised too.
+    const rows = Array.from({ length: tree.tokens.length + 1 }, () => Float32Array.from({ length: V }, () => Math.floor(rand() * 3)));
+    return { tree, rows };
+  }
+
+  test('verifyRows gives the verdict of verify over distributions, and leaves the RNG where verify does', () => {
+    const rand = seededRandom(5);
+    for (let i = 0; i < 500; i++) {
+      const { tree, rows } = randomCase(rand);
+      const [ra, rb] = [seededRandom(i), seededRandom(i)];
+      const want = verify(tree, (n) => distribution(rows[n + 1]!, GREEDY), ra);
+      const got = verifyRows(tree, (n) => rows[n + 1]!, GREEDY, rb);
+      assert.deepEqual(got, want);
+      assert.equal(rb(), ra());
+    }
+  });
+
+  test('choose equals sample(distribution(...)) with its probability, greedy and sampled', () => {
+    const rand = seededRandom(9);
+    for (const s of [GREEDY, { temperature: 0.8, topK: 3, topP: 0.9, seed: 0 }]) {
+      for (let i = 0; i < 200; i++) {
+        const logits = Float32Array.from({ length: V }, () => Math.floor(rand() * 4));
+        const [ra, rb] = [seededRandom(i), seededRandom(i)];
+        const p = distribution(logits, s);
+        const token = sample(p, ra);
+        assert.deepEqual(choose(logits, s, rb), { token, prob: p[token]! });
+        assert.equal(rb(), ra());
+      }
+    }
   });
 });

@@ -1,7 +1,7 @@
 // Plain decoding, one token per forward pass: the baseline every speed-up is measured against.
 import { HastenError } from '../errors';
 import { CausalModel } from '../model/causal';
-import { distribution, sample, seededRandom } from '../sampling';
+import { choose, seededRandom } from '../sampling';
 import { CompletionTrace } from '../trace';
 import { DecodeChunk, DecodeRequest, newTrace, Output, prefill } from './common';
 
@@ -15,7 +15,7 @@ export async function* autoregressive(model: CausalModel, req: DecodeRequest, st
   trace.reusedTokens = pre.reused;
   trace.prefillMs = pre.ms;
   const t0 = performance.now();
-  let pending = sample(distribution(pre.row, req.sampling), rand);
+  let pending = choose(pre.row, req.sampling, rand).token;
   const first = out.push([pending]);
   yield { ids: first.ids, delta: first.delta };
   while (!out.done) {
@@ -26,13 +26,13 @@ export async function* autoregressive(model: CausalModel, req: DecodeRequest, st
     const s0 = performance.now();
     const logits = await model.forward([pending], null, req.signal);
     model.commit([0]);
-    const p = distribution(logits.row(0), req.sampling);
-    pending = sample(p, rand);
+    const next = choose(logits.row(0), req.sampling, rand);
+    pending = next.token;
     const ms = performance.now() - s0;
     const { ids, delta } = out.push([pending]);
     const step = {
       step: trace.steps.length, drafter: 'none', nodes: [], emitted: ids.length, draftMs: 0, verifyMs: ms, totalMs: ms,
-      bonus: { token: pending, text: tk.tokenText(pending), prob: p[pending]!, kind: 'bonus' as const },
+      bonus: { token: pending, text: tk.tokenText(pending), prob: next.prob, kind: 'bonus' as const },
     };
     trace.steps.push(step);
     yield { ids, delta, step };

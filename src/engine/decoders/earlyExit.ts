@@ -5,7 +5,7 @@
 // (CALM's state propagation by default, see model/layered.ts).
 import { HastenError, throwIfAborted } from '../errors';
 import { Hidden, LayeredModel, SkippedKv } from '../model/layered';
-import { distribution, sample, seededRandom } from '../sampling';
+import { choose, seededRandom } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
 import { DecodeChunk, DecodeRequest, newTrace, Output } from './common';
 import { confidence, ConfidenceMeasure, needsLogits } from './confidence';
@@ -90,9 +90,9 @@ export async function* earlyExit(model: LayeredModel, req: DecodeRequest, o: Ear
   trace.reusedTokens = pre.reused;
   trace.prefillMs = pre.ms;
   const t0 = performance.now();
-  const p0 = distribution(pre.row, req.sampling);
-  let pending = sample(p0, rand);
-  yield firstChunk(trace, out, pending, p0[pending]!, model.numLayers, tk.tokenText(pending));
+  const c0 = choose(pre.row, req.sampling, rand);
+  let pending = c0.token;
+  yield firstChunk(trace, out, pending, c0.prob, model.numLayers, tk.tokenText(pending));
   while (!out.done) {
     if (Output.room(model) < 0) {
       out.reason = 'context';
@@ -101,13 +101,13 @@ export async function* earlyExit(model: LayeredModel, req: DecodeRequest, o: Ear
     const s0 = performance.now();
     const r = await exitPass(model, pending, o, req.signal);
     model.commit([pending], [r.slot]);
-    const p = distribution(r.row, req.sampling);
-    pending = sample(p, rand);
+    const next = choose(r.row, req.sampling, rand);
+    pending = next.token;
     const ms = performance.now() - s0;
     const { ids, delta } = out.push([pending]);
     const step = {
       step: trace.steps.length, drafter: 'none', nodes: [], emitted: ids.length, draftMs: 0, verifyMs: ms, totalMs: ms,
-      bonus: { token: pending, text: tk.tokenText(pending), prob: p[pending]!, kind: 'bonus' as const, exitLayer: r.exitLayer },
+      bonus: { token: pending, text: tk.tokenText(pending), prob: next.prob, kind: 'bonus' as const, exitLayer: r.exitLayer },
     };
     trace.steps.push(step);
     yield { ids, delta, step };

@@ -15,9 +15,9 @@
 // the past once per path: correct and lossless, but slower, so expect little gain there).
 import { HastenError } from '../errors';
 import { CausalModel, Logits } from '../model/causal';
-import { argmax, distribution, sample, seededRandom } from '../sampling';
+import { argmax, choose, seededRandom } from '../sampling';
 import { CompletionTrace } from '../trace';
-import { verify } from '../verify/accept';
+import { verifyRows } from '../verify/accept';
 import { DraftTree, emptyTree, trieOf } from '../verify/tree';
 import { DecodeChunk, DecodeRequest, newTrace, Output, prefill } from './common';
 import { stepTrace } from './speculative';
@@ -132,7 +132,7 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
   const t0 = performance.now();
   const history = [...req.prompt];
   if (o.contextNgrams) pool.addSequence(history);
-  let pending = sample(distribution(pre.row, req.sampling), rand);
+  let pending = choose(pre.row, req.sampling, rand).token;
   history.push(pending);
   const first = out.push([pending]);
   yield { ids: first.ids, delta: first.delta };
@@ -158,7 +158,7 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
     const logits = await model.forward(tokens, lookaheadParents(levels, W, tree.parents), req.signal);
     const offset = 1 + levels * W;
     // 3. Accept.
-    const verdict = verify(tree, (node) => distribution(logits.row(node < 0 ? 0 : offset + node), req.sampling), rand);
+    const verdict = verifyRows(tree, (node) => logits.row(node < 0 ? 0 : offset + node), req.sampling, rand);
     // 4. Roll back: keep the pending token and the accepted path; the window and the rest become holes.
     model.commit([0, ...verdict.accepted.map((a) => offset + a)]);
     const newIds = [...verdict.accepted.map((a) => tree.tokens[a]!), verdict.bonus];

@@ -5,9 +5,9 @@ import { LayerSkipDraft, LayerSkipDrafter } from '../drafters/layerSkip';
 import { throwIfAborted } from '../errors';
 import { Logits } from '../model/causal';
 import { Hidden, LayeredModel } from '../model/layered';
-import { distribution, sample, seededRandom } from '../sampling';
+import { choose, seededRandom } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
-import { verify } from '../verify/accept';
+import { Verdict, verifyRows } from '../verify/accept';
 import { DraftTree } from '../verify/tree';
 import { DecodeChunk, DecodeRequest, newTrace, Output } from './common';
 import { firstChunk, prefillLayered } from './earlyExit';
@@ -45,10 +45,10 @@ export async function* selfSpeculative(model: LayeredModel, drafter: LayerSkipDr
   trace.prefillMs = pre.ms;
   const t0 = performance.now();
   const history = [...req.prompt];
-  const p0 = distribution(pre.row, req.sampling);
-  let pending = sample(p0, rand);
+  const c0 = choose(pre.row, req.sampling, rand);
+  let pending = c0.token;
   history.push(pending);
-  yield firstChunk(trace, out, pending, p0[pending]!, L, tk.tokenText(pending));
+  yield firstChunk(trace, out, pending, c0.prob, L, tk.tokenText(pending));
   while (!out.done) {
     const room = Output.room(model);
     if (room < 0) {
@@ -64,7 +64,7 @@ export async function* selfSpeculative(model: LayeredModel, drafter: LayerSkipDr
     // 2. Verify with layers E..L-1, reusing the drafting's K/V and hidden states.
     const { logits, slots } = await verifyPass(model, pending, tree, d, req.signal);
     // 3. Accept.
-    const verdict = verify(tree, (node) => distribution(logits.row(node + 1), req.sampling), rand);
+    const verdict = verifyRows(tree, (node) => logits.row(node + 1), req.sampling, rand);
     // 4. Roll back: rejected drafts become holes in every layer; the root and the accepted path stay.
     const kept = 1 + verdict.accepted.length;
     model.drop(slots.slice(kept));
@@ -88,7 +88,7 @@ export async function* selfSpeculative(model: LayeredModel, drafter: LayerSkipDr
 }
 
 /** Drafted nodes exited at layer E; the bonus (or recovered) token came from the full depth L. */
-function stepTrace(n: number, drafter: string, tree: DraftTree, v: ReturnType<typeof verify>, text: (id: number) => string, E: number, L: number,
+function stepTrace(n: number, drafter: string, tree: DraftTree, v: Verdict, text: (id: number) => string, E: number, L: number,
   emitted: number, draftMs: number, verifyMs: number): StepTrace {
   const accepted = new Set(v.accepted);
   return {

@@ -3,9 +3,9 @@
 import { Drafter } from '../drafters/types';
 import { HastenError } from '../errors';
 import { CausalModel } from '../model/causal';
-import { distribution, sample, seededRandom } from '../sampling';
+import { choose, seededRandom } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
-import { verify } from '../verify/accept';
+import { Verdict, verifyRows } from '../verify/accept';
 import { DraftTree } from '../verify/tree';
 import { DecodeChunk, DecodeRequest, newTrace, Output, prefill } from './common';
 
@@ -26,7 +26,7 @@ export async function* speculative(target: CausalModel, drafter: Drafter, req: D
   trace.prefillMs = pre.ms;
   const t0 = performance.now();
   const history = [...req.prompt];
-  let pending = sample(distribution(pre.row, req.sampling), rand);
+  let pending = choose(pre.row, req.sampling, rand).token;
   history.push(pending);
   const first = out.push([pending]);
   yield { ids: first.ids, delta: first.delta };
@@ -44,7 +44,7 @@ export async function* speculative(target: CausalModel, drafter: Drafter, req: D
     // 2. Verify: the pending token is the root; one pass over it and the tree.
     const logits = await target.forward([pending, ...tree.tokens], [-1, ...tree.parents.map((p) => p + 1)], req.signal);
     // 3. Accept.
-    const verdict = verify(tree, (node) => distribution(logits.row(node + 1), req.sampling), rand);
+    const verdict = verifyRows(tree, (node) => logits.row(node + 1), req.sampling, rand);
     // 4. Roll back: keep the root and the accepted path; everything else becomes a hole.
     target.commit([0, ...verdict.accepted.map((a) => a + 1)]);
     const newIds = [...verdict.accepted.map((a) => tree.tokens[a]!), verdict.bonus];
@@ -65,7 +65,7 @@ export async function* speculative(target: CausalModel, drafter: Drafter, req: D
   return trace;
 }
 
-export function stepTrace(n: number, drafter: string, tree: DraftTree, v: ReturnType<typeof verify>, text: (id: number) => string, emitted: number, draftMs: number, verifyMs: number): StepTrace {
+export function stepTrace(n: number, drafter: string, tree: DraftTree, v: Verdict, text: (id: number) => string, emitted: number, draftMs: number, verifyMs: number): StepTrace {
   const accepted = new Set(v.accepted);
   return {
     step: n,

@@ -9,7 +9,7 @@
 // output distribution is exactly the target's (Leviathan et al. 2023; Chen et al. 2023; Miao et
 // al. 2024). With greedy settings p is one-hot at the argmax, so the same rule accepts exactly the
 // children that match the target's argmax and is lossless token for token.
-import { sample } from '../sampling';
+import { argmax, distribution, isGreedy, SamplingOptions, sample } from '../sampling';
 import { children, DraftTree } from './tree';
 
 export interface Verdict {
@@ -55,6 +55,47 @@ export function verify(tree: DraftTree, targetAt: (node: number) => Float32Array
     if (next === -1) {
       const bonus = sample(p, rand);
       return { accepted, bonus, bonusKind: rejectedHere ? 'recovered' : 'bonus', bonusProb: original[bonus]!, targetProbs };
+    }
+    accepted.push(next);
+    node = next;
+  }
+}
+
+/**
+ * `verify` over logit rows: `rowAt(node)` is the target's logits after `node`, [vocab]. Greedy
+ * verification of a deterministic draft needs only each row's argmax, so it skips building
+ * one-hot distributions and residuals (two 8192-float arrays per node); the verdict is the same.
+ */
+export function verifyRows(tree: DraftTree, rowAt: (node: number) => Float32Array, s: SamplingOptions, rand: () => number): Verdict {
+  if (isGreedy(s) && tree.probs.every((q) => q === null)) return verifyGreedy(tree, (node) => argmax(rowAt(node)), rand);
+  return verify(tree, (node) => distribution(rowAt(node), s), rand);
+}
+
+/**
+ * The acceptance rule when every target distribution is one-hot at `argmaxAt(node)` and every draft
+ * node is deterministic: a child is accepted iff it is the argmax; residuals stay one-hot at it.
+ */
+export function verifyGreedy(tree: DraftTree, argmaxAt: (node: number) => number, rand: () => number): Verdict {
+  const targetProbs: (number | null)[] = tree.tokens.map(() => null);
+  const accepted: number[] = [];
+  let node = -1;
+  for (;;) {
+    const best = argmaxAt(node);
+    let rejectedHere = false;
+    let next = -1;
+    for (const c of children(tree, node)) {
+      const hit = tree.tokens[c] === best;
+      targetProbs[c] = hit ? 1 : 0;
+      if (hit) {
+        next = c;
+        break;
+      }
+      rejectedHere = true;
+    }
+    if (next === -1) {
+      // verify() draws the bonus with sample(); one draw keeps the RNG stream the same.
+      rand();
+      return { accepted, bonus: best, bonusKind: rejectedHere ? 'recovered' : 'bonus', bonusProb: 1, targetProbs };
     }
     accepted.push(next);
     node = next;
