@@ -168,7 +168,7 @@ async function openPeers(threads: number, contextSize: number, errors: SectionEr
   const targetDir = path.join(MODELS, 'hasten-target');
   try {
     const { openTransformersJs } = await import('./peers/transformersjs');
-    add('transformers.js', await openTransformersJs({ modelDir: targetDir, threads }));
+    add('transformers.js', await openTransformersJs({ modelDir: targetDir, threads, ...(threads > 1 ? { allowSpinning: false } : {}) }));
   } catch (err) {
     errors.push({ section: 'peers', error: `transformers.js: ${message(err)}` });
     status.push({ peer: 'transformers.js', available: false, message: message(err), systems: [] });

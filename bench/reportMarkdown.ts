@@ -158,9 +158,10 @@ function peers(data: ReportData): string {
   const lines = ['## Systems and settings', '', `- **Hasten** (\`${data.hasten.target}\`, draft \`${data.hasten.draft ?? 'none'}\`): ${data.hasten.settings}.`];
   for (const p of data.peers) {
     if (!p.available) lines.push(`- **${p.peer}**: not run. ${p.message ?? ''}`);
-    for (const s of p.systems) lines.push(`- **${s.id}**: ${s.description} Settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ')}.`);
+    for (const s of p.systems) lines.push(`- **${s.id}**: ${s.description.replace(/\.?$/, '.')}`);
   }
   if (data.peers.some((p) => p.peer === 'llama.cpp' && p.available)) {
+    lines.push('', 'Every setting is also in `report.json` (`peers[].systems[].settings`).');
     lines.push('', 'llama.cpp is node-llama-cpp 3.21.1 as shipped. Its speculation has two known defects (see `../shared/notes/llama-cpp-peer.md`): at most one drafted token is accepted per step ' +
       '(`validatedTokens` is never filled in `_speculativeEvaluate`), and `DraftSequenceTokenPredictor` drops the last used draft token, so the draft falls out of sync. Its speculative rows show that behaviour; no patched variant is reported.');
   }
