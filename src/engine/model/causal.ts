@@ -52,6 +52,9 @@ interface PendingBatch {
 export class CausalModel {
   readonly cache: KvCache;
   private pendingBatch: PendingBatch | null = null;
+  /** Reused storage for the attention mask / bias feeds (ORT reads inputs in place, during run only). */
+  private maskBuf = new BigInt64Array(0);
+  private biasBuf = new Float32Array(0);
   private lastBlock: readonly number[] = [];
   /** The committed tokens, in order, and the physical cache slot of each. */
   private seq: number[] = [];
@@ -200,7 +203,8 @@ export class CausalModel {
     const T = tokens.length;
     const feeds = this.feedsFor(tokens, dep.map((d) => c.count + d));
     if (tree) {
-      const bias = new Float32Array(T * (S + T)).fill(MIN);
+      if (this.biasBuf.length < T * (S + T)) this.biasBuf = new Float32Array(Math.max(T * (S + T), 2 * this.biasBuf.length));
+      const bias = this.biasBuf.subarray(0, T * (S + T)).fill(MIN);
       for (let i = 0; i < T; i++) {
         const row = i * (S + T);
         for (let j = 0; j < S; j++) if (c.isValid(j)) bias[row + j] = 0;
@@ -208,7 +212,8 @@ export class CausalModel {
       }
       feeds.attention_mask = new ort.Tensor('float32', bias, [1, 1, T, S + T]);
     } else {
-      const mask = new BigInt64Array(S + T).fill(1n);
+      if (this.maskBuf.length < S + T) this.maskBuf = new BigInt64Array(Math.max(S + T, 2 * this.maskBuf.length));
+      const mask = this.maskBuf.subarray(0, S + T).fill(1n);
       for (let j = 0; j < S; j++) if (!c.isValid(j)) mask[j] = 0n;
       feeds.attention_mask = new ort.Tensor('int64', mask, [1, S + T]);
     }
