@@ -179,8 +179,9 @@ export class Engine {
     await this.exits.reset();
   }
 
+  /** Lossless strategies auto chooses between; plain decoding is one, so a model whose drafts never pay off falls back to it. */
   private autoCandidates(): Strategy[] {
-    const c: Strategy[] = ['prompt-lookup'];
+    const c: Strategy[] = ['prompt-lookup', 'lookahead', 'autoregressive'];
     if (this.draft) c.push('draft-model', 'token-tree');
     if (this.retrieval.size > 0) c.push('retrieval');
     return c;
