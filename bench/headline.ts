@@ -3,6 +3,7 @@
 // tokens/s, speed-up over our autoregressive decoding on the same prompts, acceptance, tokens per
 // step, token-by-token identity with autoregressive decoding, and quality for lossy strategies.
 import { DecodeSettings, Engine, Strategy } from '../src/engine';
+import { prefill } from '../src/engine/decoders/common';
 import { PeerSystem } from './peers/types';
 import { runOne } from './run';
 import { WorkloadItem, WorkloadKind } from './workloads';
@@ -64,13 +65,31 @@ export interface HeadlineOptions {
   onProgress?: (label: string) => void;
 }
 
+/**
+ * What a peer is given. Our engine heals the token boundary at the cursor: the prompt ends one token
+ * early and the first token is chosen among those that start with that token's text. The peers have
+ * no such constraint, so they get our prompt plus our first token (greedy, computed here the way our
+ * decoders do it, untimed) and continue from there; their first timed token is our second.
+ */
+export async function peerPrompt(engine: Engine, item: Pick<WorkloadItem, 'prefix' | 'suffix'>, maxNewTokens: number): Promise<{ prompt: number[]; first: number }> {
+  const { ids, heal } = engine.promptFor(item.prefix, item.suffix, maxNewTokens);
+  await engine.reset();
+  const { row } = await prefill(engine.target, ids, undefined, heal);
+  await engine.reset();
+  let first = 0;
+  for (let i = 1; i < row.length; i++) if (row[i]! > row[first]!) first = i;
+  return { prompt: [...ids, first], first };
+}
+
 async function runPeer(engine: Engine, item: WorkloadItem, s: HeadlineSystem, maxNewTokens: number): Promise<HeadlineRecord> {
   const base = { item: item.id, workload: item.kind, system: s.id };
   try {
-    const prompt = engine.prompt(item.prefix, item.suffix, maxNewTokens);
-    const r = await s.peer!.generate(prompt, maxNewTokens, [...engine.target.folder.tokenizer.stopIds]);
+    const stops = engine.target.folder.tokenizer.stopIds;
+    const { prompt, first } = await peerPrompt(engine, item, maxNewTokens);
+    if (stops.has(first)) return { ...base, tokens: 0, decodeMs: 0, prefillMs: 0, steps: null, drafted: null, accepted: null, output: [] };
+    const r = await s.peer!.generate(prompt, maxNewTokens - 1, [...stops]);
     if (r.error) throw new Error(r.error);
-    return { ...base, tokens: r.tokens, decodeMs: r.decodeMs, prefillMs: r.prefillMs, steps: r.steps ?? null, drafted: r.drafted ?? null, accepted: r.accepted ?? null, output: r.output };
+    return { ...base, tokens: r.tokens, decodeMs: r.decodeMs, prefillMs: r.prefillMs, steps: r.steps ?? null, drafted: r.drafted ?? null, accepted: r.accepted ?? null, output: [first, ...r.output] };
   } catch (err) {
     return { ...base, tokens: 0, decodeMs: 0, prefillMs: 0, steps: null, drafted: null, accepted: null, output: [], error: err instanceof Error ? err.message : String(err) };
   }

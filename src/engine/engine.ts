@@ -14,7 +14,7 @@ import { CausalModel } from './model/causal';
 import { checkSameTokenizer, openModelFolder, readManifest } from './model/folder';
 import { DEFAULT_NAR, defaultCmlm, isNarStrategy, NarSettings, NarStrategies } from './nar';
 import { DEFAULT_RUNTIME, RuntimeOptions } from './model/session';
-import { buildPrompt } from './prompt';
+import { buildPrompt, Prompt } from './prompt';
 import { GREEDY, SamplingOptions } from './sampling';
 import { AutoSelector, Strategy } from './strategies';
 import { Channel } from './channel';
@@ -119,9 +119,14 @@ export class Engine {
     return s;
   }
 
-  /** Prompt ids for a cursor between `prefix` and `suffix`, leaving room for the completion. */
+  /** The prompt for a cursor between `prefix` and `suffix`, leaving room for the completion, with its token-healing text. */
+  promptFor(prefix: string, suffix: string, maxNewTokens: number): Prompt {
+    return buildPrompt(this.target.folder.tokenizer, prefix, suffix, { tokens: this.target.contextLength - maxNewTokens - 1, suffixShare: 0.25 }, true);
+  }
+
+  /** Prompt ids for a cursor between `prefix` and `suffix` (the healed token already taken off). */
   prompt(prefix: string, suffix: string, maxNewTokens: number): number[] {
-    return buildPrompt(this.target.folder.tokenizer, prefix, suffix, { tokens: this.target.contextLength - maxNewTokens - 1, suffixShare: 0.25 });
+    return this.promptFor(prefix, suffix, maxNewTokens).ids;
   }
 
   /**
@@ -148,9 +153,9 @@ export class Engine {
     const maxNew = Math.max(1, Math.min(req.maxNewTokens, Math.floor(this.target.contextLength / 2)));
     const strategy = req.strategy === 'auto' ? this.auto.choose(this.autoCandidates()) : req.strategy;
     const settings = { ...DEFAULT_DECODE, ...req.settings };
-    const prompt = strategy === 'mask-predict' ? await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings) : this.prompt(req.prefix, req.suffix, maxNew);
+    const { ids: prompt, heal } = strategy === 'mask-predict' ? { ids: await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings), heal: '' } : this.promptFor(req.prefix, req.suffix, maxNew);
     const gen = this.decoder(strategy, settings, {
-      prompt, maxNewTokens: maxNew, sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
+      prompt, maxNewTokens: maxNew, ...(heal ? { heal } : {}), sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
     });
     const t0 = performance.now();
     let text = '';

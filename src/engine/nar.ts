@@ -87,7 +87,7 @@ export class NarStrategies {
     const cmlm = await this.cmlm();
     const budget = Math.min(positiveInt(s.maskPredictContext, 'maskPredictContext', 4096) + 3, cmlm.contextLength - cmlm.maxSpan);
     // The CMLM was trained on suffixes of up to 63 tokens after prefixes of up to 191: a quarter.
-    return buildPrompt(cmlm.folder.tokenizer, prefix, suffix, { tokens: budget, suffixShare: 0.25 });
+    return buildPrompt(cmlm.folder.tokenizer, prefix, suffix, { tokens: budget, suffixShare: 0.25 }).ids;
   }
 
   decoder(strategy: NarStrategy, s: NarSettings, req: DecodeRequest): AsyncGenerator<DecodeChunk, CompletionTrace> {

@@ -13,22 +13,44 @@ export interface PromptBudget {
 /** Characters kept per token of budget before tokenising: generous, and bounds the work on huge files. */
 const CHARS_PER_TOKEN = 8;
 
+export interface Prompt {
+  ids: number[];
+  /**
+   * Token healing: the text of the prefix's last token, taken off the prompt. The cursor rarely
+   * sits on a token boundary the model saw in training (a line start's "\n" is normally one token
+   * with the next line's indentation; a word cut in half is normally one token), so the prompt ends
+   * one token early and the first generated token must start with this text, which is then not shown.
+   * Empty when nothing was taken off.
+   */
+  heal: string;
+}
+
 /**
  * Encodes prefix and suffix within the budget: the prefix keeps its end (nearest the cursor), the
- * suffix its start. Unused suffix budget goes to the prefix.
+ * suffix its start. Unused suffix budget goes to the prefix. With `heal`, the prefix's last token
+ * comes off the prompt and its text is returned (see `Prompt.heal`).
  */
-export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget): number[] {
+export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false): Prompt {
   if (budget.tokens < 4) {
     throw new HastenError('context-overflow', `Only ${budget.tokens} tokens are left for the prompt.`, 'Lower hasten.maxTokens or use a model with a longer context.');
   }
   const fim = tk.fim;
   const maxChars = budget.tokens * CHARS_PER_TOKEN;
   const pre = tk.encode(prefix.slice(-maxChars));
-  if (!fim) return pre.slice(-budget.tokens);
+  let healed = '';
+  if (heal && pre.length >= 2) {
+    const text = tk.tokenText(pre[pre.length - 1]!);
+    // A token holding part of a multi-byte character decodes to U+FFFD: no prefix test can match it.
+    if (text.length > 0 && !text.includes('\uFFFD')) {
+      healed = text;
+      pre.pop();
+    }
+  }
+  if (!fim) return { ids: pre.slice(-budget.tokens), heal: healed };
   const room = budget.tokens - 3;
   const suf = tk.encode(suffix.slice(0, maxChars));
   const sufTokens = Math.min(suf.length, Math.floor(room * budget.suffixShare));
   const preTokens = Math.min(pre.length, room - sufTokens);
   const preIds = preTokens > 0 ? pre.slice(-preTokens) : [];
-  return [fim.prefixId, ...preIds, fim.suffixId, ...suf.slice(0, sufTokens), fim.middleId];
+  return { ids: [fim.prefixId, ...preIds, fim.suffixId, ...suf.slice(0, sufTokens), fim.middleId], heal: healed };
 }

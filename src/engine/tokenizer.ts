@@ -42,12 +42,16 @@ export class TextTokenizer {
   readonly stopIds: ReadonlySet<number>;
   readonly vocabSize: number;
   private readonly specials: string[];
+  private readonly specialIds: Set<number>;
+  private texts: string[] | null = null;
+  private readonly healMasks = new Map<string, Uint8Array>();
 
   private constructor(private readonly tk: Tokenizer, json: TokenizerJson, eosIds: number[]) {
     const ids = Object.values(json.model?.vocab ?? {}) as number[];
     const added = (json.added_tokens ?? []).map((t) => t.id);
     this.vocabSize = Math.max(-1, ...ids, ...added) + 1;
     this.specials = (json.added_tokens ?? []).filter((t) => t.special).map((t) => t.content).sort((a, b) => b.length - a.length);
+    this.specialIds = new Set((json.added_tokens ?? []).filter((t) => t.special).map((t) => t.id));
     const spec = FAMILIES.find((f) => f.tokens.every((t) => this.idOf(t) !== undefined) && (!f.marker || this.idOf(f.marker) !== undefined));
     this.fim = spec
       ? { family: spec.family, prefixId: this.idOf(spec.tokens[0])!, suffixId: this.idOf(spec.tokens[1])!, middleId: this.idOf(spec.tokens[2])!, order: 'psm' }
@@ -118,6 +122,21 @@ export class TextTokenizer {
   /** Decodes ids to text, special tokens dropped. */
   decode(ids: readonly number[]): string {
     return ids.length === 0 ? '' : this.tk.decode([...ids], { skip_special_tokens: true });
+  }
+
+  /**
+   * Token healing: 1 for every ordinary token whose text starts with `text`, over `vocab` ids.
+   * The vocabulary's texts are decoded once; masks are kept per text (a handful of distinct ones).
+   */
+  healMask(text: string, vocab: number): Uint8Array {
+    let mask = this.healMasks.get(text);
+    if (mask && mask.length === vocab) return mask;
+    if (!this.texts || this.texts.length < vocab) this.texts = Array.from({ length: vocab }, (_, i) => (i < this.vocabSize ? this.tokenText(i) : ''));
+    mask = new Uint8Array(vocab);
+    for (let i = 0; i < vocab; i++) if (!this.specialIds.has(i) && this.texts[i]!.startsWith(text)) mask[i] = 1;
+    if (this.healMasks.size > 256) this.healMasks.clear();
+    this.healMasks.set(text, mask);
+    return mask;
   }
 
   /** Decodes one token for display (special tokens kept). */

@@ -119,7 +119,7 @@ describe('Mask-Predict', () => {
   before(async () => {
     cmlm = await CmlmModel.open(CMLM, { ...DEFAULT_RUNTIME, threads: 1 });
     const it = items.find((x) => x.kind === 'mid-line')!;
-    context = buildPrompt(cmlm.folder.tokenizer, it.prefix, it.suffix, { tokens: 96, suffixShare: 0.25 });
+    context = buildPrompt(cmlm.folder.tokenizer, it.prefix, it.suffix, { tokens: 96, suffixShare: 0.25 }).ids;
   });
   after(async () => cmlm.dispose());
 

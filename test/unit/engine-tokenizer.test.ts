@@ -49,7 +49,8 @@ describe('FIM templates', () => {
   });
 
   test('a prompt is prefix-suffix-middle within the budget, keeping the text nearest the cursor', () => {
-    const ids = buildPrompt(tk, 'a = 1\n'.repeat(500) + 'b = ', '\nc = 3\n'.repeat(500), { tokens: 100, suffixShare: 0.25 });
+    const { ids, heal } = buildPrompt(tk, 'a = 1\n'.repeat(500) + 'b = ', '\nc = 3\n'.repeat(500), { tokens: 100, suffixShare: 0.25 });
+    assert.equal(heal, '');
     assert.ok(ids.length <= 100);
     assert.equal(ids[0], 1);
     assert.equal(ids[ids.length - 1], 2);
@@ -57,6 +58,24 @@ describe('FIM templates', () => {
     assert.ok(tk.decode(ids.slice(1, suf)).endsWith('b = '));
     assert.ok(tk.decode(ids.slice(suf + 1, -1)).startsWith('\nc = 3'));
   });
+});
+
+test('token healing takes the prefix\'s last token off the prompt and returns its text', () => {
+  const prefix = 'def f(x):\n    return x\n\ndef g(y):\n';
+  const plain = buildPrompt(tk, prefix, 'pass\n', { tokens: 100, suffixShare: 0.25 });
+  const healed = buildPrompt(tk, prefix, 'pass\n', { tokens: 100, suffixShare: 0.25 }, true);
+  assert.equal(healed.ids.length, plain.ids.length - 1);
+  const suf = plain.ids.indexOf(3);
+  const last = plain.ids[suf - 1]!;
+  assert.equal(healed.heal, tk.tokenText(last));
+  assert.deepEqual(healed.ids, [...plain.ids.slice(0, suf - 1), ...plain.ids.slice(suf)]);
+  // Every token the first step may choose starts with the healed text; the taken-off token is one of them; no special token is.
+  const mask = tk.healMask(healed.heal, 8192);
+  assert.equal(mask[last], 1);
+  for (let i = 0; i < 8192; i++) if (mask[i]) assert.ok(tk.tokenText(i).startsWith(healed.heal) && !tk.stopIds.has(i), String(i));
+  assert.ok(mask.reduce((a, b) => a + b, 0) < 8192);
+  // A prefix of one token is left alone.
+  assert.equal(buildPrompt(tk, 'x', '', { tokens: 100, suffixShare: 0.25 }, true).heal, '');
 });
 
 test('special-token text inside a document is encoded as plain text', () => {

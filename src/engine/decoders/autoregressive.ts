@@ -11,7 +11,7 @@ export async function* autoregressive(model: CausalModel, req: DecodeRequest, st
   const trace = newTrace(strategy, model, 'none', req.prompt.length);
   const out = new Output(tk, req);
   const rand = seededRandom(req.sampling.seed);
-  const pre = await prefill(model, req.prompt, req.signal);
+  const pre = await prefill(model, req.prompt, req.signal, req.heal);
   trace.reusedTokens = pre.reused;
   trace.prefillMs = pre.ms;
   const t0 = performance.now();

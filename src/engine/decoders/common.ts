@@ -12,6 +12,8 @@ export interface DecodeRequest {
   signal?: AbortSignal;
   /** Ends decoding when it returns true for the text so far (the caller's multi-line policy). */
   stopText?: (text: string) => boolean;
+  /** Token healing (see `Prompt.heal`): the first token must start with this text, which is not part of the output text. */
+  heal?: string;
 }
 
 /** One increment of output. */
@@ -34,6 +36,8 @@ export class Output {
   reason: StopReason | null = null;
   private readonly decoder: StreamDecoder;
   private text = '';
+  /** Decoded text including the healed characters, which are not shown. */
+  private raw = '';
 
   constructor(private readonly tokenizer: TextTokenizer, private readonly req: DecodeRequest) {
     this.decoder = new StreamDecoder(tokenizer);
@@ -56,8 +60,11 @@ export class Output {
       this.ids.push(id);
       if (this.ids.length >= this.req.maxNewTokens) this.reason = 'length';
     }
-    const delta = taken.length ? this.decoder.push(taken) : '';
-    this.text += delta;
+    this.raw += taken.length ? this.decoder.push(taken) : '';
+    const skip = this.req.heal?.length ?? 0;
+    const visible = this.raw.length > skip ? this.raw.slice(skip) : '';
+    const delta = visible.slice(this.text.length);
+    this.text = visible;
     if (!this.done && this.req.stopText?.(this.text)) this.reason = 'stop';
     return { ids: taken, delta };
   }
@@ -72,13 +79,22 @@ export class Output {
  * Runs the prompt through the model, reusing the KV of the longest common prefix with what the
  * cache already holds. Returns the logits row after the last prompt token and the reused count.
  */
-export async function prefill(model: CausalModel, prompt: readonly number[], signal?: AbortSignal): Promise<{ row: Float32Array; reused: number; ms: number }> {
+export async function prefill(model: CausalModel, prompt: readonly number[], signal?: AbortSignal, heal?: string): Promise<{ row: Float32Array; reused: number; ms: number }> {
   const t0 = performance.now();
   const reused = model.retain(prompt.slice(0, -1));
   const feed = prompt.slice(reused);
   const logits = await model.forward(feed, null, signal);
   model.commit(feed.map((_, i) => i));
-  return { row: logits.row(feed.length - 1).slice(), reused, ms: performance.now() - t0 };
+  const row = healRow(logits.row(feed.length - 1).slice(), model.folder.tokenizer, heal);
+  return { row, reused, ms: performance.now() - t0 };
+}
+
+/** Token healing: rules out every first token whose text does not start with `heal` (in place). */
+export function healRow(row: Float32Array, tk: TextTokenizer, heal: string | undefined): Float32Array {
+  if (!heal) return row;
+  const mask = tk.healMask(heal, row.length);
+  for (let i = 0; i < row.length; i++) if (!mask[i]) row[i] = -Infinity;
+  return row;
 }
 
 export function newTrace(strategy: string, model: { folder: { name: string } }, drafter: string, promptTokens: number): CompletionTrace {

@@ -7,7 +7,7 @@ import { HastenError, throwIfAborted } from '../errors';
 import { Hidden, LayeredModel, SkippedKv } from '../model/layered';
 import { choose, seededRandom } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
-import { DecodeChunk, DecodeRequest, newTrace, Output } from './common';
+import { DecodeChunk, DecodeRequest, healRow, newTrace, Output } from './common';
 import { confidence, ConfidenceMeasure, needsLogits } from './confidence';
 
 export interface EarlyExitOptions {
@@ -32,7 +32,7 @@ export interface ExitResult {
  * Runs the prompt through every layer (the prompt never exits early), reusing the KV of the
  * longest common prefix. Returns the logits after the last prompt token.
  */
-export async function prefillLayered(model: LayeredModel, prompt: readonly number[], signal?: AbortSignal): Promise<{ row: Float32Array; reused: number; ms: number }> {
+export async function prefillLayered(model: LayeredModel, prompt: readonly number[], signal?: AbortSignal, heal?: string): Promise<{ row: Float32Array; reused: number; ms: number }> {
   if (prompt.length === 0) throw new HastenError('bad-request', 'The prompt is empty.', 'Decoding needs at least one prompt token.');
   const t0 = performance.now();
   const reused = model.retain(prompt.slice(0, -1));
@@ -41,7 +41,7 @@ export async function prefillLayered(model: LayeredModel, prompt: readonly numbe
   const h = await model.run(0, model.numLayers, slots, await model.embed(feed));
   model.commit(feed, slots);
   throwIfAborted(signal);
-  const row = (await model.logits(h, [feed.length - 1])).row(0).slice();
+  const row = healRow((await model.logits(h, [feed.length - 1])).row(0).slice(), model.folder.tokenizer, heal);
   return { row, reused, ms: performance.now() - t0 };
 }
 
@@ -86,7 +86,7 @@ export async function* earlyExit(model: LayeredModel, req: DecodeRequest, o: Ear
   const trace = newTrace(strategy, model, 'none', req.prompt.length);
   const out = new Output(tk, req);
   const rand = seededRandom(req.sampling.seed);
-  const pre = await prefillLayered(model, req.prompt, req.signal);
+  const pre = await prefillLayered(model, req.prompt, req.signal, req.heal);
   trace.reusedTokens = pre.reused;
   trace.prefillMs = pre.ms;
   const t0 = performance.now();

@@ -126,7 +126,7 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
   const rand = seededRandom(req.sampling.seed);
   const pool = new NgramPool(o.ngram, Math.max(1, o.candidates));
   const window = new JacobiWindow(req.prompt, o.window, seededRandom(req.sampling.seed ^ 0x9e3779b9));
-  const pre = await prefill(model, req.prompt, req.signal);
+  const pre = await prefill(model, req.prompt, req.signal, req.heal);
   trace.reusedTokens = pre.reused;
   trace.prefillMs = pre.ms;
   const t0 = performance.now();

@@ -40,7 +40,7 @@ export async function* selfSpeculative(model: LayeredModel, drafter: LayerSkipDr
   const trace = newTrace(strategy, model, drafter.name, req.prompt.length);
   const out = new Output(tk, req);
   const rand = seededRandom(req.sampling.seed);
-  const pre = await prefillLayered(model, req.prompt, req.signal);
+  const pre = await prefillLayered(model, req.prompt, req.signal, req.heal);
   trace.reusedTokens = pre.reused;
   trace.prefillMs = pre.ms;
   const t0 = performance.now();

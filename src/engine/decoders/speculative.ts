@@ -21,7 +21,7 @@ export async function* speculative(target: CausalModel, drafter: Drafter, req: D
   const out = new Output(tk, req);
   const rand = seededRandom(req.sampling.seed);
   await drafter.begin(req.prompt, req.signal);
-  const pre = await prefill(target, req.prompt, req.signal);
+  const pre = await prefill(target, req.prompt, req.signal, req.heal);
   trace.reusedTokens = pre.reused;
   trace.prefillMs = pre.ms;
   const t0 = performance.now();
