@@ -36,7 +36,7 @@ export type Section = (typeof SECTIONS)[number];
 const USAGE = `usage: npm run bench -- [--quick] [--threads N] [--out DIR] [--sections ${SECTIONS.join(',')}] [--limit N] [--max-tokens N]
   --quick       a few prompts per section (minutes; what CI runs), written to bench/report/quick/
   --threads N   intra-op threads for every system, ours and the peers alike (default 1)
-  --limit N     headline prompts per workload kind (default 20; quick 2)`;
+  --limit N     headline prompts per workload kind (default 30, the repetitive set has 40; quick 2)`;
 
 /** Sizes of each section; quick keeps every code path but few prompts. */
 interface Plan {
@@ -55,11 +55,11 @@ interface Plan {
 }
 
 const FULL: Plan = {
-  headlineLimit: 20, maxNewTokens: 48, limitRepeats: 25,
-  exp1Limit: 6, exp1Ks: [1, 2, 3, 4, 6, 8],
-  exp2Limit: 6, exp2Thresholds: [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.998], exp2Measures: [...CONFIDENCE_MEASURES],
-  exp3Limit: 5, exp3Iterations: [1, 2, 3, 4, 6, 8, 10],
-  latencyItems: 12, latencyCompletions: 100,
+  headlineLimit: 30, maxNewTokens: 48, limitRepeats: 40,
+  exp1Limit: 10, exp1Ks: [1, 2, 3, 4, 6, 8],
+  exp2Limit: 10, exp2Thresholds: [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.998], exp2Measures: [...CONFIDENCE_MEASURES],
+  exp3Limit: 10, exp3Iterations: [1, 2, 3, 4, 6, 8, 10],
+  latencyItems: 20, latencyCompletions: 100,
 };
 const QUICK: Plan = {
   headlineLimit: 2, maxNewTokens: 24, limitRepeats: 3,
