@@ -107,7 +107,7 @@ export function barSpec(o: BarChartOptions): TopLevelSpec {
   checkFinite(`bar chart "${o.title}"`, o.groups.map((g) => g.value));
   const categories = ordered(o.groups.map((g) => g.category));
   const series = ordered(o.groups.map((g) => g.series));
-  const x = { field: 'category', type: 'nominal', sort: categories, title: o.xLabel, axis: { labelAngle: 0 } } as const;
+  const x = { field: 'category', type: 'nominal', sort: categories, title: o.xLabel, axis: { labelAngle: categories.some((c) => c.length > 12) ? -30 : 0, labelLimit: 240 } } as const;
   const xOffset = { field: 'series', type: 'nominal', sort: series } as const;
   const y = { field: 'value', type: 'quantitative', title: o.yLabel } as const;
   const format = o.valueFormat === undefined ? '.2f' : o.valueFormat;

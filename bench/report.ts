@@ -33,7 +33,8 @@ const MODELS = path.join(ROOT, 'models');
 export const SECTIONS = ['headline', 'limit', 'exp1', 'exp2', 'exp3', 'latency'] as const;
 export type Section = (typeof SECTIONS)[number];
 
-const USAGE = `usage: npm run bench -- [--quick] [--threads N] [--out DIR] [--sections ${SECTIONS.join(',')}] [--limit N] [--max-tokens N]
+const USAGE = `usage: npm run bench -- [--quick] [--threads N] [--out DIR] [--sections ${SECTIONS.join(',')}] [--limit N] [--max-tokens N] [--replot]
+  --replot      redraw the plots and REPORT.md from the report.json in --out (no measuring)
   --quick       a few prompts per section (minutes; what CI runs), written to bench/report/quick/
   --threads N   intra-op threads for every system, ours and the peers alike (default 1)
   --limit N     headline prompts per workload kind (default 30, the repetitive set has 40; quick 2)`;
@@ -214,7 +215,7 @@ async function plots(data: ReportData, out: string): Promise<void> {
     const rows = data.headline.rows.filter((r) => r.system !== AUTOREGRESSIVE && r.workload !== 'all' && r.failed < r.runs);
     await write('headline-speedup.svg', barChart({
       title: 'Decode speed-up over our autoregressive decoding', subtitle: sub, xLabel: 'system', yLabel: 'speed-up (×, same prompts, same run)', legendTitle: 'workload',
-      groups: rows.map((r) => ({ category: r.system, series: r.workload, value: r.speedup })), refLine: 1, width: 760,
+      groups: rows.map((r) => ({ category: r.system, series: r.workload, value: r.speedup })), refLine: 1,
     }));
   }
   if (data.limit) {
@@ -270,7 +271,7 @@ async function main(): Promise<void> {
     v = parseArgs({
       args: process.argv.slice(2), strict: true, options: {
         quick: { type: 'boolean', default: false }, threads: { type: 'string', default: '1' }, out: { type: 'string' }, sections: { type: 'string' },
-        limit: { type: 'string' }, 'max-tokens': { type: 'string' }, help: { type: 'boolean', default: false },
+        limit: { type: 'string' }, 'max-tokens': { type: 'string' }, help: { type: 'boolean', default: false }, replot: { type: 'boolean', default: false },
       },
     }).values;
   } catch (err) {
@@ -294,6 +295,20 @@ async function main(): Promise<void> {
   for (const s of sections) if (!SECTIONS.includes(s)) { console.error(`bench: unknown section ${s}\n${USAGE}`); process.exit(2); }
   const out = path.resolve(v.out ?? path.join(ROOT, 'bench', 'report', ...(v.quick ? ['quick'] : [])));
   fs.mkdirSync(out, { recursive: true });
+  if (v.replot) {
+    const json = path.join(out, 'report.json');
+    if (!fs.existsSync(json)) {
+      console.error(`bench: --replot needs ${path.relative(ROOT, json)}; run npm run bench first`);
+      process.exit(2);
+    }
+    const data = JSON.parse(fs.readFileSync(json, 'utf8')) as ReportData;
+    data.plots = {};
+    data.errors = data.errors.filter((e) => !e.error.startsWith('plot '));
+    await plots(data, out);
+    fs.writeFileSync(json, JSON.stringify(data, null, 1));
+    fs.writeFileSync(path.join(out, 'REPORT.md'), renderReport(data, STRATEGIES));
+    return void console.log(`redrew ${Object.keys(data.plots).length} plots and REPORT.md from ${path.relative(ROOT, json)}`);
+  }
 
   const t0 = Date.now();
   const data: ReportData = {
