@@ -42,8 +42,18 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
     const text = tk.tokenText(pre[pre.length - 1]!);
     // A token holding part of a multi-byte character decodes to U+FFFD: no prefix test can match it.
     if (text.length > 0 && !text.includes('\uFFFD')) {
-      healed = text;
       pre.pop();
+      // Where the training tokenization would cut inside that token (whitespace before a word keeps
+      // its last space for the word: "\n    return" is "\n   " + " return"), keep the part before
+      // the cut, so only the rest must start the first token. A probe character stands for the word.
+      let covered = 0;
+      for (const id of tk.encode(text + 'a')) {
+        const piece = tk.tokenText(id);
+        if (covered + piece.length >= text.length || !text.startsWith(piece, covered)) break;
+        pre.push(id);
+        covered += piece.length;
+      }
+      healed = text.slice(covered);
     }
   }
   if (!fim) return { ids: pre.slice(-budget.tokens), heal: healed };
