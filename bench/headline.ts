@@ -81,11 +81,11 @@ export async function peerPrompt(engine: Engine, item: Pick<WorkloadItem, 'prefi
   return { prompt: [...ids, first], first };
 }
 
-async function runPeer(engine: Engine, item: WorkloadItem, s: HeadlineSystem, maxNewTokens: number): Promise<HeadlineRecord> {
+async function runPeer(engine: Engine, item: WorkloadItem, s: HeadlineSystem, maxNewTokens: number, given: () => Promise<{ prompt: number[]; first: number }>): Promise<HeadlineRecord> {
   const base = { item: item.id, workload: item.kind, system: s.id };
   try {
     const stops = engine.target.folder.tokenizer.stopIds;
-    const { prompt, first } = await peerPrompt(engine, item, maxNewTokens);
+    const { prompt, first } = await given();
     if (stops.has(first)) return { ...base, tokens: 0, decodeMs: 0, prefillMs: 0, steps: null, drafted: null, accepted: null, output: [] };
     const r = await s.peer!.generate(prompt, maxNewTokens - 1, [...stops]);
     if (r.error) throw new Error(r.error);
@@ -99,10 +99,12 @@ async function runPeer(engine: Engine, item: WorkloadItem, s: HeadlineSystem, ma
 export async function runHeadline(engine: Engine, items: WorkloadItem[], o: HeadlineOptions): Promise<HeadlineRecord[]> {
   const out: HeadlineRecord[] = [];
   for (const [n, item] of items.entries()) {
+    // Every peer gets the same prompt and first token for this item: computed once.
+    let given: Promise<{ prompt: number[]; first: number }> | undefined;
     for (let k = 0; k < o.systems.length; k++) {
       const s = o.systems[(k + n) % o.systems.length]!;
       if (s.peer) {
-        out.push(await runPeer(engine, item, s, o.maxNewTokens));
+        out.push(await runPeer(engine, item, s, o.maxNewTokens, () => (given ??= peerPrompt(engine, item, o.maxNewTokens))));
       } else {
         const r = await runOne(engine, item, s.strategy!, o.maxNewTokens, s.settings);
         out.push({ item: r.item, workload: r.kind, system: s.id, tokens: r.tokens, decodeMs: r.decodeMs, prefillMs: r.prefillMs, steps: r.steps, drafted: r.drafted, accepted: r.accepted, output: r.output, ...(r.error ? { error: r.error } : {}) });

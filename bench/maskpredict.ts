@@ -170,13 +170,13 @@ export async function runMaskPredictSweep(engine: Engine, o: MaskPredictSweepOpt
   await runOne(engine, spans[0]!, 'mask-predict', 1, base);
   const records: SweepRecord[] = [];
   const t0 = Date.now();
-  const todos = spans.map((span) => plan.filter(([m]) => m !== 'mask-predict-oracle' || span.set === 'span16'));
-  const total = todos.reduce((n, t) => n + t.length, 0);
+  const perSpan = spans.map((span) => plan.filter(([m]) => m !== 'mask-predict-oracle' || span.set === 'span16'));
+  const total = perSpan.reduce((n, t) => n + t.length, 0);
   for (const [n, span] of spans.entries()) {
-    const todo = todos[n]!;
+    const runs = perSpan[n]!;
     // Rotate the order per span so drift on this shared machine hits every configuration alike.
-    for (let k = 0; k < todo.length; k++) {
-      const [method, T] = todo[(k + n) % todo.length]!;
+    for (let k = 0; k < runs.length; k++) {
+      const [method, T] = runs[(k + n) % runs.length]!;
       records.push(await runOne(engine, span, method, T, base));
       o.onProgress?.(records.length, total, `${span.id} ${method}${T ? ` T=${T}` : ''}`);
     }
