@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Engine, EngineOptions } from '../src/engine';
+import { decodeRate } from './metrics';
 import { runOne, RunRecord } from './run';
 import { WorkloadItem } from './workloads';
 
@@ -44,7 +45,7 @@ export function params(dir: string): number | null {
   }
 }
 
-const rate = (rs: RunRecord[]) => (rs.reduce((s, r) => s + r.tokens, 0) * 1000) / Math.max(1e-9, rs.reduce((s, r) => s + r.decodeMs, 0));
+const rate = decodeRate;
 
 export async function runDraftSweep(items: WorkloadItem[], o: DraftSweepOptions): Promise<DraftSweepPoint[]> {
   const points: DraftSweepPoint[] = [];

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CompletionUpdate, CONFIDENCE_MEASURES, ConfidenceMeasure, DecodeSettings, Engine, PROVIDERS, Provider, SKIPPED_KV, SkippedKv, Strategy } from '../src/engine';
+import { agreementCounts, decodeRate } from './metrics';
 import { loadWorkloads, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -112,21 +113,14 @@ async function runOnce(engine: Engine, item: WorkloadItem, strategy: Strategy, s
 const firstLine = (s: string) => s.split('\n')[0]!.trimEnd();
 
 /** Position-wise agreement of outputs with references: [matches, longer length]. */
-function agreementCounts(runs: Run[], ref: Map<string, Run>): [number, number] {
-  let match = 0;
-  let total = 0;
-  for (const r of runs) {
-    const want = ref.get(r.item)!.output;
-    for (let i = 0; i < Math.min(r.output.length, want.length); i++) if (r.output[i] === want[i]) match++;
-    total += Math.max(r.output.length, want.length);
-  }
-  return [match, total];
+function agreementWith(runs: Run[], ref: Map<string, Run>): [number, number] {
+  return agreementCounts(runs.map((r) => [r.output, ref.get(r.item)!.output] as const));
 }
 
 function summarise(strategy: Strategy, measure: ConfidenceMeasure | null, threshold: number | null, runs: Run[], ar: Map<string, Run>, truth: Map<string, WorkloadItem>): PointSummary {
-  const rate = (rs: Run[]) => (rs.reduce((s, r) => s + r.tokens, 0) * 1000) / Math.max(1e-9, rs.reduce((s, r) => s + r.decodeMs, 0));
+  const rate = decodeRate;
   const base = runs.map((r) => ar.get(r.item)!);
-  const [match, total] = agreementCounts(runs, ar);
+  const [match, total] = agreementWith(runs, ar);
   const exits = runs.flatMap((r) => r.exitLayers);
   const drafted = runs.reduce((n, r) => n + r.drafted, 0);
   const layers = runs.flatMap((r) => r.draftLayers);
@@ -289,9 +283,9 @@ interface Scored {
 
 /** Token agreement with references over prompts, with a normal-approximation lower bound across prompts. */
 function score(runs: Run[], ref: Map<string, Run>, z: number): Scored {
-  const [match, total] = agreementCounts(runs, ref);
+  const [match, total] = agreementWith(runs, ref);
   const per = runs.map((r) => {
-    const [m, t] = agreementCounts([r], ref);
+    const [m, t] = agreementWith([r], ref);
     return t ? m / t : 1;
   });
   const mean = per.reduce((a, b) => a + b, 0) / per.length;

@@ -5,6 +5,7 @@
 import { DecodeSettings, Engine, Strategy } from '../src/engine';
 import { prefill } from '../src/engine/decoders/common';
 import { PeerSystem } from './peers/types';
+import { agreementCounts, decodeRate } from './metrics';
 import { runOne } from './run';
 import { WorkloadItem, WorkloadKind } from './workloads';
 
@@ -121,10 +122,7 @@ const firstLine = (s: string) => s.split('\n')[0]!.trimEnd();
 export function tabulateHeadline(records: HeadlineRecord[], systems: HeadlineSystem[], items: WorkloadItem[], decode: (ids: number[]) => string): HeadlineRow[] {
   const ar = new Map(records.filter((r) => r.system === AUTOREGRESSIVE && !r.error).map((r) => [r.item, r]));
   const truth = new Map(items.map((i) => [i.id, firstLine(i.truth)]));
-  const rate = (rs: HeadlineRecord[]) => {
-    const ms = rs.reduce((s, r) => s + r.decodeMs, 0);
-    return ms > 0 ? (rs.reduce((s, r) => s + r.tokens, 0) * 1000) / ms : 0;
-  };
+  const rate = decodeRate;
   const rows: HeadlineRow[] = [];
   const workloads: (WorkloadKind | 'all')[] = [...new Set(items.map((i) => i.kind)), 'all'];
   for (const s of systems) {
@@ -141,13 +139,7 @@ export function tabulateHeadline(records: HeadlineRecord[], systems: HeadlineSys
       const drafted = counted.reduce((n, r) => n + r.drafted!, 0);
       const accepted = counted.reduce((n, r) => n + r.accepted!, 0);
       const steps = withSteps.reduce((n, r) => n + r.steps!, 0);
-      let match = 0;
-      let total = 0;
-      for (const r of ok) {
-        const want = ar.get(r.item)!.output;
-        for (let i = 0; i < Math.min(r.output.length, want.length); i++) if (r.output[i] === want[i]) match++;
-        total += Math.max(r.output.length, want.length);
-      }
+      const [match, total] = agreementCounts(ok.map((r) => [r.output, ar.get(r.item)!.output] as const));
       const text = (ids: number[]) => (ids.length ? decode(ids) : '');
       rows.push({
         system: s.id, family: s.family, lossy: s.lossy, workload: w, runs: rs.length, failed: rs.length - ok.length,

@@ -61,3 +61,20 @@ export function chrF(hyp: string, ref: string, order = 6, beta = 2): number {
   const b2 = beta * beta;
   return prec + rec > 0 ? (100 * (1 + b2) * prec * rec) / (b2 * prec + rec) : 0;
 }
+
+/** Decode tokens per second over runs: all their tokens over all their decode time (0 without time). */
+export function decodeRate(runs: readonly { tokens: number; decodeMs: number }[]): number {
+  const ms = runs.reduce((s, r) => s + r.decodeMs, 0);
+  return ms > 0 ? (runs.reduce((s, r) => s + r.tokens, 0) * 1000) / ms : 0;
+}
+
+/** Position-wise token agreement of outputs with their references: [matches, sum of the longer lengths]. */
+export function agreementCounts(pairs: Iterable<readonly [output: readonly number[], reference: readonly number[]]>): [number, number] {
+  let match = 0;
+  let total = 0;
+  for (const [out, ref] of pairs) {
+    for (let i = 0; i < Math.min(out.length, ref.length); i++) if (out[i] === ref[i]) match++;
+    total += Math.max(out.length, ref.length);
+  }
+  return [match, total];
+}

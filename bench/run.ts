@@ -1,6 +1,7 @@
 // Runs strategies over workloads against our own autoregressive decoding, interleaved so that
 // machine drift hits every strategy alike, and reduces the runs to the benchmark's figures.
 import { CompletionTrace, DecodeSettings, Engine, Strategy, summarise } from '../src/engine';
+import { decodeRate } from './metrics';
 import { WorkloadItem, WorkloadKind } from './workloads';
 
 export interface RunRecord {
@@ -76,10 +77,7 @@ export async function runBench(engine: Engine, items: WorkloadItem[], o: BenchOp
 export function tabulate(records: RunRecord[]): BenchRow[] {
   const ar = new Map(records.filter((r) => r.strategy === 'autoregressive').map((r) => [r.item, r]));
   const keys = [...new Set(records.map((r) => `${r.strategy}|${r.kind}`))];
-  const rate = (rs: RunRecord[]) => {
-    const ms = rs.reduce((s, r) => s + r.decodeMs, 0);
-    return ms > 0 ? (rs.reduce((s, r) => s + r.tokens, 0) * 1000) / ms : 0;
-  };
+  const rate = decodeRate;
   return keys.map((key) => {
     const [strategy, workload] = key.split('|') as [Strategy, WorkloadKind];
     const rs = records.filter((r) => r.strategy === strategy && r.kind === workload);
