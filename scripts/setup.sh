@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Sets up a Debian 12 / Node 20 machine for Hasten's build, demo and tests:
-# the apt packages code-server and the end-to-end tests need, then `npm ci`.
+# Sets up a Debian 12 / Node 20 machine for Hasten's build, demo and tests: the apt packages
+# code-server and the end-to-end tests need, `npm ci`, the llama.cpp benchmark peer (which
+# test/unit/gguf.test.ts requires under CI) and code-server. Every step is a no-op when already done,
+# so `bash scripts/setup.sh && npm test` is both the README's test command and .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,3 +35,14 @@ node -e "require('onnxruntime-node')" || {
   echo "[setup] onnxruntime-node does not load after npm ci; see the error above." >&2
   exit 1
 }
+
+# The llama.cpp benchmark peer (node-llama-cpp, prebuilt linux-x64 CPU binary; ~6-25 s the first time).
+if [[ "$(uname -s)-$(uname -m)" == Linux-x86_64 ]]; then
+  bash bench/peers/install.sh
+else
+  echo "[setup] skipping the llama.cpp benchmark peer: its pinned binaries are linux-x64 only" >&2
+fi
+
+# code-server for the demo and the end-to-end tests, installed here so that its minutes of building
+# never count against a test's timeout (a no-op when it is in the cache).
+npx tsx scripts/code-server.ts install

@@ -14,6 +14,13 @@ case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) ;;
   *) echo "bench/peers/install.sh: the pinned peer binaries are linux-x64 only (this is $(uname -s)-$(uname -m))" >&2; exit 1 ;;
 esac
+# Idempotent: a second run (scripts/setup.sh runs this one every time) leaves a matching install alone.
+want=$(node -p "require('./package.json').dependencies['node-llama-cpp']")
+have=$(node -p "try { require('./node_modules/node-llama-cpp/package.json').version } catch { '' }")
+if [ "$have" = "$want" ] && [ -f node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/llama-addon.node ]; then
+  echo "bench/peers: node-llama-cpp $have already installed"
+  exit 0
+fi
 t0=$SECONDS
 NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --omit=optional --ignore-scripts --no-audit --no-fund
 [ -f node_modules/node-llama-cpp/dist/index.js ] && [ -f node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/llama-addon.node ] || {

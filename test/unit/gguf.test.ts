@@ -130,7 +130,7 @@ describe('llama.cpp peer on the same weights', async () => {
   const loaded = await loadNodeLlamaCpp();
   const missing = loaded.ok ? null : loaded.message;
   if (missing && process.env.CI) {
-    test('node-llama-cpp is installed (required under CI)', () => assert.fail(`${missing}. .ci/run runs ${LLAMA_CPP_INSTALL}.`));
+    test('node-llama-cpp is installed (required under CI)', () => assert.fail(`${missing}. scripts/setup.sh runs ${LLAMA_CPP_INSTALL}.`));
     return;
   }
   const skip = missing ? `${missing}` : false;
