@@ -2,6 +2,7 @@
 // `shouldStop` on the growing completion (via stopText) so it stops decoding early; `shape`
 // turns whatever was decoded into the suggestion shown.
 import type { MultilineMode } from '../config';
+import { inlineCycleCut, lineLoopStart, specialTokenIndex, type SeenLine } from './hygiene';
 
 /** What the policy needs to know about the cursor's surroundings. */
 export interface CursorContext {
@@ -40,10 +41,9 @@ export function allowsMultiline(ctx: CursorContext): boolean {
   return restIsClosers && (ctx.linePrefix.trim() === '' || BLOCK_OPENER.test(ctx.linePrefix));
 }
 
-/** Net bracket depth change over `text`, skipping the contents of simple string literals. */
-export function bracketDelta(text: string, start = 0): { depth: number; min: number } {
+/** Calls `visit` with the depth after each bracket outside simple string literals; stops when it returns true. */
+function scanBrackets(text: string, start: number, visit: (depth: number, at: number) => boolean | void): void {
   let depth = start;
-  let min = start;
   let quote = '';
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
@@ -54,9 +54,31 @@ export function bracketDelta(text: string, start = 0): { depth: number; min: num
     }
     if (ch === '"' || ch === "'" || ch === '`') quote = ch;
     else if (OPENERS.includes(ch)) depth++;
-    else if (CLOSERS.includes(ch)) min = Math.min(min, --depth);
+    else if (CLOSERS.includes(ch)) depth--;
+    else continue;
+    if (visit(depth, i)) return;
   }
+}
+
+/** Net bracket depth change over `text`, skipping the contents of simple string literals. */
+export function bracketDelta(text: string, start = 0): { depth: number; min: number } {
+  let depth = start;
+  let min = start;
+  scanBrackets(text, start, (d) => {
+    depth = d;
+    min = Math.min(min, d);
+  });
   return { depth, min };
+}
+
+/** Index of the first closer in `text` that closes a bracket opened before it (depth below zero), or -1. */
+export function unopenedCloser(text: string): number {
+  let at = -1;
+  scanBrackets(text, 0, (d, i) => {
+    if (d < 0) at = i;
+    return d < 0;
+  });
+  return at;
 }
 
 /**
@@ -64,6 +86,9 @@ export function bracketDelta(text: string, start = 0): { depth: number; min: num
  * alone unless `final`): the length to keep, or -1 when no stop condition holds yet.
  */
 export function stopIndex(text: string, ctx: CursorContext, final = false): number {
+  // A special token's text, or a phrase looping within a line, ends the completion whatever follows.
+  const cut = hardCut(text);
+  if (cut >= 0) return stopIndex(text.slice(0, cut), ctx, true);
   const lines = text.split('\n');
   const complete = final ? lines.length : lines.length - 1;
   if (!allowsMultiline(ctx)) {
@@ -77,9 +102,16 @@ export function stopIndex(text: string, ctx: CursorContext, final = false): numb
   let offset = 0;
   let depth = 0;
   let shown = 0;
+  const seen: SeenLine[] = [];
   for (let i = 0; i < complete; i++) {
     const line = lines[i]!;
     const blank = line.trim() === '';
+    if (!blank) {
+      // A line (or a short cycle of lines) that repeats the ones just before it: the model is looping.
+      seen.push({ text: (i === 0 ? ctx.linePrefix + line : line).trim(), start: offset });
+      const loop = lineLoopStart(seen);
+      if (loop >= 0) return trimEnd(text, loop);
+    }
     const startsLine = i > 0 || ctx.linePrefix.trim() === '';
     if (startsLine && !blank) {
       // Regenerating the code that already follows the cursor (outside brackets the completion opened).
@@ -100,6 +132,22 @@ export function stopIndex(text: string, ctx: CursorContext, final = false): numb
   }
   if (lines.length - 1 >= ctx.maxLines + 8) return trimEnd(text, offset);
   return final ? trimEnd(text, text.length) : -1;
+}
+
+/** The earliest special token's text or within-line cycle in `text` (the cut keeps one occurrence), or -1. */
+function hardCut(text: string): number {
+  let cut = specialTokenIndex(text);
+  let start = 0;
+  for (const line of text.split('\n')) {
+    if (cut >= 0 && start >= cut) break;
+    const c = inlineCycleCut(line);
+    if (c >= 0) {
+      cut = cut >= 0 ? Math.min(cut, start + c) : start + c;
+      break;
+    }
+    start += line.length + 1;
+  }
+  return cut;
 }
 
 function trimEnd(text: string, at: number): number {
@@ -132,9 +180,11 @@ export function dropSuffixRepeat(text: string, lineSuffix: string): string {
   if (rest === '') return text;
   const nl = text.indexOf('\n');
   const first = nl === -1 ? text : text.slice(0, nl);
-  if (first.trimEnd().endsWith(rest)) {
-    const cut = first.trimEnd().slice(0, -rest.length);
-    return nl === -1 ? cut : cut + text.slice(nl);
-  }
-  return text;
+  let cut: string | undefined;
+  // The completion closes the bracket the cursor sits in, which the rest of the line already closes: keep what comes before it.
+  const at = unopenedCloser(first);
+  if (at >= 0 && rest.startsWith(first[at]!)) cut = first.slice(0, at);
+  else if (first.trimEnd().endsWith(rest)) cut = first.trimEnd().slice(0, -rest.length);
+  if (cut === undefined) return text;
+  return nl === -1 ? cut : cut + text.slice(nl);
 }

@@ -87,3 +87,56 @@ test('bracket counting skips string contents', () => {
   assert.deepEqual(bracketDelta('f("(", [1, 2]'), { depth: 1, min: 0 });
   assert.deepEqual(bracketDelta(')'), { depth: -1, min: -1 });
 });
+
+// Transcripts from issue 18: what the bundled model decoded at these cursors before hygiene.
+test('a repeated line ends the completion: six repeated """ lines show as one', () => {
+  const c = at('    ', { nextLines: [''] });
+  const text = '"""Return a string of the file is a string of the\n    """\n    """\n    """\n    """\n    """\n    """\n    ';
+  assert.equal(shape(text, c, true), '"""Return a string of the file is a string of the\n    """');
+  // The engine is told to stop as soon as the second copy is a complete line.
+  assert.equal(shouldStop('"""Return a string\n    """\n', c), false);
+  assert.equal(shouldStop('"""Return a string\n    """\n    """\n', c), true);
+});
+
+test('nested copies of one line (indentation ignored) end the completion: five `return (0, a) => {` lines show as one', () => {
+  const c = at('  ', { nextLines: ['}'] });
+  const text = 'return (0, a) => {\n    return (0, a) => {\n      return (0, a) => {\n        return (0, a) => {\n          return (0, a) => {\n';
+  assert.equal(shape(text, c, true), 'return (0, a) => {');
+  assert.equal(shouldStop('return (0, a) => {\n    return (0, a) => {\n', c), true);
+});
+
+test('a short cycle of lines ends at its first repeat; closers and distinct lines do not', () => {
+  const c = at('    ', { maxLines: 20 });
+  assert.equal(shape('a = f(x)\n    b = g(a)\n    a = f(x)\n    b = g(a)\n    a = f(x)\n', c, true), 'a = f(x)\n    b = g(a)');
+  const nested = at('  ', { maxLines: 20 });
+  const closers = 'if (a) {\n    if (b) {\n      go();\n    }\n  }\n  done();';
+  assert.equal(shape(closers, nested, true), closers);
+});
+
+test('a phrase looping within a line is cut after its first occurrence, also while decoding', () => {
+  const c = at('        ');
+  assert.equal(shape('self._self._self._self._self._self.', c, true), 'self._');
+  assert.equal(shouldStop('self._self._self._se', c), true);
+  // Data and short runs are not loops.
+  assert.equal(shape('[0, 0, 0, 0, 0, 0, 0, 0]', at('x = '), true), '[0, 0, 0, 0, 0, 0, 0, 0]');
+  assert.equal(shape("'aaa' + 'bb'", at('x = '), true), "'aaa' + 'bb'");
+});
+
+test('a bracket closing the one the cursor sits in is dropped when the rest of the line already closes it', () => {
+  assert.equal(shape('a, b); more()', at('foo(', { lineSuffix: ')' }), true), 'a, b');
+  assert.equal(shape('bar(1), 2)', at('foo(', { lineSuffix: ')' }), true), 'bar(1), 2');
+});
+
+test('a special token spelled out in the text, or nothing but one, shows nothing after it', () => {
+  assert.equal(shape('<|endoftext|>', at('    '), true), '');
+  assert.equal(shape('\n<|endoftext|>', at('x = 1'), true), '');
+  assert.equal(shape('return 1<|fim_pad|>junk', at('    '), true), 'return 1');
+  assert.equal(shape('x</s>', at('y = '), true), 'x');
+  assert.equal(shouldStop('return 1<|file_sep|>', at('    ')), true);
+});
+
+test('a block closed by indentation ends the completion (Python, multi-line auto)', () => {
+  const c = at('        ', { nextLines: ['', 'def other():'] });
+  const text = 'total += v\n        count += 1\n    return total / count\n\ndef median(xs):\n';
+  assert.equal(shape(text, c, true), 'total += v\n        count += 1');
+});
