@@ -171,6 +171,8 @@ export function shape(text: string, ctx: CursorContext, final: boolean): string 
   let out = stop >= 0 ? text.slice(0, stop) : text.slice(0, Math.max(0, text.lastIndexOf('\n')));
   if (!allowsMultiline(ctx) && !final && stop < 0) out = '';
   out = dropSuffixRepeat(out, ctx.lineSuffix);
+  // Blanks already typed (auto-indent, a trailing space) are not added to: any model, any strategy.
+  if (/[ \t]$/.test(ctx.linePrefix)) out = out.replace(/^[ \t]+/, '');
   return out.trim() === '' ? '' : out.replace(/[ \t]+$/, '');
 }
 

@@ -140,3 +140,11 @@ test('a block closed by indentation ends the completion (Python, multi-line auto
   const text = 'total += v\n        count += 1\n    return total / count\n\ndef median(xs):\n';
   assert.equal(shape(text, c, true), 'total += v\n        count += 1');
 });
+
+test('a suggestion never adds blanks to the indentation or trailing space already typed', () => {
+  assert.equal(shape('   return a + b;\n', at('  ', { nextLines: ['}'] }), true), 'return a + b;');
+  assert.equal(shape('\t\tx = 1', at('\t'), true), 'x = 1');
+  assert.equal(shape('  a + b', at('total = '), true), 'a + b');
+  // Where nothing blank was typed, the model's indentation stands.
+  assert.equal(shape('    return 1', at(''), true), '    return 1');
+});
