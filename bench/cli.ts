@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine, HastenError, isStrategy, PROVIDERS, Provider, STRATEGY_IDS, Strategy, summarise } from '../src/engine';
+import { BUILD_USAGE, buildCommand } from './build';
 import { EXITS_USAGE, exitsCommand } from './exits';
 import { MASKPREDICT_USAGE, maskPredictCommand } from './maskpredict';
 import { formatTable, runBench, tabulate } from './run';
@@ -16,6 +17,7 @@ const USAGE = `usage:
   hasten complete --file F --line L --column C [--strategy S] [--max-tokens N] [--json] [common options]
   hasten bench [--strategies a,b] [--workloads line-start,mid-line,repetitive] [--limit N] [--max-tokens N] [--json FILE] [--quick] [common options]
   hasten kv-rollback [--limit N] [common options]   rollback by masked holes vs copying the cache every step
+${BUILD_USAGE}
 ${EXITS_USAGE}
 ${MASKPREDICT_USAGE}
 common options: --model DIR (default models/hasten-target)  --draft DIR|none  --provider ${PROVIDERS.join('|')}  --threads N
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === 'calibrate' || cmd === 'exit-sweep') return exitsCommand(cmd, rest);
   if (cmd === 'maskpredict-sweep') return maskPredictCommand(rest);
+  if (cmd === 'build') return buildCommand(rest);
   let parsed;
   try {
     parsed = parseArgs({ args: rest, options: OPTIONS, strict: true });

@@ -20,6 +20,7 @@ export type HastenErrorCode =
   | 'variant-missing'
   | 'bad-request'
   | 'context-overflow'
+  | 'build-input'
   | 'aborted';
 
 /** Throws the signal's reason as an AbortError when it has fired. */

@@ -1,0 +1,256 @@
+// Emits a Llama-family decoder as ONNX graphs, piece by piece (embedding, norms, attention, MLP,
+// head), in the style of onnxruntime-genai's model builder. Weights are read from the checkpoint
+// once, stored once in the shared file, and referenced by every graph that uses them.
+import { Arch, layerTensor, rotaryCaches } from './arch';
+import { DT, Graph, StoredTensor } from './onnx';
+import { Checkpoint } from './safetensors';
+import { Dtype, quantise, transpose, WeightStore } from './weights';
+
+const MS = 'com.microsoft';
+
+/** How one linear layer is stored. */
+type Linear =
+  | { kind: 'float'; w: StoredTensor; half: boolean; bias?: StoredTensor }
+  | { kind: 'nbits'; b: StoredTensor; scales: StoredTensor; n: number; k: number; bits: 4 | 8; bias?: StoredTensor };
+
+export interface EmitOptions {
+  dtype: Dtype;
+  /** Positions the rotary caches cover, and the fast graphs' KV buffer length. */
+  contextLength: number;
+  /** int8/int4: quantise the LM head as well (faster; measured in the bench). */
+  quantiseHead: boolean;
+  /** MatMulNBits accuracy level: 4 = int8 activations on CPU (0 is ~20x slower there). */
+  accuracyLevel: number;
+  blockSize: number;
+}
+
+export class Emitter {
+  private linears = new Map<string, Linear>();
+  private readonly qDim: number;
+  private readonly kvDim: number;
+
+  constructor(readonly arch: Arch, private readonly ckpt: Checkpoint, private readonly store: WeightStore, readonly opts: EmitOptions) {
+    this.qDim = arch.heads * arch.headDim;
+    this.kvDim = arch.kvHeads * arch.headDim;
+  }
+
+  // ------------------------------------------------------------------ weights
+
+  private read(name: string, shape: number[]): Float32Array {
+    return this.ckpt.read(name, shape);
+  }
+
+  private norm(name: string): StoredTensor {
+    return this.store.get(name) ?? this.store.float(name, [this.arch.hidden], this.read(name, [this.arch.hidden]));
+  }
+
+  /** Stores a linear layer given in HF layout [n, k] (out, in), in the build's precision. */
+  private storeLinear(key: string, load: () => { w: Float32Array; n: number; k: number; bias?: Float32Array }, quantisable = true): Linear {
+    const have = this.linears.get(key);
+    if (have) return have;
+    const { w, n, k, bias } = load();
+    const b = bias ? this.store.float(`${key}.bias`, [n], bias) : undefined;
+    const dt = this.opts.dtype;
+    let lin: Linear;
+    if ((dt === 'int8' || dt === 'int4') && quantisable) {
+      const bits = dt === 'int8' ? 8 : 4;
+      const q = quantise(w, n, k, bits, this.opts.blockSize);
+      const blocks = k / this.opts.blockSize;
+      lin = {
+        kind: 'nbits', n, k, bits,
+        b: this.store.put(`${key}.qweight`, DT.UINT8, [n, blocks, (this.opts.blockSize * bits) / 8], q.packed),
+        scales: this.store.float(`${key}.scales`, [n * blocks], q.scales),
+        ...(b ? { bias: b } : {}),
+      };
+    } else {
+      const wt = transpose(w, n, k);
+      const half = dt !== 'fp32';
+      lin = { kind: 'float', half, w: half ? this.store.half(`${key}.weight`, [k, n], wt) : this.store.float(`${key}.weight`, [k, n], wt), ...(b ? { bias: b } : {}) };
+    }
+    this.linears.set(key, lin);
+    return lin;
+  }
+
+  private qkv(l: number): Linear {
+    const a = this.arch;
+    return this.storeLinear(`layers.${l}.qkv`, () => {
+      const q = this.read(layerTensor(l, 'q'), [this.qDim, a.hidden]);
+      const k = this.read(layerTensor(l, 'k'), [this.kvDim, a.hidden]);
+      const v = this.read(layerTensor(l, 'v'), [this.kvDim, a.hidden]);
+      const w = new Float32Array(q.length + k.length + v.length);
+      w.set(q);
+      w.set(k, q.length);
+      w.set(v, q.length + k.length);
+      let bias: Float32Array | undefined;
+      if (a.qkvBias) {
+        bias = new Float32Array(this.qDim + 2 * this.kvDim);
+        bias.set(this.read(layerTensor(l, 'q', 'bias'), [this.qDim]));
+        bias.set(this.read(layerTensor(l, 'k', 'bias'), [this.kvDim]), this.qDim);
+        bias.set(this.read(layerTensor(l, 'v', 'bias'), [this.kvDim]), this.qDim + this.kvDim);
+      }
+      return { w, n: this.qDim + 2 * this.kvDim, k: a.hidden, ...(bias ? { bias } : {}) };
+    });
+  }
+
+  private oProj(l: number): Linear {
+    const a = this.arch;
+    return this.storeLinear(`layers.${l}.o`, () => ({
+      w: this.read(layerTensor(l, 'o'), [a.hidden, this.qDim]), n: a.hidden, k: this.qDim,
+      ...(a.oBias ? { bias: this.read(layerTensor(l, 'o', 'bias'), [a.hidden]) } : {}),
+    }));
+  }
+
+  private gateUp(l: number): Linear {
+    const a = this.arch;
+    return this.storeLinear(`layers.${l}.gate_up`, () => {
+      const g = this.read(layerTensor(l, 'gate'), [a.intermediate, a.hidden]);
+      const u = this.read(layerTensor(l, 'up'), [a.intermediate, a.hidden]);
+      const w = new Float32Array(g.length + u.length);
+      w.set(g);
+      w.set(u, g.length);
+      return { w, n: 2 * a.intermediate, k: a.hidden };
+    });
+  }
+
+  private down(l: number): Linear {
+    const a = this.arch;
+    return this.storeLinear(`layers.${l}.down`, () => ({ w: this.read(layerTensor(l, 'down'), [a.hidden, a.intermediate]), n: a.hidden, k: a.intermediate }));
+  }
+
+  /** The embedding table [vocab, hidden]: fp32 in fp32 builds, else fp16 (gathered rows are upcast). */
+  private embedTable(): StoredTensor {
+    const a = this.arch;
+    const name = 'model.embed_tokens.weight';
+    return this.store.get(name) ?? (this.opts.dtype === 'fp32'
+      ? this.store.float(name, [a.vocab, a.hidden], this.read(name, [a.vocab, a.hidden]))
+      : this.store.half(name, [a.vocab, a.hidden], this.read(name, [a.vocab, a.hidden])));
+  }
+
+  private headSource(): string {
+    if (this.arch.tied) return 'model.embed_tokens.weight';
+    if (!this.ckpt.has('lm_head.weight')) return 'model.embed_tokens.weight';
+    return 'lm_head.weight';
+  }
+
+  private rope(): { cos: StoredTensor; sin: StoredTensor } {
+    const have = this.store.get('rope.cos');
+    if (have) return { cos: have, sin: this.store.get('rope.sin')! };
+    const { cos, sin } = rotaryCaches(this.arch, this.opts.contextLength);
+    const dims = [this.opts.contextLength, this.arch.headDim / 2];
+    return { cos: this.store.float('rope.cos', dims, cos), sin: this.store.float('rope.sin', dims, sin) };
+  }
+
+  // ------------------------------------------------------------------ graph pieces
+
+  /** x [.., k] -> [.., n] */
+  linear(g: Graph, x: string, lin: Linear): string {
+    if (lin.kind === 'nbits') {
+      return g.op('MatMulNBits', [x, g.stored(lin.b), g.stored(lin.scales), '', '', lin.bias ? g.stored(lin.bias) : ''],
+        { K: lin.k, N: lin.n, bits: lin.bits, block_size: this.opts.blockSize, accuracy_level: this.opts.accuracyLevel }, MS);
+    }
+    const w = lin.half ? g.op('Cast', [g.stored(lin.w)], { to: DT.FLOAT }) : g.stored(lin.w);
+    const y = g.op('MatMul', [x, w]);
+    return lin.bias ? g.op('Add', [y, g.stored(lin.bias)]) : y;
+  }
+
+  /** input_ids [B, S] -> hidden [B, S, hidden] */
+  embed(g: Graph, ids: string): string {
+    const table = this.embedTable();
+    const rows = g.op('Gather', [g.stored(table), ids], { axis: 0 });
+    return table.dataType === DT.FLOAT ? rows : g.op('Cast', [rows], { to: DT.FLOAT });
+  }
+
+  /** RMSNorm of x with the named weight. */
+  rmsNorm(g: Graph, x: string, weight: string): string {
+    return g.op('SimplifiedLayerNormalization', [x, g.stored(this.norm(weight))], { axis: -1, epsilon: { float: this.arch.rmsEps }, stash_type: 1 });
+  }
+
+  /** RMSNorm of (x + residual): returns [normed, x + residual]. */
+  skipNorm(g: Graph, x: string, residual: string, weight: string): [string, string] {
+    const outs = g.node('SkipSimplifiedLayerNormalization', [x, residual, g.stored(this.norm(weight))], { epsilon: { float: this.arch.rmsEps } }, { domain: MS, outputs: 4 });
+    return [outs[0]!, outs[3]!];
+  }
+
+  inputNorm(l: number): string {
+    return `model.layers.${l}.input_layernorm.weight`;
+  }
+
+  postNorm(l: number): string {
+    return `model.layers.${l}.post_attention_layernorm.weight`;
+  }
+
+  /** SwiGLU MLP: x [.., hidden] -> [.., hidden] */
+  mlp(g: Graph, l: number, x: string): string {
+    const I = this.arch.intermediate;
+    const gu = this.linear(g, x, this.gateUp(l));
+    const [gate, up] = g.node('Split', [gu, g.ints([I, I])], { axis: -1 }, { outputs: 2 });
+    const act = g.op('Mul', [gate!, g.op('Sigmoid', [gate!])]);
+    return this.linear(g, g.op('Mul', [act, up!]), this.down(l));
+  }
+
+  /**
+   * Attention with an explicit mask and growing past/present (the standard and layered graphs):
+   * x [B, S, hidden], positions [B, S], mask bool or additive float [B, 1, S, P + S].
+   */
+  attentionExplicit(g: Graph, l: number, x: string, positions: string, mask: string, pastK: string, pastV: string, presK: string, presV: string): string {
+    const a = this.arch;
+    const qkv = this.linear(g, x, this.qkv(l));
+    const [q, k, v] = g.node('Split', [qkv, g.ints([this.qDim, this.kvDim, this.kvDim])], { axis: -1 }, { outputs: 3 });
+    const { cos, sin } = this.rope();
+    const qr = g.op('RotaryEmbedding', [q!, g.stored(cos), g.stored(sin), positions], { interleaved: 0, num_heads: a.heads });
+    const kr = g.op('RotaryEmbedding', [k!, g.stored(cos), g.stored(sin), positions], { interleaved: 0, num_heads: a.kvHeads });
+    const [y] = g.node('Attention', [qr, kr, v!, mask, pastK, pastV], { q_num_heads: a.heads, kv_num_heads: a.kvHeads, scale: { float: 1 / Math.sqrt(a.headDim) } },
+      { outputs: [`attn_${l}`, presK, presV] });
+    return this.linear(g, y!, this.oProj(l));
+  }
+
+  /**
+   * GroupQueryAttention on a KV buffer allocated once (fed as past and fetched as present: updated
+   * in place). Rotary inside the operator; for token trees, explicit positions and an additive bias.
+   */
+  attentionGqa(g: Graph, l: number, x: string, io: { seqlensK: string; total: string; positions?: string; bias?: string }, pastK: string, pastV: string, presK: string, presV: string): string {
+    const a = this.arch;
+    const qkv = this.linear(g, x, this.qkv(l));
+    const { cos, sin } = this.rope();
+    const inputs = [qkv, '', '', pastK, pastV, io.seqlensK, io.total, g.stored(cos), g.stored(sin)];
+    if (io.positions || io.bias) inputs.push(io.positions ?? '', io.bias ?? '');
+    const [y] = g.node('GroupQueryAttention', inputs, { num_heads: a.heads, kv_num_heads: a.kvHeads, do_rotary: 1, rotary_interleaved: 0, scale: { float: 1 / Math.sqrt(a.headDim) } },
+      { domain: MS, outputs: [`attn_${l}`, presK, presV] });
+    return this.linear(g, y!, this.oProj(l));
+  }
+
+  /** Final hidden [B, S, hidden] (already normed) -> logits [B, S, vocab]. `batch1`: B is 1 (no shape plumbing). */
+  head(g: Graph, x: string, batch1: boolean): string {
+    const a = this.arch;
+    const src = this.headSource();
+    const dt = this.opts.dtype;
+    if ((dt === 'int8' || dt === 'int4') && this.opts.quantiseHead) {
+      const lin = this.storeLinear('lm_head', () => ({ w: this.read(src, [a.vocab, a.hidden]), n: a.vocab, k: a.hidden }));
+      return g.op('MatMulNBits', [x, g.stored((lin as { b: StoredTensor }).b), g.stored((lin as { scales: StoredTensor }).scales)],
+        { K: a.hidden, N: a.vocab, bits: dt === 'int8' ? 8 : 4, block_size: this.opts.blockSize, accuracy_level: this.opts.accuracyLevel }, MS, 'logits');
+    }
+    // Gemm with transB reads the [vocab, hidden] table as it is: a tied head shares the embedding.
+    let table: StoredTensor;
+    if (src === 'model.embed_tokens.weight') table = this.embedTable();
+    else table = this.store.get(src) ?? (dt === 'fp32' ? this.store.float(src, [a.vocab, a.hidden], this.read(src, [a.vocab, a.hidden])) : this.store.half(src, [a.vocab, a.hidden], this.read(src, [a.vocab, a.hidden])));
+    const w = table.dataType === DT.FLOAT ? g.stored(table) : g.op('Cast', [g.stored(table)], { to: DT.FLOAT });
+    const flat = g.op('Reshape', [x, g.ints([-1, a.hidden])]);
+    const y = g.op('Gemm', [flat, w], { transB: 1 });
+    if (batch1) return g.op('Reshape', [y, g.ints([1, -1, a.vocab])], {}, undefined, 'logits');
+    const lead = g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([2])]);
+    return g.op('Reshape', [y, g.op('Concat', [lead, g.ints([a.vocab])], { axis: 0 })], {}, undefined, 'logits');
+  }
+
+  /** K and V of layer l for rows x (CALM's propagation): [B, kvHeads, S, headDim] each. */
+  keyValue(g: Graph, l: number, x: string, positions: string, keyName: string, valueName: string): void {
+    const a = this.arch;
+    const n = this.rmsNorm(g, x, this.inputNorm(l));
+    const qkv = this.linear(g, n, this.qkv(l));
+    const [, k, v] = g.node('Split', [qkv, g.ints([this.qDim, this.kvDim, this.kvDim])], { axis: -1 }, { outputs: 3 });
+    const { cos, sin } = this.rope();
+    const kr = g.op('RotaryEmbedding', [k!, g.stored(cos), g.stored(sin), positions], { interleaved: 0, num_heads: a.kvHeads });
+    const heads = (t: string, out: string) => g.node('Transpose', [g.op('Reshape', [t, g.ints([0, 0, a.kvHeads, a.headDim])])], { perm: [0, 2, 1, 3] }, { outputs: [out] });
+    heads(kr, keyName);
+    heads(v!, valueName);
+  }
+}

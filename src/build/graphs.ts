@@ -1,0 +1,157 @@
+// The graphs of a built model, assembled from the emitter's pieces. I/O names are declared here
+// and nowhere else:
+//   standard  Optimum names (input_ids, attention_mask, position_ids, past_key_values.N.key/value
+//             -> logits, present.N.key/value): what transformers.js and onnx-community loaders read.
+//   fast      input_ids, seqlens_k, total_sequence_length, past_key_values.N.* -> logits, present.N.*:
+//             each past is a buffer of the whole context, fetched back as its present (in place).
+//   tree      fast + position_ids and attention_bias [1, 1, S, total]: a token tree in one pass.
+//   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation.
+import { Emitter } from './emit';
+import { DT, Graph } from './onnx';
+
+export const VARIANTS = ['standard', 'fast', 'tree', 'layered'] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+/** File names (under onnx/) of every graph a build writes. */
+export const FILES = {
+  standard: 'model.onnx',
+  fast: 'model_fast.onnx',
+  tree: 'model_fast_tree.onnx',
+  embed: 'layered_embed.onnx',
+  block: (l: number) => `layered_block_${l}.onnx`,
+  head: 'layered_head.onnx',
+  kvPropagate: 'layered_kv_propagate.onnx',
+} as const;
+
+export const WEIGHTS_FILE = 'model.onnx_data';
+
+const kvNames = (l: number) => ({ pastK: `past_key_values.${l}.key`, pastV: `past_key_values.${l}.value`, presK: `present.${l}.key`, presV: `present.${l}.value` });
+
+/** Runs the layer stack with fused residual norms; `attend` emits attention for layer l on normed rows. */
+function decoderStack(e: Emitter, g: Graph, h0: string, attend: (l: number, x: string) => string): string {
+  let residual = h0;
+  let normed = e.rmsNorm(g, h0, e.inputNorm(0));
+  let last = '';
+  for (let l = 0; l < e.arch.layers; l++) {
+    if (l > 0) [normed, residual] = e.skipNorm(g, last, residual, e.inputNorm(l));
+    const a = attend(l, normed);
+    const [n2, r2] = e.skipNorm(g, a, residual, e.postNorm(l));
+    residual = r2;
+    last = e.mlp(g, l, n2);
+  }
+  return e.skipNorm(g, last, residual, 'model.norm.weight')[0];
+}
+
+function kvIo(e: Emitter, g: Graph, l: number, past: string, total: string): ReturnType<typeof kvNames> {
+  const a = e.arch;
+  const n = kvNames(l);
+  g.input(n.pastK, DT.FLOAT, ['batch_size', a.kvHeads, past, a.headDim]);
+  g.input(n.pastV, DT.FLOAT, ['batch_size', a.kvHeads, past, a.headDim]);
+  g.output(n.presK, DT.FLOAT, ['batch_size', a.kvHeads, total, a.headDim]);
+  g.output(n.presV, DT.FLOAT, ['batch_size', a.kvHeads, total, a.headDim]);
+  return n;
+}
+
+/** The Optimum-compatible graph: int64 attention_mask [B, P+S] (0 = hole), causal inside. */
+export function standardGraph(e: Emitter, weights: string): Graph {
+  const a = e.arch;
+  const g = new Graph('hasten-standard', weights);
+  const ids = g.input('input_ids', DT.INT64, ['batch_size', 'sequence_length']);
+  const mask = g.input('attention_mask', DT.INT64, ['batch_size', 'total_sequence_length']);
+  const pos = g.input('position_ids', DT.INT64, ['batch_size', 'sequence_length']);
+  const kv = Array.from({ length: a.layers }, (_, l) => kvIo(e, g, l, 'past_sequence_length', 'total_sequence_length'));
+  // allowed[b, 0, i, j] = mask[b, j] && j <= past + i
+  const past = g.op('Slice', [g.op('Shape', [kv[0]!.pastK]), g.ints([2]), g.ints([3])]);
+  const seq = g.op('Slice', [g.op('Shape', [ids]), g.ints([1]), g.ints([2])]);
+  const total = g.op('Slice', [g.op('Shape', [mask]), g.ints([1]), g.ints([2])]);
+  const scalar = (t: string) => g.op('Squeeze', [t, g.ints([0])]);
+  const one = g.constant('const_one_scalar', DT.INT64, [], [1]);
+  const zero = g.constant('const_zero_scalar', DT.INT64, [], [0]);
+  const rows = g.op('Range', [scalar(past), scalar(g.op('Add', [past, seq])), one]);
+  const cols = g.op('Range', [zero, scalar(total), one]);
+  const causal = g.op('LessOrEqual', [g.op('Unsqueeze', [cols, g.ints([0])]), g.op('Unsqueeze', [rows, g.ints([1])])]); // [S, total]
+  const valid = g.op('Unsqueeze', [g.op('Cast', [mask], { to: DT.BOOL }), g.ints([1, 2])]); // [B, 1, 1, total]
+  const allowed = g.op('And', [valid, causal]);
+  const h0 = e.embed(g, ids);
+  const out = decoderStack(e, g, h0, (l, x) => {
+    const n = kv[l]!;
+    return e.attentionExplicit(g, l, x, pos, allowed, n.pastK, n.pastV, n.presK, n.presV);
+  });
+  e.head(g, out, false);
+  g.output('logits', DT.FLOAT, ['batch_size', 'sequence_length', a.vocab]);
+  return g;
+}
+
+/** The engine's graph: batch 1, KV buffers of the whole context updated in place; `tree` adds positions and a bias. */
+export function fastGraph(e: Emitter, weights: string, tree: boolean): Graph {
+  const a = e.arch;
+  const g = new Graph(tree ? 'hasten-fast-tree' : 'hasten-fast', weights);
+  const ids = g.input('input_ids', DT.INT64, [1, 'sequence_length']);
+  const seqlensK = g.input('seqlens_k', DT.INT32, [1]);
+  const total = g.input('total_sequence_length', DT.INT32, []);
+  const positions = tree ? g.input('position_ids', DT.INT64, [1, 'sequence_length']) : undefined;
+  const bias = tree ? g.input('attention_bias', DT.FLOAT, [1, 1, 'sequence_length', 'total_length']) : undefined;
+  const kv = Array.from({ length: a.layers }, (_, l) => {
+    const n = kvNames(l);
+    g.input(n.pastK, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
+    g.input(n.pastV, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
+    g.output(n.presK, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
+    g.output(n.presV, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
+    return n;
+  });
+  const h0 = e.embed(g, ids);
+  const out = decoderStack(e, g, h0, (l, x) => {
+    const n = kv[l]!;
+    return e.attentionGqa(g, l, x, { seqlensK, total, ...(positions ? { positions } : {}), ...(bias ? { bias } : {}) }, n.pastK, n.pastV, n.presK, n.presV);
+  });
+  e.head(g, out, true);
+  g.output('logits', DT.FLOAT, [1, 'sequence_length', a.vocab]);
+  return g;
+}
+
+/** The layered variant: what src/engine/model/layered.ts loads (same I/O as the torch export had). */
+export function layeredGraphs(e: Emitter, weights: string): Map<string, Graph> {
+  const a = e.arch;
+  const out = new Map<string, Graph>();
+  const hs = ['batch_size', 'sequence_length', a.hidden];
+
+  const embed = new Graph('hasten-layered-embed', weights);
+  const h = e.embed(embed, embed.input('input_ids', DT.INT64, ['batch_size', 'sequence_length']));
+  embed.op('Identity', [h], {}, undefined, 'hidden_states');
+  embed.output('hidden_states', DT.FLOAT, hs);
+  out.set(FILES.embed, embed);
+
+  for (let l = 0; l < a.layers; l++) {
+    const g = new Graph(`hasten-layered-block-${l}`, weights);
+    const x = g.input('hidden_states', DT.FLOAT, hs);
+    const bias = g.input('attention_mask', DT.FLOAT, ['batch_size', 1, 'sequence_length', 'total_sequence_length']);
+    const pos = g.input('position_ids', DT.INT64, ['batch_size', 'sequence_length']);
+    g.input('past_key', DT.FLOAT, ['batch_size', a.kvHeads, 'past_sequence_length', a.headDim]);
+    g.input('past_value', DT.FLOAT, ['batch_size', a.kvHeads, 'past_sequence_length', a.headDim]);
+    const n = e.rmsNorm(g, x, e.inputNorm(l));
+    const att = e.attentionExplicit(g, l, n, pos, bias, 'past_key', 'past_value', 'present_key', 'present_value');
+    const [n2, r] = e.skipNorm(g, att, x, e.postNorm(l));
+    g.op('Add', [e.mlp(g, l, n2), r], {}, undefined, 'hidden_states_out');
+    g.output('hidden_states_out', DT.FLOAT, hs);
+    g.output('present_key', DT.FLOAT, ['batch_size', a.kvHeads, 'total_sequence_length', a.headDim]);
+    g.output('present_value', DT.FLOAT, ['batch_size', a.kvHeads, 'total_sequence_length', a.headDim]);
+    out.set(FILES.block(l), g);
+  }
+
+  const head = new Graph('hasten-layered-head', weights);
+  const hx = head.input('hidden_states', DT.FLOAT, hs);
+  e.head(head, e.rmsNorm(head, hx, 'model.norm.weight'), false);
+  head.output('logits', DT.FLOAT, ['batch_size', 'sequence_length', a.vocab]);
+  out.set(FILES.head, head);
+
+  const prop = new Graph('hasten-layered-kv-propagate', weights);
+  const px = prop.input('hidden_states', DT.FLOAT, hs);
+  const pp = prop.input('position_ids', DT.INT64, ['batch_size', 'sequence_length']);
+  for (let l = 0; l < a.layers; l++) {
+    e.keyValue(prop, l, px, pp, `key.${l}`, `value.${l}`);
+    prop.output(`key.${l}`, DT.FLOAT, ['batch_size', a.kvHeads, 'sequence_length', a.headDim]);
+    prop.output(`value.${l}`, DT.FLOAT, ['batch_size', a.kvHeads, 'sequence_length', a.headDim]);
+  }
+  out.set(FILES.kvPropagate, prop);
+  return out;
+}
