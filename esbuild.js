@@ -27,11 +27,12 @@ function buildOptions({ production = false } = {}) {
       target: 'node20',
       external: EXTENSION_EXTERNALS,
     },
-    // The engine runs in a worker thread (ONNX Runtime's node binding blocks the calling thread).
-    engineWorker: {
+    // The engine runs in its own process (ONNX Runtime's node binding blocks the calling thread, and
+    // a native crash in it must not take the extension host down).
+    engineProcess: {
       ...common,
-      entryPoints: ['src/completion/engineWorker.ts'],
-      outfile: 'dist/engineWorker.js',
+      entryPoints: ['src/completion/engineProcess.ts'],
+      outfile: 'dist/engineProcess.js',
       platform: 'node',
       format: 'cjs',
       target: 'node20',

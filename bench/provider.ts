@@ -35,7 +35,7 @@ const { HastenInlineProvider } = require('../src/completion/provider') as typeof
 const { ContextRing, DEFAULT_RING } = require('../src/completion/ring') as typeof import('../src/completion/ring');
 const { CompletionService } = require('../src/completion/service') as typeof import('../src/completion/service');
 const { RetrievalFeed } = require('../src/completion/retrievalFeed') as typeof import('../src/completion/retrievalFeed');
-const { WorkerEngine } = require('../src/completion/workerEngine') as typeof import('../src/completion/workerEngine');
+const { ProcessEngine } = require('../src/completion/processEngine') as typeof import('../src/completion/processEngine');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 type Provider = InstanceType<typeof HastenInlineProvider>;
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   await sleep(5000);
   idle.disable();
   const log = { trace() {}, debug() {}, info() {}, warn: (m: string) => console.error(`[warn] ${m}`), error: (m: string) => console.error(`[error] ${m}`) };
-  const host = new EngineHost(path.join(ROOT, 'models'), log, (o) => WorkerEngine.load(o, path.join(ROOT, 'src', 'completion', 'engineWorker.ts')));
+  const host = new EngineHost(path.join(ROOT, 'models'), log, (o) => ProcessEngine.load(o, path.join(ROOT, 'src', 'completion', 'engineProcess.ts')));
   const loadStart = performance.now();
   await host.load(cfg.engine);
   if (!host.engine) throw new Error(`no engine: ${JSON.stringify(host.status)}`);

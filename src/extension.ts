@@ -8,7 +8,7 @@ import { TraceHistory } from './completion/history';
 import { HastenInlineProvider, retriggerOnExtend } from './completion/provider';
 import { ContextRing, DEFAULT_RING } from './completion/ring';
 import { CompletionService } from './completion/service';
-import { WorkerEngine } from './completion/workerEngine';
+import { ProcessEngine } from './completion/processEngine';
 import { commandTable } from './ui/commands';
 import { StatusBar } from './ui/statusBar';
 import { registerVisualiserSerializer } from './ui/visualiser/panel';
@@ -23,8 +23,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const read = (scope?: vscode.ConfigurationScope) => readConfig(vscode.workspace.getConfiguration(CONFIG_SECTION, scope));
   let config: HastenConfig = read();
   const history = new TraceHistory();
-  const worker = path.join(context.extensionPath, 'dist', 'engineWorker.js');
-  const host = new EngineHost(path.join(context.extensionPath, 'models'), log, (o) => WorkerEngine.load(o, worker));
+  const entry = path.join(context.extensionPath, 'dist', 'engineProcess.js');
+  const host = new EngineHost(path.join(context.extensionPath, 'models'), log, (o) => ProcessEngine.load(o, entry));
   const ring = new ContextRing({ ...DEFAULT_RING, capacity: config.context.ringChunks, chunkLines: config.context.chunkLines });
   const service = new CompletionService({ engine: () => host.engine, decode: () => config.decode, completion: () => config.completion, log, history });
   const ctx: Ctx = { log, extensionUri: context.extensionUri, host, service, history, config: () => config, baseDir: () => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath };
@@ -88,6 +88,8 @@ function hostHealth(s: HostState): Health {
   switch (s.kind) {
     case 'idle':
       return { kind: 'loading', model: 'model' };
+    case 'restarting':
+      return { kind: 'loading', model: `${s.model} (restarting: ${s.reason})` };
     case 'loading':
     case 'ready':
     case 'error':

@@ -1,5 +1,6 @@
 // Owns the loaded engine: loads it from the settings, reloads it when a setting that needs it
-// changes, and falls back to the bundled model when the configured one cannot be loaded.
+// changes, falls back to the bundled model when the configured one cannot be loaded, and restarts
+// the engine process with backoff when it ends unasked (until it crashes in a loop).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,15 +8,26 @@ import type { EngineConfig } from '../config';
 import { Engine, HastenError, type EngineOptions, type Provider } from '../engine';
 import { Emitter, type Event } from './event';
 import type { Log } from './service';
-import type { LoadedEngine } from './workerEngine';
+import { describeExit, type EngineExit, type LoadedEngine } from './processEngine';
 
 export type HostState =
   | { kind: 'idle' }
   | { kind: 'loading'; model: string }
   | { kind: 'ready'; model: string; provider: string; draft: string | null; warnings: readonly string[] }
+  | { kind: 'restarting'; model: string; reason: string }
   | { kind: 'error'; message: string };
 
-/** Loads an engine: in this thread (tests) or in a worker (the extension, the benchmark). */
+/** When an engine process that ended is started again, and when Hasten gives up. */
+export interface RestartPolicy {
+  /** Delay before the 1st, 2nd, ... restart within the crash-loop window (the last repeats). */
+  backoffMs: readonly number[];
+  /** This many ends within `windowMs` is a crash loop: restarts stop until the user loads a model. */
+  crashLoop: { ends: number; windowMs: number };
+}
+
+export const DEFAULT_RESTART: RestartPolicy = { backoffMs: [250, 1000, 4000], crashLoop: { ends: 3, windowMs: 60_000 } };
+
+/** Loads an engine: in this thread (tests) or in its own process (the extension, the benchmark). */
 export type EngineLoader = (o: EngineOptions) => Promise<LoadedEngine>;
 
 /** A bundled model listed in models/manifest.json. */
@@ -29,6 +41,11 @@ export class EngineHost {
   private current: LoadedEngine | undefined;
   private state: HostState = { kind: 'idle' };
   private generation = 0;
+  /** What the last load was asked for, so that a restart loads the same. */
+  private last: { cfg: EngineConfig; base: string | undefined } | undefined;
+  /** When the engine process ended unasked, within the crash-loop window. */
+  private ends: number[] = [];
+  private restartTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly changed = new Emitter<HostState>();
   readonly onDidChangeState: Event<HostState> = this.changed.event;
 
@@ -37,6 +54,7 @@ export class EngineHost {
     readonly modelsDir: string,
     private readonly log: Log,
     private readonly loader: EngineLoader = (o) => Engine.load(o),
+    private readonly restart: RestartPolicy = DEFAULT_RESTART,
   ) {}
 
   get engine(): LoadedEngine | undefined {
@@ -69,8 +87,16 @@ export class EngineHost {
     return path.resolve(base ?? process.cwd(), expanded);
   }
 
-  /** Loads the engine for `cfg`; a newer call supersedes an older one still loading. */
-  async load(cfg: EngineConfig, base?: string): Promise<void> {
+  /** Loads the engine for `cfg`; a newer call supersedes an older one still loading. Forgets earlier crashes. */
+  load(cfg: EngineConfig, base?: string): Promise<void> {
+    this.ends = [];
+    return this.start(cfg, base);
+  }
+
+  private async start(cfg: EngineConfig, base: string | undefined): Promise<void> {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.last = { cfg, base };
     const gen = ++this.generation;
     const modelDir = this.resolveModel(cfg.model, base);
     const warnings: string[] = [];
@@ -96,6 +122,7 @@ export class EngineHost {
     }
     const old = this.current;
     this.current = engine;
+    engine.onDidExit?.((e) => this.ended(engine, e));
     this.setState({ kind: 'ready', model: engine.target.folder.name, provider: engine.target.provider, draft: engine.draft?.folder.name ?? null, warnings });
     await old?.dispose();
   }
@@ -127,6 +154,31 @@ export class EngineHost {
     }
   }
 
+  /** The engine process ended unasked: the next one starts after a backoff, unless this is a crash loop. */
+  private ended(engine: LoadedEngine, exit: EngineExit): void {
+    if (engine !== this.current || !this.last) return;
+    this.current = undefined;
+    const now = Date.now();
+    const { backoffMs, crashLoop } = this.restart;
+    this.ends = [...this.ends.filter((t) => now - t < crashLoop.windowMs), now];
+    const output = exit.stderr.trim().split('\n').at(-1);
+    const why = `The engine process ${describeExit(exit)}${output ? ` (its last output: ${output})` : ''}.`;
+    const n = this.ends.length;
+    if (n >= crashLoop.ends) {
+      const message =
+        `${why} It ended ${n} times within ${Math.round(crashLoop.windowMs / 1000)} s, so Hasten stopped restarting it. ` +
+        'Check hasten.model and hasten.executionProvider (Hasten: Show Log has each end), then run Hasten: Select Model or reload the window to start it again.';
+      this.log.error(message);
+      this.setState({ kind: 'error', message });
+      return;
+    }
+    const delay = backoffMs[Math.min(n - 1, backoffMs.length - 1)] ?? 0;
+    this.log.warn(`${why} Restarting it in ${delay} ms (end ${n} of ${crashLoop.ends} within ${Math.round(crashLoop.windowMs / 1000)} s before restarts stop).`);
+    this.setState({ kind: 'restarting', model: engine.target.folder.name, reason: why });
+    const { cfg, base } = this.last;
+    this.restartTimer = setTimeout(() => void this.start(cfg, base), delay);
+  }
+
   private failed(gen: number, err: unknown): void {
     if (gen !== this.generation) return;
     const message = describe(err);
@@ -149,6 +201,7 @@ export class EngineHost {
 
   async dispose(): Promise<void> {
     this.generation++;
+    clearTimeout(this.restartTimer);
     this.changed.dispose();
     const e = this.current;
     this.current = undefined;

@@ -1,16 +1,17 @@
-// The engine worker's entry (bundled as dist/engineWorker.js): hosts one Engine and answers the
-// extension host's messages. It never imports vscode.
-import { parentPort } from 'node:worker_threads';
+// The engine process's entry (bundled as dist/engineProcess.js, started with child_process.fork):
+// hosts one Engine and answers the extension host's messages over IPC. It never imports vscode.
 import { Engine } from '../engine';
 import { shouldStop } from './policy';
-import { toWire, type FromWorker, type ToWorker } from './workerProtocol';
+import { toWire, type FromEngine, type ToEngine } from './engineProtocol';
 
-const port = parentPort;
 let engine: Engine | undefined;
 const running = new Map<number, AbortController>();
-const post = (m: FromWorker) => port?.postMessage(m);
+/** A closed channel means the extension host is gone: nothing is left to answer. */
+const post = (m: FromEngine) => {
+  if (process.connected) process.send?.(m, undefined, {}, () => {});
+};
 
-async function complete(id: number, req: Extract<ToWorker, { type: 'complete' }>['req']): Promise<void> {
+async function complete(id: number, req: Extract<ToEngine, { type: 'complete' }>['req']): Promise<void> {
   const ctrl = new AbortController();
   running.set(id, ctrl);
   const { stopContext, ...rest } = req;
@@ -37,17 +38,20 @@ async function answer(id: number, work: () => Promise<void>): Promise<void> {
   }
 }
 
-port?.on('message', (m: ToWorker) => {
+function load(m: Extract<ToEngine, { type: 'load' }>): void {
+  Engine.load({ ...m.options, log: (level, message) => post({ type: 'log', level, message }) }).then(
+    (e) => {
+      engine = e;
+      post({ type: 'loaded', info: { model: e.target.folder.name, provider: e.target.provider, draft: e.draft?.folder.name ?? null, available: e.available() } });
+    },
+    (err: unknown) => post({ type: 'load-failed', error: toWire(err) }),
+  );
+}
+
+function onMessage(m: ToEngine): void {
   switch (m.type) {
     case 'load':
-      Engine.load({ ...m.options, log: (level, message) => post({ type: 'log', level, message }) }).then(
-        (e) => {
-          engine = e;
-          post({ type: 'loaded', info: { model: e.target.folder.name, provider: e.target.provider, draft: e.draft?.folder.name ?? null, available: e.available() } });
-        },
-        (err: unknown) => post({ type: 'load-failed', error: toWire(err) }),
-      );
-      return;
+      return load(m);
     case 'complete':
       void complete(m.id, m.req);
       return;
@@ -66,7 +70,7 @@ port?.on('message', (m: ToWorker) => {
       return;
     case 'memory': {
       const mem = process.memoryUsage();
-      post({ type: 'memory', id: m.id, heapUsed: mem.heapUsed, external: mem.external });
+      post({ type: 'memory', id: m.id, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external });
       return;
     }
     case 'reset':
@@ -77,7 +81,11 @@ port?.on('message', (m: ToWorker) => {
       void answer(m.id, async () => {
         await engine?.dispose();
         engine = undefined;
-      });
+      }).finally(() => process.disconnect?.());
       return;
   }
-});
+}
+
+process.on('message', (m) => onMessage(m as ToEngine));
+// The extension host closed the channel (it exited, or it crashed): this process must not outlive it.
+process.on('disconnect', () => process.exit(0));

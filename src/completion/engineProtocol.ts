@@ -1,13 +1,14 @@
-// Messages between the extension host and the engine worker. ONNX Runtime's node binding runs
-// each inference synchronously on the calling thread (a prefill blocks for tens of milliseconds),
-// so the engine lives in a worker thread and the extension host's event loop stays free.
+// Messages between the extension host and the engine process. ONNX Runtime's node binding runs each
+// inference synchronously on the calling thread (a prefill blocks for tens of milliseconds), and a
+// native crash or an out-of-memory in it would take the whole extension host down, so the engine
+// lives in a child process and speaks this protocol over IPC (structured clone: `serialization: 'advanced'`).
 import type { CompletionRequest, CompletionTrace, EngineOptions, Strategy } from '../engine';
 import type { CursorContext } from './policy';
 
 /** A completion request without its functions: the stop rule travels as the cursor context. */
 export type WireRequest = Omit<CompletionRequest, 'signal' | 'stopText'> & { stopContext?: CursorContext };
 
-export type ToWorker =
+export type ToEngine =
   | { type: 'load'; options: Omit<EngineOptions, 'log'> }
   | { type: 'complete'; id: number; req: WireRequest }
   | { type: 'abort'; id: number }
@@ -32,7 +33,14 @@ export interface WireError {
   fix?: string;
 }
 
-export type FromWorker =
+/** The engine process's memory in bytes. */
+export interface EngineMemory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+export type FromEngine =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'loaded'; info: EngineInfo }
   | { type: 'load-failed'; error: WireError }
@@ -40,8 +48,7 @@ export type FromWorker =
   | { type: 'update'; id: number; text: string; delta: string; done: boolean; trace?: CompletionTrace }
   | { type: 'end'; id: number; error?: WireError }
   | { type: 'done'; id: number; error?: WireError }
-  /** The worker's own heap (RSS is the process's, shared with the extension host). */
-  | { type: 'memory'; id: number; heapUsed: number; external: number };
+  | ({ type: 'memory'; id: number } & EngineMemory);
 
 export function toWire(err: unknown): WireError {
   if (err instanceof Error) {

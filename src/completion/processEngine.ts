@@ -1,10 +1,20 @@
-// The engine as the extension host sees it: the same narrow API, run in a worker thread so that
-// inference never blocks the extension host's event loop.
-import { Worker } from 'node:worker_threads';
+// The engine as the extension host sees it: the same narrow API, run in a child process so that
+// inference never blocks the extension host's event loop, and a native crash or an out-of-memory in
+// ONNX Runtime ends that process instead of the extension host (EngineHost restarts it).
+import { fork, type ChildProcess } from 'node:child_process';
 import { HastenError, type CompletionTrace, type CompletionUpdate, type EngineOptions, type Strategy } from '../engine';
 import type { CompletionRequest } from '../engine';
+import { Emitter, type Event } from './event';
 import type { CursorContext } from './policy';
-import type { EngineInfo, FromWorker, ToWorker, WireError } from './workerProtocol';
+import type { EngineInfo, EngineMemory, FromEngine, ToEngine, WireError } from './engineProtocol';
+
+/** How an engine process ended when nobody asked it to. */
+export interface EngineExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The end of what it wrote to stderr (a native crash's message), at most STDERR_TAIL characters. */
+  stderr: string;
+}
 
 /** What the extension needs of a loaded engine; the in-process Engine has the same shape. */
 export interface LoadedEngine {
@@ -15,7 +25,29 @@ export interface LoadedEngine {
   dispose(): Promise<void>;
   readonly target: { readonly folder: { readonly name: string }; readonly provider: string };
   readonly draft: { readonly folder: { readonly name: string } } | null;
+  /** Fires once if the engine's process ends without being disposed (an engine in this thread never does). */
+  readonly onDidExit?: Event<EngineExit>;
 }
+
+/** The error a request gets when the engine process ends under it: callers end quietly on it. */
+export class EngineExitError extends Error {
+  override readonly name = 'EngineExitError';
+}
+
+export function isEngineExit(err: unknown): boolean {
+  return err instanceof Error && err.name === 'EngineExitError';
+}
+
+/** A readable "exited with code 1" / "was killed by SIGKILL", for logs and the status bar. */
+export function describeExit(e: Pick<EngineExit, 'code' | 'signal'>): string {
+  return e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+}
+
+const STDERR_TAIL = 2000;
+/** Loading a big model from a slow disk takes seconds; a load that takes this long is hung. */
+const LOAD_TIMEOUT_MS = 120_000;
+/** After a dispose message, how long the process gets to free its sessions before it is killed. */
+const DISPOSE_GRACE_MS = 2000;
 
 function fromWire(e: WireError): Error {
   const err = e.code && e.fix !== undefined ? new HastenError(e.code as HastenError['code'], e.message.replace(` ${e.fix}`, ''), e.fix) : new Error(e.message);
@@ -23,33 +55,40 @@ function fromWire(e: WireError): Error {
   return err;
 }
 
-type Listener = (m: FromWorker) => void;
+/** Starts node on `file`: the bundled .js, or a .ts source through tsx (tests, benchmarks). */
+function spawnEngine(file: string): ChildProcess {
+  return fork(file, [], {
+    // Not the parent's flags (an inspector port, --test): the engine process gets only what it needs.
+    execArgv: file.endsWith('.ts') ? ['--import', 'tsx'] : [],
+    // Inside VS Code the extension host's executable is Electron: run it as plain Node.
+    env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+    serialization: 'advanced',
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+}
 
-export class WorkerEngine implements LoadedEngine {
+type Listener = (m: FromEngine) => void;
+
+export class ProcessEngine implements LoadedEngine {
   private nextId = 1;
   private readonly listeners = new Map<number, Listener>();
   private disposed = false;
+  private readonly exited = new Emitter<EngineExit>();
+  readonly onDidExit: Event<EngineExit> = this.exited.event;
   readonly retrieval: LoadedEngine['retrieval'];
   readonly target: LoadedEngine['target'];
   readonly draft: LoadedEngine['draft'];
 
-  private constructor(private readonly worker: Worker, private readonly info: EngineInfo) {
+  private constructor(private readonly child: ChildProcess, private readonly info: EngineInfo, private readonly stderr: () => string) {
     this.target = { folder: { name: info.model }, provider: info.provider };
     this.draft = info.draft ? { folder: { name: info.draft } } : null;
-    worker.on('message', (m: FromWorker) => {
+    child.on('message', (m: FromEngine) => {
       if ('id' in m) this.listeners.get(m.id)?.(m);
     });
-    // A worker that dies answers everything pending with the reason, instead of leaving it hanging.
-    const fail = (why: string) => {
-      const error = { name: 'Error', message: `The engine worker stopped (${why}).` };
-      for (const [id, l] of [...this.listeners]) {
-        l({ type: 'end', id, error });
-        l({ type: 'done', id, error });
-      }
-      this.disposed = true;
-    };
-    worker.on('error', (err) => fail(err.message));
-    worker.on('exit', (code) => fail(`exit code ${code}`));
+    child.once('exit', (code, signal) => this.ended({ code, signal, stderr: this.stderr() }));
+    // A ChildProcess 'error' without a listener would throw in the extension host; the ones after a
+    // start (a failed kill or send) are followed by 'exit' or answered through send's callback.
+    child.on('error', () => {});
     this.retrieval = {
       update: (doc, text, signal) => this.call({ type: 'retrieval-update', id: this.nextId++, doc, text }, signal),
       remove: (doc) => this.send({ type: 'retrieval-remove', doc }),
@@ -57,39 +96,59 @@ export class WorkerEngine implements LoadedEngine {
   }
 
   /**
-   * Starts a worker running `file` (dist/engineWorker.js; the .ts source in tests and benchmarks,
+   * Starts a process running `file` (dist/engineProcess.js; the .ts source in tests and benchmarks,
    * through tsx) and loads the engine in it; errors are the engine's own (HastenError with cause and fix).
    */
-  static load(o: EngineOptions, file: string): Promise<WorkerEngine> {
-    const worker = file.endsWith('.ts') ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(file)});`, { eval: true }) : new Worker(file);
+  static load(o: EngineOptions, file: string, loadTimeoutMs = LOAD_TIMEOUT_MS): Promise<ProcessEngine> {
+    const child = spawnEngine(file);
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-STDERR_TAIL)));
     const { log, ...options } = o;
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: FromWorker) => {
+    return new Promise<ProcessEngine>((resolve, reject) => {
+      const settle = (err?: Error, engine?: ProcessEngine) => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        child.off('error', onError);
+        if (err) {
+          child.kill('SIGKILL');
+          reject(err);
+        } else resolve(engine!);
+      };
+      const onMessage = (m: FromEngine) => {
         if (m.type === 'log') log?.(m.level, m.message);
         else if (m.type === 'loaded') {
-          worker.off('error', onError);
-          resolve(new WorkerEngine(worker, m.info));
-        } else if (m.type === 'load-failed') {
-          void worker.terminate();
-          reject(fromWire(m.error));
-        }
+          const engine = new ProcessEngine(child, m.info, () => stderr);
+          // Messages the engine logs after loading (fallbacks at first use) still reach the log.
+          child.on('message', (l: FromEngine) => l.type === 'log' && log?.(l.level, l.message));
+          settle(undefined, engine);
+        } else if (m.type === 'load-failed') settle(fromWire(m.error));
       };
-      const onError = (err: Error) => reject(new Error(`The engine worker ${file} failed to start: ${err.message}`));
-      worker.on('message', onMessage);
-      worker.once('error', onError);
-      worker.postMessage({ type: 'load', options } satisfies ToWorker);
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+        settle(new EngineExitError(`The engine process ${describeExit({ code, signal })} while loading ${o.modelDir}.${stderr ? ` Its last output: ${stderr.trim().slice(-500)}` : ''}`));
+      const onError = (err: Error) => settle(new Error(`The engine process ${file} failed to start: ${err.message}`));
+      const timer = setTimeout(() => settle(new Error(`The engine process did not finish loading ${o.modelDir} within ${loadTimeoutMs / 1000} s; it was stopped.`)), loadTimeoutMs);
+      child.on('message', onMessage);
+      child.on('exit', onExit);
+      child.on('error', onError);
+      child.send({ type: 'load', options } satisfies ToEngine);
     });
+  }
+
+  /** The engine process's id (for tests that kill it). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   available(): Strategy[] {
     return this.info.available;
   }
 
-  /** Streams a completion from the worker; aborting the signal stops it there within one step. */
+  /** Streams a completion from the engine process; aborting the signal stops it there within one step. */
   async *complete(req: CompletionRequest & { stopContext?: CursorContext }): AsyncGenerator<CompletionUpdate> {
-    if (this.disposed) throw new Error('The engine was disposed.');
+    if (this.disposed) throw new EngineExitError('The engine was disposed.');
     const id = this.nextId++;
-    const queue: FromWorker[] = [];
+    const queue: FromEngine[] = [];
     let wake: (() => void) | undefined;
     this.listeners.set(id, (m) => {
       queue.push(m);
@@ -109,7 +168,7 @@ export class WorkerEngine implements LoadedEngine {
           if (m.trace) Object.assign(live, m.trace);
           yield { text: m.text, delta: m.delta, done: m.done, trace: live };
         } else if (m.type === 'end') {
-          if (m.error) throw fromWire(m.error);
+          if (m.error) throw m.error.name === 'EngineExitError' ? new EngineExitError(m.error.message) : fromWire(m.error);
           return;
         }
       }
@@ -119,14 +178,14 @@ export class WorkerEngine implements LoadedEngine {
     }
   }
 
-  /** The worker's heap in bytes (used, and external such as typed arrays). */
-  memory(): Promise<{ heapUsed: number; external: number }> {
+  /** The engine process's memory in bytes. */
+  memory(): Promise<EngineMemory> {
     const id = this.nextId++;
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       this.listeners.set(id, (m) => {
-        if (m.type !== 'memory') return;
         this.listeners.delete(id);
-        resolve({ heapUsed: m.heapUsed, external: m.external });
+        if (m.type === 'memory') resolve({ rss: m.rss, heapUsed: m.heapUsed, external: m.external });
+        else reject(new EngineExitError('The engine process ended before it reported its memory.'));
       });
       this.send({ type: 'memory', id });
     });
@@ -136,27 +195,48 @@ export class WorkerEngine implements LoadedEngine {
     return this.call({ type: 'reset', id: this.nextId++ });
   }
 
+  /** Frees the engine's sessions and ends its process (killed if it does not end within a grace period). */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
+    const grace = setTimeout(() => this.child.kill('SIGKILL'), DISPOSE_GRACE_MS);
     await this.call({ type: 'dispose', id: this.nextId++ }).catch(() => {});
-    await this.worker.terminate();
+    await gone;
+    clearTimeout(grace);
   }
 
-  private send(m: ToWorker): void {
-    if (!this.disposed || m.type === 'dispose') this.worker.postMessage(m);
+  /** The process ended: everything pending is answered (quietly, as EngineExitError), and an unasked end is reported. */
+  private ended(exit: EngineExit): void {
+    const error: WireError = { name: 'EngineExitError', message: `The engine process ${describeExit(exit)}.` };
+    for (const [id, l] of [...this.listeners]) {
+      l({ type: 'end', id, error });
+      l({ type: 'done', id, error });
+    }
+    const unasked = !this.disposed;
+    this.disposed = true;
+    if (unasked) this.exited.fire(exit);
+    this.exited.dispose();
+  }
+
+  private send(m: ToEngine): void {
+    if ((this.disposed && m.type !== 'dispose') || !this.child.connected) return;
+    // A channel that closes between the check and the write reports through the callback, not a throw.
+    this.child.send(m, undefined, {}, () => {});
   }
 
   /** Sends a request answered by one 'done' message. */
-  private call(m: Extract<ToWorker, { id: number }>, signal?: AbortSignal): Promise<void> {
+  private call(m: Extract<ToEngine, { id: number }>, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
+      if (!this.child.connected) return reject(new EngineExitError('The engine process has ended.'));
       const onAbort = () => this.send({ type: 'retrieval-abort', id: m.id });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.listeners.set(m.id, (r) => {
         if (r.type !== 'done') return;
         this.listeners.delete(m.id);
         signal?.removeEventListener('abort', onAbort);
-        if (r.error) reject(fromWire(r.error));
+        if (r.error) reject(r.error.name === 'EngineExitError' ? new EngineExitError(r.error.message) : fromWire(r.error));
         else resolve();
       });
       this.send(m);

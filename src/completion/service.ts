@@ -7,6 +7,7 @@ import { CompletionCache, Entry } from './cache';
 import { Emitter, type Event } from './event';
 import type { TraceHistory } from './history';
 import { shape, shouldStop, type CursorContext } from './policy';
+import { isEngineExit } from './processEngine';
 import { DecodeScheduler, type Job } from './scheduler';
 
 /** The part of the engine the pipeline uses. */
@@ -148,7 +149,9 @@ export class CompletionService {
           if (this.served?.entry === entry) this.extended.fire(this.served.req);
         }
       } catch (err) {
-        if (!isAbortError(err)) this.deps.log.error(`Completion failed at ${req.uri}:${req.offset}: ${err instanceof Error ? err.message : String(err)}`);
+        // An engine process that ended is reported once by EngineHost, which restarts it; its decode ends quietly.
+        if (isEngineExit(err)) this.deps.log.trace(`decode ended with the engine process at ${req.uri}@${req.offset}`);
+        else if (!isAbortError(err)) this.deps.log.error(`Completion failed at ${req.uri}:${req.offset}: ${err instanceof Error ? err.message : String(err)}`);
         else this.deps.log.trace(`decode aborted at ${req.uri}@${req.offset}`);
         return;
       }

@@ -8,7 +8,7 @@ interface Options extends esbuild.BuildOptions {
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { buildOptions } = require('../../esbuild.js') as {
-  buildOptions: (o?: { production?: boolean }) => { extension: Options; webview: Options };
+  buildOptions: (o?: { production?: boolean }) => { extension: Options; engineProcess: Options; webview: Options };
 };
 const ROOT = join(__dirname, '..', '..');
 
@@ -17,6 +17,15 @@ test('the extension bundle is CommonJS for Node with vscode and onnxruntime-node
   assert.equal(extension.platform, 'node');
   assert.equal(extension.format, 'cjs');
   assert.deepEqual([...(extension.external ?? [])].sort(), ['onnxruntime-node', 'vscode']);
+});
+
+test('the engine process entry is its own CommonJS bundle, dist/engineProcess.js, with the same externals', () => {
+  const { engineProcess } = buildOptions();
+  assert.equal(engineProcess.outfile, 'dist/engineProcess.js');
+  assert.deepEqual(engineProcess.entryPoints, ['src/completion/engineProcess.ts']);
+  assert.equal(engineProcess.platform, 'node');
+  assert.equal(engineProcess.format, 'cjs');
+  assert.deepEqual([...(engineProcess.external ?? [])].sort(), ['onnxruntime-node', 'vscode']);
 });
 
 test('the webview bundle is a browser IIFE in dist/webview.js', () => {

@@ -1,70 +1,125 @@
-// The engine in a worker thread: same completions as in this thread, aborts, the engine's own
-// errors (cause and fix), and retrieval updates through messages.
+// The engine in its own process: same completions as in this thread, aborts, the engine's own
+// errors (cause and fix), and retrieval updates through IPC.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Engine, HastenError, isAbortError } from '../../src/engine';
-import { WorkerEngine } from '../../src/completion/workerEngine';
+import { ProcessEngine, isEngineExit, type EngineExit } from '../../src/completion/processEngine';
 
 const ROOT = path.join(__dirname, '..', '..');
-const WORKER = path.join(ROOT, 'src', 'completion', 'engineWorker.ts');
+const ENTRY = path.join(ROOT, 'src', 'completion', 'engineProcess.ts');
 const MODEL = path.join(ROOT, 'models', 'hasten-target');
 const FILE = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'workspace', 'src', 'fibonacci.ts'), 'utf8');
 
-let worker: WorkerEngine;
+let engine: ProcessEngine;
 before(async () => {
-  worker = await WorkerEngine.load({ modelDir: MODEL, draftDir: null }, WORKER);
+  engine = await ProcessEngine.load({ modelDir: MODEL, draftDir: null }, ENTRY);
 });
-after(() => worker?.dispose());
+after(() => engine?.dispose());
 
-async function text(e: Pick<Engine, 'complete'> | WorkerEngine, prefix: string, signal?: AbortSignal): Promise<{ text: string; tokens: number; strategy: string }> {
+async function text(e: Pick<Engine, 'complete'> | ProcessEngine, prefix: string, signal?: AbortSignal): Promise<{ text: string; tokens: number; strategy: string }> {
   let last;
   for await (const u of e.complete({ prefix, suffix: '', strategy: 'autoregressive', maxNewTokens: 12, ...(signal ? { signal } : {}) })) last = u;
   return { text: last!.text, tokens: last!.trace.tokens, strategy: last!.trace.strategy };
 }
 
-test('a worker engine completes exactly as the engine in this thread, with the final trace', { timeout: 120_000 }, async () => {
+test('the engine in its own process completes exactly as the engine in this thread, with the final trace', { timeout: 120_000 }, async () => {
   const local = await Engine.load({ modelDir: MODEL, draftDir: null });
   try {
-    for (const cut of [60, 200]) assert.deepEqual(await text(worker, FILE.slice(0, cut)), await text(local, FILE.slice(0, cut)));
+    for (const cut of [60, 200]) assert.deepEqual(await text(engine, FILE.slice(0, cut)), await text(local, FILE.slice(0, cut)));
   } finally {
     await local.dispose();
   }
-  assert.equal(worker.target.folder.name, 'hasten-target');
-  assert.equal(worker.draft, null);
-  assert.ok(worker.available().includes('autoregressive'));
+  assert.equal(engine.target.folder.name, 'hasten-target');
+  assert.equal(engine.draft, null);
+  assert.ok(engine.available().includes('autoregressive'));
 });
 
-test('the stop rule travels as the cursor context and stops decoding in the worker', { timeout: 60_000 }, async () => {
+test('the stop rule travels as the cursor context and stops decoding in the engine', { timeout: 60_000 }, async () => {
   let last;
   const stopContext = { linePrefix: 'x', lineSuffix: '', nextLines: [], mode: 'never' as const, maxLines: 1 };
-  for await (const u of worker.complete({ prefix: FILE, suffix: '', strategy: 'autoregressive', maxNewTokens: 40, stopContext })) last = u;
+  for await (const u of engine.complete({ prefix: FILE, suffix: '', strategy: 'autoregressive', maxNewTokens: 40, stopContext })) last = u;
   // With mode never, decoding stops at the first newline (or earlier at the end of text or the budget).
   assert.ok(last!.trace.stopReason !== 'length' || !last!.text.slice(0, -1).includes('\n'));
   assert.ok(last!.text.split('\n').length <= 2, JSON.stringify(last!.text));
 });
 
-test('aborting stops a worker completion with an AbortError', { timeout: 60_000 }, async () => {
+test('aborting stops a completion in the engine process with an AbortError', { timeout: 60_000 }, async () => {
   const ctrl = new AbortController();
   ctrl.abort();
-  await assert.rejects(text(worker, FILE, ctrl.signal), (err) => isAbortError(err));
-  // The worker is still usable afterwards.
-  assert.ok((await text(worker, FILE.slice(0, 100))).tokens > 0);
+  await assert.rejects(text(engine, FILE, ctrl.signal), (err) => isAbortError(err));
+  // The engine is still usable afterwards.
+  assert.ok((await text(engine, FILE.slice(0, 100))).tokens > 0);
 });
 
 test('a bad model folder fails to load with the engine\'s error, cause and fix', { timeout: 60_000 }, async () => {
-  const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-worker-bad-'));
+  const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-engine-bad-'));
   try {
-    await assert.rejects(WorkerEngine.load({ modelDir: bad }, WORKER), (err) => err instanceof HastenError && err.code === 'model-missing' && /config\.json/.test(err.message));
+    await assert.rejects(ProcessEngine.load({ modelDir: bad }, ENTRY), (err) => err instanceof HastenError && err.code === 'model-missing' && /config\.json/.test(err.message));
   } finally {
     fs.rmSync(bad, { recursive: true, force: true });
   }
 });
 
-test('retrieval updates and reset go through the worker', { timeout: 60_000 }, async () => {
-  await worker.retrieval.update('file:///a.ts', FILE);
-  worker.retrieval.remove('file:///a.ts');
-  await worker.reset();
+test('retrieval updates and reset go through the engine', { timeout: 60_000 }, async () => {
+  await engine.retrieval.update('file:///a.ts', FILE);
+  engine.retrieval.remove('file:///a.ts');
+  await engine.reset();
+});
+
+test('updates stream across the process boundary: the text grows step by step, the trace comes with the last', { timeout: 60_000 }, async () => {
+  const updates: { text: string; done: boolean; steps: number }[] = [];
+  for await (const u of engine.complete({ prefix: FILE.slice(0, 300), suffix: '', strategy: 'autoregressive', maxNewTokens: 16 })) updates.push({ text: u.text, done: u.done, steps: u.trace.steps.length });
+  assert.ok(updates.length >= 3, `${updates.length} updates`);
+  for (let i = 1; i < updates.length; i++) assert.ok(updates[i]!.text.startsWith(updates[i - 1]!.text), 'each update extends the last');
+  assert.deepEqual(updates.map((u) => u.done), [...updates.slice(1).map(() => false), true]);
+  assert.ok(updates.at(-1)!.steps > 0, 'the final update carries the trace');
+});
+
+test('aborting mid-stream stops the decode in the engine process', { timeout: 60_000 }, async () => {
+  const ctrl = new AbortController();
+  let n = 0;
+  await assert.rejects(
+    (async () => {
+      for await (const _ of engine.complete({ prefix: FILE, suffix: '', strategy: 'autoregressive', maxNewTokens: 200, signal: ctrl.signal })) if (++n === 2) ctrl.abort();
+    })(),
+    (err) => isAbortError(err),
+  );
+  assert.ok(n < 10, `stopped within a few steps (${n} updates)`);
+});
+
+test('the engine process reports its own memory, separate from this process', { timeout: 30_000 }, async () => {
+  const m = await engine.memory();
+  assert.ok(m.rss > 20e6 && m.heapUsed > 0 && m.external > 0, JSON.stringify(m));
+});
+
+test('a killed engine process ends the completion in flight with an EngineExitError and reports how it ended', { timeout: 60_000 }, async () => {
+  const victim = await ProcessEngine.load({ modelDir: MODEL, draftDir: null }, ENTRY);
+  const exits: EngineExit[] = [];
+  victim.onDidExit((e) => exits.push(e));
+  let n = 0;
+  await assert.rejects(
+    (async () => {
+      for await (const _ of victim.complete({ prefix: FILE, suffix: '', strategy: 'autoregressive', maxNewTokens: 200 })) if (++n === 1) process.kill(victim.pid!, 'SIGKILL');
+    })(),
+    (err) => isEngineExit(err),
+  );
+  assert.equal(exits.length, 1);
+  assert.equal(exits[0]!.signal, 'SIGKILL');
+  // Later calls fail the same way instead of hanging.
+  await assert.rejects(text(victim, 'x'), (err) => isEngineExit(err));
+  await assert.rejects(victim.reset(), (err) => isEngineExit(err));
+  await victim.dispose();
+});
+
+test('dispose ends the engine process and reports no unasked exit', { timeout: 60_000 }, async () => {
+  const e = await ProcessEngine.load({ modelDir: MODEL, draftDir: null }, ENTRY);
+  let unasked = 0;
+  e.onDidExit(() => unasked++);
+  const pid = e.pid!;
+  await e.dispose();
+  assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the process is gone');
+  assert.equal(unasked, 0);
 });

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkVsixEntries, hostTarget, ignoreFileFor, isRuntimeModelFile, listZip, ortBinaryDir } from '../../scripts/vsix';
 
@@ -95,7 +97,7 @@ test('listZip reads names and sizes from the central directory', () => {
 });
 
 const GOOD = [
-  'extension.vsixmanifest', 'extension/package.json', 'extension/dist/extension.js', 'extension/dist/engineWorker.js', 'extension/dist/webview.js',
+  'extension.vsixmanifest', 'extension/package.json', 'extension/dist/extension.js', 'extension/dist/engineProcess.js', 'extension/dist/webview.js',
   'extension/node_modules/onnxruntime-node/dist/index.js', 'extension/node_modules/onnxruntime-common/dist/cjs/index.js',
   'extension/node_modules/onnxruntime-common/dist/cjs/package.json',
   `extension/${ORT}/linux/x64/onnxruntime_binding.node`, `extension/${ORT}/linux/x64/libonnxruntime.so.1`,
@@ -116,4 +118,11 @@ test('a .vsix with the wrong files is caught', () => {
   assert.match(problems(['extension/src/extension.ts']).join(), /source file/);
   assert.match(problems(['extension/bench/peers/node_modules/node-llama-cpp/dist/index.js']).join(), /benchmark file/);
   assert.match(problems(['extension/dist/extension.js.map']).join(), /source file/);
+});
+
+test('.vscodeignore re-includes every bundle esbuild.js writes (the engine process entry included)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { buildOptions } = require('../../esbuild.js') as { buildOptions: () => Record<string, { outfile: string }> };
+  const ignore = readFileSync(join(__dirname, '..', '..', '.vscodeignore'), 'utf8').split('\n');
+  for (const bundle of Object.values(buildOptions())) assert.ok(ignore.includes(`!${bundle.outfile}`), `.vscodeignore lacks !${bundle.outfile}`);
 });
