@@ -12,6 +12,7 @@ const post = (m: FromEngine) => {
 };
 
 async function complete(id: number, req: Extract<ToEngine, { type: 'complete' }>['req']): Promise<void> {
+  const arrived = performance.now();
   const ctrl = new AbortController();
   running.set(id, ctrl);
   const { stopContext, ...rest } = req;
@@ -21,7 +22,7 @@ async function complete(id: number, req: Extract<ToEngine, { type: 'complete' }>
     for await (const u of engine.complete({ ...rest, signal: ctrl.signal, ...(stopText ? { stopText } : {}) })) {
       post({ type: 'update', id, text: u.text, delta: u.delta, done: u.done, ...(u.done ? { trace: u.trace } : {}) });
     }
-    post({ type: 'end', id });
+    post({ type: 'end', id, engineMs: performance.now() - arrived });
   } catch (err) {
     post({ type: 'end', id, error: toWire(err) });
   } finally {

@@ -46,7 +46,8 @@ export type FromEngine =
   | { type: 'load-failed'; error: WireError }
   /** `trace` comes with the last update only: the live one would be cloned at every step. */
   | { type: 'update'; id: number; text: string; delta: string; done: boolean; trace?: CompletionTrace }
-  | { type: 'end'; id: number; error?: WireError }
+  /** `engineMs`: from the request's arrival to this message, in the engine process (the rest of the caller's wait is IPC). */
+  | { type: 'end'; id: number; error?: WireError; engineMs?: number }
   | { type: 'done'; id: number; error?: WireError }
   | ({ type: 'memory'; id: number } & EngineMemory);
 

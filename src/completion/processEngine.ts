@@ -29,6 +29,12 @@ export interface LoadedEngine {
   readonly onDidExit?: Event<EngineExit>;
 }
 
+/** One completion's wall time as the caller saw it and as the engine process spent it; the difference is the boundary's cost. */
+export interface CompletionTiming {
+  callerMs: number;
+  engineMs: number;
+}
+
 /** The error a request gets when the engine process ends under it: callers end quietly on it. */
 export class EngineExitError extends Error {
   override readonly name = 'EngineExitError';
@@ -75,6 +81,9 @@ export class ProcessEngine implements LoadedEngine {
   private disposed = false;
   private readonly exited = new Emitter<EngineExit>();
   readonly onDidExit: Event<EngineExit> = this.exited.event;
+  private readonly timed = new Emitter<CompletionTiming>();
+  /** Fires after each completion that ends normally, with its time here and in the engine process. */
+  readonly onDidTime: Event<CompletionTiming> = this.timed.event;
   readonly retrieval: LoadedEngine['retrieval'];
   readonly target: LoadedEngine['target'];
   readonly draft: LoadedEngine['draft'];
@@ -158,6 +167,7 @@ export class ProcessEngine implements LoadedEngine {
     const onAbort = () => this.send({ type: 'abort', id });
     signal?.addEventListener('abort', onAbort, { once: true });
     const live: CompletionTrace = { id: 0, strategy: req.strategy, model: this.info.model, drafter: '', promptTokens: 0, reusedTokens: 0, tokens: 0, output: [], prefillMs: 0, decodeMs: 0, steps: [], stopReason: 'length' };
+    const sent = performance.now();
     try {
       this.send({ type: 'complete', id, req: wire });
       if (signal?.aborted) onAbort();
@@ -169,6 +179,7 @@ export class ProcessEngine implements LoadedEngine {
           yield { text: m.text, delta: m.delta, done: m.done, trace: live };
         } else if (m.type === 'end') {
           if (m.error) throw m.error.name === 'EngineExitError' ? new EngineExitError(m.error.message) : fromWire(m.error);
+          if (m.engineMs !== undefined) this.timed.fire({ callerMs: performance.now() - sent, engineMs: m.engineMs });
           return;
         }
       }
@@ -218,6 +229,7 @@ export class ProcessEngine implements LoadedEngine {
     this.disposed = true;
     if (unasked) this.exited.fire(exit);
     this.exited.dispose();
+    this.timed.dispose();
   }
 
   private send(m: ToEngine): void {
