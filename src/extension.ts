@@ -33,6 +33,13 @@ export function activate(context: vscode.ExtensionContext): void {
   const feed = new WorkspaceFeed(ring, () => host.engine?.retrieval, () => config.context, log);
   const provider = new HastenInlineProvider({ service, ring, config: (doc) => read(doc).completion, extraChars: () => config.context.extraChars });
 
+  // The status bar describes the completion the visualiser follows: the newest the user asked for or saw.
+  let figuresAfter = 0;
+  const showFigures = () => {
+    const r = history.current(figuresAfter);
+    statusBar.completed(r && { id: r.trace.id, strategy: r.trace.strategy, tokens: r.trace.tokens, tokensPerSecond: r.summary.tokensPerSecond, acceptance: r.summary.drafted > 0 ? r.summary.acceptanceRate : null });
+  };
+
   const load = () => vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Hasten: loading model' }, () => host.load(config.engine, ctx.baseDir()));
   context.subscriptions.push(
     log,
@@ -46,6 +53,11 @@ export function activate(context: vscode.ExtensionContext): void {
     retriggerOnExtend(service),
     registerVisualiserSerializer({ extensionUri: context.extensionUri, feed: history, log }),
     host.onDidChangeState((s) => {
+      // A model being loaded (a switch) starts with no figures: older completions are another model's.
+      if (s.kind === 'loading') {
+        figuresAfter = history.lastId;
+        showFigures();
+      }
       statusBar.update(health());
       announce(s, ctx);
       if (s.kind === 'ready') {
@@ -53,11 +65,8 @@ export function activate(context: vscode.ExtensionContext): void {
         feed.reindexAll();
       }
     }),
-    history.onDidRecordTrace((r) => {
-      // A speed over one or two tokens says nothing (a single step can look like thousands per second).
-      if (r.trace.tokens < 4) return;
-      statusBar.completed({ strategy: r.trace.strategy, tokensPerSecond: r.summary.tokensPerSecond, acceptance: r.summary.drafted > 0 ? r.summary.acceptanceRate : null });
-    }),
+    history.onDidRecordTrace(showFigures),
+    history.onDidServe(showFigures),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration(CONFIG_SECTION)) return;
       const before = config;

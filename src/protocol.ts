@@ -119,6 +119,16 @@ export interface HistoryEntry {
   id: number;
   label: string;
   live: boolean;
+  /** "Follow newest" may show it: not a prefetch the user has not seen. */
+  followed: boolean;
+}
+
+/**
+ * Whether the visualiser follows, and the status bar describes, this completion: what the user asked
+ * for or saw. A prefetch nobody has seen yet is listed (and marked) but never followed.
+ */
+export function isFollowed(r: { prefetch: boolean; served?: boolean }): boolean {
+  return !r.prefetch || r.served === true;
 }
 
 // ---------------------------------------------------------------------------------------------

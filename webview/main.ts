@@ -63,7 +63,7 @@ function post(message: FromWebview): void {
 function renderHistory(): void {
   const select = $<HTMLSelectElement>('history');
   select.replaceChildren();
-  const entries = state.history.length ? state.history : state.trace ? [{ id: state.trace.id, label: `#${state.trace.id} (restored)`, live: false }] : [];
+  const entries = state.history.length ? state.history : state.trace ? [{ id: state.trace.id, label: `#${state.trace.id} (restored)`, live: false, followed: true }] : [];
   for (const h of [...entries].reverse()) {
     const o = document.createElement('option');
     o.value = String(h.id);
@@ -229,7 +229,7 @@ function wire(): void {
   $('history').addEventListener('change', (e) => {
     const id = Number((e.target as HTMLSelectElement).value);
     // Picking an older completion stops following, or the next completion would replace it at once.
-    const newest = state.history[state.history.length - 1];
+    const newest = [...state.history].reverse().find((h) => h.followed);
     if (newest?.id !== id) state.follow = false;
     renderHistory();
     save();

@@ -14,6 +14,8 @@ export class Entry {
   /** The suggestion so far (already shaped by the multi-line policy). */
   text = '';
   done = false;
+  /** The id of the completion (trace) that fills it. */
+  id = 0;
   private waiters: (() => void)[] = [];
 
   /** Updates the suggestion; wakes anyone waiting for more. */

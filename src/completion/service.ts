@@ -118,7 +118,9 @@ export class CompletionService {
     }
     if (text === undefined || signal.aborted || !isCurrent()) return undefined;
     this.served = { req, entry };
-    return text === '' ? undefined : text;
+    if (text === '') return undefined;
+    this.deps.history.served(entry.id);
+    return text;
   }
 
   private async waitForText(entry: Entry, typed: number, signal: AbortSignal): Promise<string | undefined> {
@@ -133,13 +135,16 @@ export class CompletionService {
 
   private startDecode(req: ProvideRequest, key: string, entry: Entry, prefetch: boolean): Job {
     const queued = performance.now();
+    // Ids come from the history, which outlives engines: the engine's own restart with every process.
+    const id = (entry.id = this.deps.history.newId());
     const job: Job = this.scheduler.start(async (signal) => {
       const engine = this.deps.engine();
       if (!engine) return;
       let first: number | null = null;
       let last: CompletionUpdate | undefined;
       try {
-        for await (const u of engine.complete(this.request(req, signal))) {
+        for await (const update of engine.complete(this.request(req, signal))) {
+          const u = { ...update, trace: { ...update.trace, id } };
           last = u;
           if (!u.done) this.deps.history.update({ trace: u.trace, uri: req.uri, languageId: req.languageId, prefetch });
           const shown = shape(u.text, req.cursor, u.done);

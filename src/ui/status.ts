@@ -5,9 +5,11 @@ export type Health =
   | { kind: 'ready'; model: string; provider: string; draft: string | null; warnings: readonly string[] }
   | { kind: 'error'; message: string };
 
-/** The last completion's speed figures. */
+/** The speed figures of the completion the user asked for or saw last (the one the visualiser follows). */
 export interface LastCompletion {
+  id: number;
   strategy: string;
+  tokens: number;
   tokensPerSecond: number;
   /** Share of drafted tokens accepted; null when nothing was drafted (autoregressive). */
   acceptance: number | null;
@@ -25,10 +27,15 @@ export const STATUS_ITEM_ID = 'hasten.status';
 
 const CLICK = 'Click for Hasten commands.';
 
-function figures(last: LastCompletion | undefined): string {
+/** Fewer tokens than this give no meaningful speed (one step can look like thousands per second). */
+export const MIN_TOKENS_FOR_SPEED = 4;
+
+/** The status bar's figures, each with its unit: ` · 173 tok/s · 13% accepted`. */
+export function figures(last: LastCompletion | undefined): string {
   if (!last) return '';
-  const acc = last.acceptance === null ? '' : ` ${Math.round(100 * last.acceptance)}%`;
-  return ` ${Math.round(last.tokensPerSecond)} tok/s${acc}`;
+  if (last.tokens < MIN_TOKENS_FOR_SPEED) return ` · ${last.tokens} tok`;
+  const acc = last.acceptance === null ? '' : ` · ${Math.round(100 * last.acceptance)}% accepted`;
+  return ` · ${Math.round(last.tokensPerSecond)} tok/s${acc}`;
 }
 
 /** Maps a health state (and the last completion) to what the status bar shows. */
@@ -43,7 +50,9 @@ export function statusView(health: Health, last?: LastCompletion): StatusView {
     case 'ready': {
       const lines = [
         `Hasten: ${health.model}${health.draft ? ` + draft ${health.draft}` : ''} on ${health.provider}.`,
-        last ? `Last completion: ${last.strategy}, ${last.tokensPerSecond.toFixed(1)} tok/s${last.acceptance === null ? '' : `, ${(100 * last.acceptance).toFixed(0)}% of drafted tokens accepted`}.` : 'No completion yet.',
+        last
+          ? `Completion #${last.id} (${last.strategy}): ${last.tokens} tokens, ${last.tokensPerSecond.toFixed(1)} tok/s${last.acceptance === null ? ', nothing drafted' : `, ${(100 * last.acceptance).toFixed(0)}% of drafted tokens accepted`}. The visualiser shows the same completion.`
+          : 'No completion yet with this model.',
         ...health.warnings,
         CLICK,
       ];

@@ -21,8 +21,8 @@ export class StatusBar implements vscode.Disposable {
     this.render();
   }
 
-  /** Shows the last completion's speed. */
-  completed(last: LastCompletion): void {
+  /** Shows a completion's speed; undefined clears it (a model switch). */
+  completed(last: LastCompletion | undefined): void {
     this.last = last;
     this.render();
   }

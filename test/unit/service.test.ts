@@ -129,6 +129,44 @@ test('after a suggestion completes, the next one is prefetched as if it were acc
   assert.equal(engine.calls.length, 2, 'the accepted position was served from the prefetch');
 });
 
+test('completion ids are unique for the life of the window, across engines that each count from 1', async () => {
+  let engine = new FakeEngine(() => ['y;'], 1);
+  const log = quietLog();
+  const history = new TraceHistory();
+  const completion = { ...defaults.completion, debounceMs: 0, prefetch: false, multiline: 'never' as const };
+  const service = new CompletionService({ engine: () => engine, decode: () => defaults.decode, completion: () => completion, log, history });
+  const at = (text: string): ProvideRequest => ({ uri: 'file:///a.ts', languageId: 'typescript', version: 1, offset: text.length, extra: '', ...windowsAt(stringSource(text), text.length, completion) });
+  await service.provide(at('a = '), live().signal, () => true);
+  await service.provide(at('b = '), live().signal, () => true);
+  await service.idle();
+  // A model switch: a new engine (a new process), whose own trace ids start again at 1.
+  engine = new FakeEngine(() => ['z;'], 1);
+  service.resetCache();
+  await service.provide(at('c = '), live().signal, () => true);
+  await service.idle();
+  const ids = history.list().map((r) => r.trace.id);
+  assert.deepEqual(ids, [1, 2, 3]);
+  assert.equal(history.list()[2]!.trace.model, 'fake');
+  assert.ok(log.lines.some((l) => l.startsWith('completion #3 ')), 'the log names the window-wide id');
+});
+
+test('a prefetch is recorded as unseen until the user accepts into it; then it is the completion followed', async () => {
+  const engine = new FakeEngine((r: CompletionRequest) => [r.prefix.endsWith('a = 1;') ? ' // next' : 'a = 1;'], 2);
+  const { service, req, history } = setup(engine, { prefetch: true, multiline: 'never' });
+  const served: number[] = [];
+  history.onDidServe((r) => served.push(r.trace.id));
+  await service.provide(req('let a; '), live().signal, () => true);
+  await new Promise((res) => setTimeout(res, 50));
+  const [first, prefetch] = history.list();
+  assert.deepEqual([first!.prefetch, first!.served, prefetch!.prefetch, prefetch!.served], [false, true, true, false]);
+  assert.equal(history.current(), first, 'the unseen prefetch is not the current completion');
+  assert.ok(!served.includes(prefetch!.trace.id));
+  assert.equal(await service.provide(req('let a; a = 1;', 2), live().signal, () => true), ' // next');
+  assert.equal(served.at(-1), prefetch!.trace.id);
+  assert.equal(history.current(), prefetch);
+  assert.equal(history.current(prefetch!.trace.id), undefined, 'nothing newer than an id given');
+});
+
 test('every finished decode is recorded with its trace, and the log line names its strategy', async () => {
   const engine = new FakeEngine(() => ['y;'], 1);
   const { service, req, history, log } = setup(engine, { multiline: 'never' });

@@ -22,10 +22,14 @@ test('each health state has its own icon; error and warning states use theme col
   assert.match(warned.tooltip, /cuda/);
 });
 
-test('ready shows the last completion speed and acceptance; autoregressive shows no acceptance', () => {
-  const spec = statusView(ready, { strategy: 'token-tree', tokensPerSecond: 123.4, acceptance: 0.625 });
-  assert.match(spec.text, /123 tok\/s 63%/);
-  assert.match(spec.tooltip, /token-tree, 123\.4 tok\/s, 63% of drafted tokens accepted/);
-  const ar = statusView(ready, { strategy: 'autoregressive', tokensPerSecond: 50, acceptance: null });
-  assert.match(ar.text, /50 tok\/s$/);
+test('ready shows the followed completion\'s speed and acceptance, each labelled; autoregressive shows no acceptance', () => {
+  const spec = statusView(ready, { id: 18, strategy: 'token-tree', tokens: 24, tokensPerSecond: 173.4, acceptance: 0.13 });
+  assert.equal(spec.text, '$(zap) Hasten · 173 tok/s · 13% accepted');
+  assert.match(spec.tooltip, /Completion #18 \(token-tree\): 24 tokens, 173\.4 tok\/s, 13% of drafted tokens accepted/);
+  const ar = statusView(ready, { id: 3, strategy: 'autoregressive', tokens: 10, tokensPerSecond: 50, acceptance: null });
+  assert.equal(ar.text, '$(zap) Hasten · 50 tok/s');
+  // Too few tokens for a speed: the count only. No completion yet (or a model just switched): no figures.
+  assert.equal(statusView(ready, { id: 4, strategy: 'auto:prompt-lookup', tokens: 2, tokensPerSecond: 4000, acceptance: 1 }).text, '$(zap) Hasten · 2 tok');
+  assert.equal(statusView(ready).text, '$(zap) Hasten');
+  assert.match(statusView(ready).tooltip, /No completion yet with this model/);
 });

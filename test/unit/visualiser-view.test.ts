@@ -142,10 +142,15 @@ test('large traces are capped: steps, token text, and the shown text', () => {
   assert.ok(JSON.stringify(v).length < 200_000);
 });
 
-test('history entries name the completion, its strategy and file, and mark live decodes', () => {
+test('history entries name the completion, its strategy and file, and mark live decodes and prefetches', () => {
   const h = historyEntry(source(chainTrace(), { live: true, prefetch: true }));
   assert.equal(h.id, 7);
-  assert.match(h.label, /^#7 \d\d:\d\d:\d\d draft-model · 6 tok · main\.ts · prefetch · live$/);
+  assert.match(h.label, /^#7 \d\d:\d\d:\d\d draft-model · 6 tok · main\.ts · prefetch \(not shown\) · live$/);
+  assert.equal(h.followed, false, 'an unseen prefetch is listed, never followed');
+  const shown = historyEntry(source(chainTrace(), { prefetch: true, served: true }));
+  assert.match(shown.label, /· prefetch, shown$/);
+  assert.equal(shown.followed, true, 'a prefetch the user accepted into view is the suggestion on screen');
+  assert.equal(historyEntry(source(chainTrace())).followed, true);
 });
 
 test('whitespace is made visible and labels are cut', () => {

@@ -3,7 +3,7 @@
 // a serializer that brings the panel back after a reload (the webview keeps its own state).
 import * as vscode from 'vscode';
 import type { CompletionTrace } from '../../engine';
-import { dispatchFromWebview, HISTORY_CAP, type ToWebview } from '../../protocol';
+import { dispatchFromWebview, HISTORY_CAP, isFollowed, type ToWebview } from '../../protocol';
 import { makeNonce, visualiserHtml } from './html';
 import { historyEntry, viewTrace, type TraceSource } from './view';
 
@@ -29,6 +29,7 @@ export interface TraceRecord {
   totalMs: number;
   at: number;
   prefetch: boolean;
+  served: boolean;
 }
 
 /** What the panel reads: the recorded completions and, when the history offers it, each decode's progress. */
@@ -36,6 +37,8 @@ export interface TraceFeed {
   list(): readonly TraceRecord[];
   onDidRecordTrace(listener: (r: TraceRecord) => void): Subscription;
   onDidUpdateTrace?(listener: (t: LiveTrace) => void): Subscription;
+  /** A recorded prefetch was handed to the editor: it is now the completion to follow. */
+  onDidServe?(listener: (r: TraceRecord) => void): Subscription;
 }
 
 export interface VisualiserDeps {
@@ -49,7 +52,7 @@ export const VISUALISER_VIEW_TYPE = 'hasten.visualiser';
 const LIVE_INTERVAL_MS = 100;
 
 const fromRecord = (r: TraceRecord): TraceSource => ({ ...r, live: false });
-const fromLive = (t: LiveTrace): TraceSource => ({ ...t, shown: '', firstMs: null, totalMs: null, at: Date.now(), live: true });
+const fromLive = (t: LiveTrace): TraceSource => ({ ...t, shown: '', firstMs: null, totalMs: null, at: Date.now(), live: true, served: false });
 
 export class VisualiserPanel {
   static currentPanel: VisualiserPanel | undefined;
@@ -100,6 +103,7 @@ export class VisualiserPanel {
         this.sendUpdate();
       }),
     );
+    if (deps.feed.onDidServe) this.disposables.push(deps.feed.onDidServe(() => this.sendUpdate()));
     if (deps.feed.onDidUpdateTrace) {
       this.disposables.push(deps.feed.onDidUpdateTrace((t) => {
         this.live = fromLive(t);
@@ -122,10 +126,11 @@ export class VisualiserPanel {
     void this.panel.webview.postMessage(message);
   }
 
+  /** Every listed completion, and the one "Follow newest" shows: the newest the user asked for or saw, never an unseen prefetch. */
   private sendUpdate(): void {
     const sources = this.sources();
-    const newest = sources[sources.length - 1];
-    this.post({ type: 'update', history: sources.map(historyEntry), trace: newest ? viewTrace(newest) : null });
+    const followed = [...sources].reverse().find(isFollowed);
+    this.post({ type: 'update', history: sources.map(historyEntry), trace: followed ? viewTrace(followed) : null });
   }
 
   private select(id: number): void {

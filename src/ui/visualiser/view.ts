@@ -5,6 +5,7 @@ import type { CompletionTrace, StepTrace, TraceSummary } from '../../engine';
 import {
   MAX_NODES, MAX_STEPS, MAX_TOKEN_CHARS,
   type HistoryEntry, type SpeedupEstimate, type StripToken, type ViewNode, type ViewStep, type ViewSummary, type ViewTrace,
+  isFollowed,
 } from '../../protocol';
 
 /** What the panel knows about one completion: the engine's trace plus where it was shown. */
@@ -18,6 +19,8 @@ export interface TraceSource {
   totalMs: number | null;
   at: number;
   prefetch: boolean;
+  /** Handed to the editor (see TraceRecord.served); a live decode has not been yet. */
+  served?: boolean;
   live: boolean;
 }
 
@@ -201,5 +204,6 @@ export function historyEntry(src: TraceSource): HistoryEntry {
   const t = src.trace;
   const time = new Date(src.at).toTimeString().slice(0, 8);
   const file = src.uri.split(/[\\/]/).pop() ?? '';
-  return { id: t.id, live: src.live, label: `#${t.id} ${time} ${t.strategy} · ${t.tokens} tok${file ? ` · ${file}` : ''}${src.prefetch ? ' · prefetch' : ''}${src.live ? ' · live' : ''}` };
+  const prefetch = src.prefetch ? (src.served ? ' · prefetch, shown' : ' · prefetch (not shown)') : '';
+  return { id: t.id, live: src.live, followed: isFollowed(src), label: `#${t.id} ${time} ${t.strategy} · ${t.tokens} tok${file ? ` · ${file}` : ''}${prefetch}${src.live ? ' · live' : ''}` };
 }
