@@ -14,6 +14,8 @@ import { Dtype, DTYPES, WeightStore } from './weights';
 
 /** Bumped whenever the graphs a build writes change; part of the model manager's cache key. */
 export const BUILDER_VERSION = '1';
+/** KV slots beyond the context, so a token tree of up to this many nodes fits after a full context. */
+export const TREE_HEADROOM = 128;
 
 export interface BuildOptions {
   from: string;
@@ -47,6 +49,8 @@ export interface BuildRecord {
   builderVersion: string;
   dtype: Dtype;
   contextLength: number;
+  /** Slots of the fast graphs' KV buffers (context + tree headroom). */
+  kvSlots: number;
   variants: Variant[];
   quantisedHead: boolean;
   blockSize: number;
@@ -87,7 +91,7 @@ export async function build(o: BuildOptions): Promise<BuildSummary> {
   if (fs.existsSync(out) && !o.force) throw new BuildError(`${out} already exists.`, 'Pass --force to replace it, or choose another --out.');
   const contextLength = Math.min(o.contextLength ?? arch.maxPositions, arch.maxPositions, 32768);
   const opts: EmitOptions = {
-    dtype, contextLength,
+    dtype, kvSlots: contextLength + TREE_HEADROOM,
     quantiseHead: o.quantiseHead ?? true,
     accuracyLevel: o.accuracyLevel ?? 4,
     blockSize: o.blockSize ?? 32,
@@ -125,7 +129,7 @@ export async function build(o: BuildOptions): Promise<BuildSummary> {
     const weightBytes = store.bytes;
     store.close();
     store = null;
-    writeMetadata(from, tmp, cfg, { builderVersion: BUILDER_VERSION, dtype, contextLength, variants, quantisedHead: opts.quantiseHead && dtype.startsWith('int'), blockSize: opts.blockSize, accuracyLevel: opts.accuracyLevel, files: recordFiles(variants, arch.layers) });
+    writeMetadata(from, tmp, cfg, { builderVersion: BUILDER_VERSION, dtype, contextLength, kvSlots: opts.kvSlots, variants, quantisedHead: opts.quantiseHead && dtype.startsWith('int'), blockSize: opts.blockSize, accuracyLevel: opts.accuracyLevel, files: recordFiles(variants, arch.layers) });
     throwIfAborted(o.signal);
     replaceDir(tmp, out);
     return { out, arch, dtype, params: countParams(ckpt), weightBytes, graphs, seconds: (performance.now() - t0) / 1000 };

@@ -15,8 +15,8 @@ type Linear =
 
 export interface EmitOptions {
   dtype: Dtype;
-  /** Positions the rotary caches cover, and the fast graphs' KV buffer length. */
-  contextLength: number;
+  /** Positions the rotary caches cover: the context plus headroom for a token tree (the fast graphs' KV slots). */
+  kvSlots: number;
   /** int8/int4: quantise the LM head as well (faster; measured in the bench). */
   quantiseHead: boolean;
   /** MatMulNBits accuracy level: 4 = int8 activations on CPU (0 is ~20x slower there). */
@@ -135,8 +135,8 @@ export class Emitter {
   private rope(): { cos: StoredTensor; sin: StoredTensor } {
     const have = this.store.get('rope.cos');
     if (have) return { cos: have, sin: this.store.get('rope.sin')! };
-    const { cos, sin } = rotaryCaches(this.arch, this.opts.contextLength);
-    const dims = [this.opts.contextLength, this.arch.headDim / 2];
+    const { cos, sin } = rotaryCaches(this.arch, this.opts.kvSlots);
+    const dims = [this.opts.kvSlots, this.arch.headDim / 2];
     return { cos: this.store.float('rope.cos', dims, cos), sin: this.store.float('rope.sin', dims, sin) };
   }
 

@@ -227,13 +227,25 @@ export class Checkpoint {
   }
 }
 
-/** Writes a safetensors file (tensors in the given order, F32 or F16). */
-export function writeSafetensors(file: string, tensors: { name: string; shape: number[]; data: Float32Array }[], dtype: 'F32' | 'F16', metadata: Record<string, string> = {}): void {
+/** fp32 to bf16 bits, round to nearest even. */
+export function floatToBf16(src: Float32Array): Uint16Array {
+  const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const x = u[i]!;
+    out[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
+
+/** Writes a safetensors file (tensors in the given order, F32, F16 or BF16). */
+export function writeSafetensors(file: string, tensors: { name: string; shape: number[]; data: Float32Array }[], dtype: 'F32' | 'F16' | 'BF16', metadata: Record<string, string> = {}): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let off = 0;
   const blobs: Uint8Array[] = [];
   for (const t of tensors) {
-    const raw = dtype === 'F32' ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) : new Uint8Array(floatToHalf(t.data).buffer);
+    const raw = dtype === 'F32' ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)
+      : new Uint8Array((dtype === 'F16' ? floatToHalf(t.data) : floatToBf16(t.data)).buffer);
     header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + raw.length] };
     off += raw.length;
     blobs.push(raw);

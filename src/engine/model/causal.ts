@@ -4,18 +4,14 @@
 import * as ort from 'onnxruntime-node';
 import { HastenError, throwIfAborted } from '../errors';
 import { ModelFolder } from './folder';
+import { InPlaceKv } from './inplace';
 import { KvCache } from './kvcache';
+import { Logits } from './logits';
 import { openSession, Provider, RuntimeOptions } from './session';
 
 const MIN = -3.4028234663852886e38;
 
-/** Logits for a block of positions: row(i) is a view, [vocab]. */
-export class Logits {
-  constructor(readonly data: Float32Array, readonly rows: number, readonly vocab: number) {}
-  row(i: number): Float32Array {
-    return this.data.subarray(i * this.vocab, (i + 1) * this.vocab);
-  }
-}
+export { Logits };
 
 /** Depth of every node of a tree given by parent indices (-1 = attached to the committed sequence). */
 export function depths(parents: readonly number[]): number[] {
@@ -68,22 +64,47 @@ export class CausalModel {
     private readonly standard: ort.InferenceSession,
     private readonly tree: ort.InferenceSession | null,
     readonly provider: Provider,
+    /** The builder's fast graph: KV updated in place by onnxruntime, no holes, no copies. */
+    private readonly inPlace: InPlaceKv | null = null,
   ) {
     const c = folder.config;
     this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim);
   }
 
-  /** Opens the folder's standard graph (and its tree graph when `withTree` and the folder has one). */
-  static async open(folder: ModelFolder, runtime: RuntimeOptions, withTree = false): Promise<CausalModel> {
-    const std = await openSession(folder.files.standard, runtime);
+  /**
+   * Opens the folder's graphs. A builder-made folder runs its fast graph (and fast tree graph when
+   * `withTree`) on an in-place KV cache; other folders run the standard graph (and its tree graph)
+   * with the masked-holes cache. `fast: false` forces the standard graph (for A/B measurements).
+   */
+  static async open(folder: ModelFolder, runtime: RuntimeOptions, withTree = false, opts: { fast?: boolean } = {}): Promise<CausalModel> {
+    const f = folder.files;
+    if (f.fast && opts.fast !== false && (!withTree || f.fastTree)) {
+      const fast = await openSession(f.fast, runtime);
+      try {
+        checkFastIo(f.fast, folder, fast.session);
+        const tree = withTree && f.fastTree ? (await openSession(f.fastTree, runtime)).session : null;
+        const c = folder.config;
+        const kv = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, c.kvSlots ?? c.contextLength);
+        return new CausalModel(folder, fast.session, tree, fast.provider, kv);
+      } catch (err) {
+        await fast.session.release();
+        throw err;
+      }
+    }
+    const std = await openSession(f.standard, runtime);
     try {
       checkIo(folder, std.session);
-      const tree = withTree && folder.files.tree ? (await openSession(folder.files.tree, runtime)).session : null;
+      const tree = withTree && f.tree ? (await openSession(f.tree, runtime)).session : null;
       return new CausalModel(folder, std.session, tree, std.provider);
     } catch (err) {
       await std.session.release();
       throw err;
     }
+  }
+
+  /** Which graph runs: the builder's fast graph with its in-place cache, or a standard export. */
+  get graph(): 'fast' | 'standard' {
+    return this.inPlace ? 'fast' : 'standard';
   }
 
   get contextLength(): number {
@@ -101,10 +122,11 @@ export class CausalModel {
 
   /** Tokens the cache holds. */
   get length(): number {
-    return this.cache.count;
+    return this.inPlace ? this.inPlace.count : this.cache.count;
   }
 
   reset(): void {
+    this.inPlace?.reset();
     this.cache.reset();
     this.pendingBatch = null;
     this.lastBlock = [];
@@ -124,6 +146,12 @@ export class CausalModel {
   retain(tokens: readonly number[]): number {
     let n = 0;
     while (n < this.seq.length && n < tokens.length && this.seq[n] === tokens[n]) n++;
+    if (this.inPlace) {
+      this.inPlace.truncate(n);
+      this.seq.length = n;
+      this.slots.length = n;
+      return n;
+    }
     if (n < this.seq.length) {
       this.cache.drop(this.slots.slice(n));
       this.seq.length = n;
@@ -144,13 +172,22 @@ export class CausalModel {
     if (par.length !== tokens.length) throw new RangeError('parents and tokens differ in length');
     const dep = depths(par);
     const deepest = Math.max(...dep) + 1;
-    if (this.cache.count + deepest > this.contextLength) {
-      throw new HastenError('context-overflow', `The sequence would reach ${this.cache.count + deepest} tokens, beyond the model's context of ${this.contextLength}.`,
+    if (this.length + deepest > this.contextLength) {
+      throw new HastenError('context-overflow', `The sequence would reach ${this.length + deepest} tokens, beyond the model's context of ${this.contextLength}.`,
         'Shorten the prompt or lower the maximum completion length.');
     }
     const t0 = performance.now();
     let logits: Logits;
-    if (isChain(par) || this.tree) {
+    if (this.inPlace) {
+      if (this.length + tokens.length > this.inPlace.slots) {
+        throw new HastenError('context-overflow', `A block of ${tokens.length} tokens after ${this.length} does not fit the ${this.inPlace.slots} KV slots of ${this.folder.files.fast}.`,
+          'Lower hasten.tree.maxNodes or the maximum completion length, or rebuild the model with a longer --context.');
+      }
+      const chain = isChain(par);
+      if (!chain && !this.tree) throw new HastenError('variant-missing', `${this.folder.dir} was opened without its tree graph.`, 'Open the model with tree attention (the token-tree strategy does).');
+      this.lastBlock = tokens;
+      logits = await this.inPlace.run(chain ? this.standard : this.tree!, tokens, chain ? null : { parents: par, depths: dep });
+    } else if (isChain(par) || this.tree) {
       logits = await this.runBlock(tokens, par, dep, isChain(par) ? null : this.tree);
     } else {
       logits = await this.runPaths(tokens, par);
@@ -163,6 +200,16 @@ export class CausalModel {
 
   /** Keeps these nodes of the last forward block (indices into its tokens); the rest become holes. */
   commit(nodes: readonly number[]): void {
+    if (this.inPlace) {
+      const base = this.inPlace.count;
+      this.inPlace.commit(nodes);
+      nodes.forEach((n, j) => {
+        this.seq.push(this.lastBlock[n]!);
+        this.slots.push(base + j);
+      });
+      this.lastBlock = [];
+      return;
+    }
     let kept: number[];
     if (this.pendingBatch) {
       kept = this.commitPath(nodes);
@@ -304,6 +351,17 @@ export class CausalModel {
   async dispose(): Promise<void> {
     await this.standard.release();
     await this.tree?.release();
+  }
+}
+
+/** Checks a fast graph's inputs and outputs against config.json, naming what disagrees. */
+function checkFastIo(file: string, folder: ModelFolder, s: ort.InferenceSession): void {
+  const c = folder.config;
+  const need = ['input_ids', 'seqlens_k', 'total_sequence_length', ...Array.from({ length: c.numLayers }, (_, l) => [`past_key_values.${l}.key`, `past_key_values.${l}.value`]).flat()];
+  const missing = [...need.filter((n) => !s.inputNames.includes(n)), ...['logits', 'present.0.key'].filter((n) => !s.outputNames.includes(n))];
+  if (missing.length) {
+    throw new HastenError('model-mismatch', `${file} is not a fast graph for this config.json (num_hidden_layers=${c.numLayers}): missing ${missing.slice(0, 4).join(', ')}.`,
+      'Rebuild the folder with npm run hasten -- build, or delete onnx/model_fast*.onnx to run the standard graph.');
   }
 }
 

@@ -15,6 +15,8 @@ export interface ModelConfig {
   vocabSize: number;
   /** Longest sequence the model was trained for; the KV cache never holds more. */
   contextLength: number;
+  /** KV slots of a builder-made fast graph (context + tree headroom); absent for other exports. */
+  kvSlots?: number;
   eosIds: number[];
 }
 
@@ -27,7 +29,11 @@ export interface LayeredFiles {
 
 /** Absolute paths of the graphs a folder provides. */
 export interface ModelFiles {
+  /** The Optimum-style graph (for a build without it: the fast graph, which the engine runs instead). */
   standard: string;
+  /** The builder's fast graph (KV updated in place) and its token-tree twin. */
+  fast?: string;
+  fastTree?: string;
   tree?: string;
   layered?: LayeredFiles;
   cmlm?: string;
@@ -42,7 +48,7 @@ export interface ManifestEntry {
   exitLayers?: number[];
   drafts?: string[];
   maxSpan?: number;
-  variants?: { standard?: string; tree?: string; layered?: LayeredFiles; cmlm?: string };
+  variants?: { standard?: string; fast?: string; fastTree?: string; tree?: string; layered?: LayeredFiles; cmlm?: string };
   files: Record<string, string>;
 }
 
@@ -89,6 +95,17 @@ export function parseConfig(cfg: Record<string, unknown>, file: string): ModelCo
   const heads = int(cfg, 'num_attention_heads', file);
   const hidden = int(cfg, 'hidden_size', file);
   const eos = cfg.eos_token_id;
+  const build = (cfg.hasten as { build?: { contextLength?: unknown; kvSlots?: unknown } } | undefined)?.build;
+  const built = (key: 'contextLength' | 'kvSlots'): number | undefined => {
+    const v = build?.[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw new HastenError('model-corrupt', `${file}: "hasten.build.${key}" must be a positive integer (found ${JSON.stringify(v)}).`, 'Rebuild the model folder with npm run hasten -- build.');
+    }
+    return v;
+  };
+  const kvSlots = built('kvSlots');
+  const builtContext = built('contextLength');
   const eosIds = Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : [];
   return {
     modelType: typeof cfg.model_type === 'string' ? cfg.model_type : 'unknown',
@@ -96,7 +113,8 @@ export function parseConfig(cfg: Record<string, unknown>, file: string): ModelCo
     numKvHeads: int(cfg, 'num_key_value_heads', file, heads),
     headDim: int(cfg, 'head_dim', file, Math.floor(hidden / heads)),
     vocabSize: int(cfg, 'vocab_size', file),
-    contextLength: Math.min(int(cfg, 'max_position_embeddings', file, 2048), 32768),
+    contextLength: Math.min(builtContext ?? int(cfg, 'max_position_embeddings', file, 2048), 32768),
+    ...(kvSlots ? { kvSlots: Math.max(kvSlots, builtContext ?? 0) } : {}),
     eosIds,
   };
 }
@@ -136,6 +154,8 @@ function findManifest(dir: string): { entry: ManifestEntry; name: string } | und
 }
 
 function standardGraph(dir: string): string {
+  const fast = path.join(dir, 'onnx', 'model_fast.onnx');
+  if (!fs.existsSync(path.join(dir, 'onnx', 'model.onnx')) && fs.existsSync(fast)) return fast;
   // fp32 I/O exports only: fp16 graphs take float16 KV tensors, which this runtime does not feed.
   for (const f of ['model.onnx', 'model_quantized.onnx', 'model_int8.onnx', 'model_uint8.onnx']) {
     const p = path.join(dir, 'onnx', f);
@@ -172,6 +192,10 @@ export function openModelFolder(dir: string, opts: OpenOptions = {}): ModelFolde
   const files: ModelFiles = isCmlm ? { standard: at(v?.cmlm ?? 'onnx/model.onnx'), cmlm: at(v?.cmlm ?? 'onnx/model.onnx') } : { standard: standardGraph(abs) };
   const tree = v?.tree ?? (fs.existsSync(at('onnx/model_tree.onnx')) ? 'onnx/model_tree.onnx' : undefined);
   if (tree && !isCmlm) files.tree = at(tree);
+  const fast = v?.fast ?? (fs.existsSync(at('onnx/model_fast.onnx')) ? 'onnx/model_fast.onnx' : undefined);
+  const fastTree = v?.fastTree ?? (fs.existsSync(at('onnx/model_fast_tree.onnx')) ? 'onnx/model_fast_tree.onnx' : undefined);
+  if (fast && !isCmlm) files.fast = at(fast);
+  if (fastTree && !isCmlm) files.fastTree = at(fastTree);
   if (v?.layered) {
     files.layered = { embed: at(v.layered.embed), blocks: v.layered.blocks.map(at), head: at(v.layered.head), kvPropagate: at(v.layered.kvPropagate) };
   }

@@ -1,0 +1,132 @@
+// The KV cache of a builder-made fast graph: one buffer per layer for K and one for V, allocated
+// once at the model's slot count and passed to onnxruntime both as the past input and as the
+// present output, so GroupQueryAttention writes each step's K/V straight into it. Nothing is
+// copied per step. Committed tokens occupy slots 0..count-1; a forward block is written after
+// them; commit moves the kept nodes of a tree down to close the gaps (a few rows per layer), and
+// rejected slots are simply overwritten by the next block. There are never holes.
+import * as ort from 'onnxruntime-node';
+import { Logits } from './logits';
+
+const MIN = -3.4028234663852886e38;
+
+export class InPlaceKv {
+  private readonly keys: ort.Tensor[];
+  private readonly values: ort.Tensor[];
+  private readonly keyData: Float32Array[];
+  private readonly valueData: Float32Array[];
+  /** Committed tokens (the first `count` slots). */
+  count = 0;
+  /** Tokens of the last forward block, still tentative. */
+  private pending = 0;
+  private biasBuf = new Float32Array(0);
+
+  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number) {
+    const make = () => new Float32Array(kvHeads * slots * headDim);
+    this.keyData = Array.from({ length: layers }, make);
+    this.valueData = Array.from({ length: layers }, make);
+    const dims = [1, kvHeads, slots, headDim];
+    this.keys = this.keyData.map((d) => new ort.Tensor('float32', d, dims));
+    this.values = this.valueData.map((d) => new ort.Tensor('float32', d, dims));
+  }
+
+  /** Bytes held by the cache. */
+  get bytes(): number {
+    return 2 * this.layers * this.kvHeads * this.slots * this.headDim * 4;
+  }
+
+  reset(): void {
+    this.count = 0;
+    this.pending = 0;
+  }
+
+  /** Keeps the first n committed tokens. */
+  truncate(n: number): void {
+    this.count = Math.min(this.count, n);
+    this.pending = 0;
+  }
+
+  /** Free slots after the committed tokens. */
+  get room(): number {
+    return this.slots - this.count;
+  }
+
+  /**
+   * Runs a block of `tokens` after the committed ones. `tree` gives each node's parent (-1: the
+   * committed sequence) and depth; null is a chain. Returns logits [T, vocab].
+   */
+  async run(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null): Promise<Logits> {
+    const T = tokens.length;
+    const past = this.count;
+    const total = past + T;
+    if (total > this.slots) throw new RangeError(`in-place KV cache: ${total} slots needed, ${this.slots} allocated`);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, T]),
+      seqlens_k: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
+      total_sequence_length: new ort.Tensor('int32', Int32Array.of(total), []),
+    };
+    if (tree) {
+      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(tree.depths, (d) => BigInt(past + d)), [1, T]);
+      feeds.attention_bias = new ort.Tensor('float32', this.treeBias(tree.parents, past), [1, 1, T, total]);
+    }
+    const fetches: Record<string, ort.Tensor | null> = { logits: null };
+    for (let l = 0; l < this.layers; l++) {
+      feeds[`past_key_values.${l}.key`] = this.keys[l]!;
+      feeds[`past_key_values.${l}.value`] = this.values[l]!;
+      fetches[`present.${l}.key`] = this.keys[l]!;
+      fetches[`present.${l}.value`] = this.values[l]!;
+    }
+    // onnxruntime-node types fetches as a name list or a name -> tensor map; a null value asks it to allocate.
+    const out = await session.run(feeds, fetches as unknown as ort.InferenceSession.FetchesType);
+    this.pending = T;
+    const logits = out.logits!;
+    return new Logits(logits.data as Float32Array, T, logits.dims[2]!);
+  }
+
+  /** [T, past + T]: 0 where node i may attend (the past, itself and its ancestors), MIN elsewhere. */
+  private treeBias(parents: readonly number[], past: number): Float32Array {
+    const T = parents.length;
+    const n = T * (past + T);
+    if (this.biasBuf.length < n) this.biasBuf = new Float32Array(Math.max(n, 2 * this.biasBuf.length));
+    const bias = this.biasBuf.subarray(0, n);
+    for (let i = 0; i < T; i++) {
+      const row = i * (past + T);
+      bias.fill(0, row, row + past);
+      bias.fill(MIN, row + past, row + past + T);
+      for (let j = i; j !== -1; j = parents[j]!) bias[row + past + j] = 0;
+    }
+    return bias;
+  }
+
+  /** Keeps these nodes of the last block (indices into it, in increasing order) as the next committed tokens. */
+  commit(nodes: readonly number[]): void {
+    if (nodes.some((n, j) => n >= this.pending || (j > 0 && n <= nodes[j - 1]!))) {
+      throw new RangeError(`commit(): nodes ${nodes.join(',')} must be increasing indices into the last block of ${this.pending}`);
+    }
+    const base = this.count;
+    const hd = this.headDim;
+    nodes.forEach((n, j) => {
+      if (n === j) return;
+      const from = base + n;
+      const to = base + j;
+      for (let l = 0; l < this.layers; l++) {
+        for (const data of [this.keyData[l]!, this.valueData[l]!]) {
+          for (let h = 0; h < this.kvHeads; h++) {
+            const off = h * this.slots * hd;
+            data.copyWithin(off + to * hd, off + from * hd, off + (from + 1) * hd);
+          }
+        }
+      }
+    });
+    this.count += nodes.length;
+    this.pending = 0;
+  }
+
+  /** Layer l's committed K or V rows as a fresh [1, kvHeads, count, headDim] array (tests, measurements). */
+  committed(l: number, which: 'key' | 'value'): Float32Array {
+    const src = which === 'key' ? this.keyData[l]! : this.valueData[l]!;
+    const hd = this.headDim;
+    const out = new Float32Array(this.kvHeads * this.count * hd);
+    for (let h = 0; h < this.kvHeads; h++) out.set(src.subarray(h * this.slots * hd, (h * this.slots + this.count) * hd), h * this.count * hd);
+    return out;
+  }
+}
