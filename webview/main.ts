@@ -153,7 +153,8 @@ function renderTree(t: ViewTrace): void {
 }
 
 function renderStrip(t: ViewTrace): void {
-  const width = Math.max(320, $('view').clientWidth - 24);
+  // The strip wraps to the panel's width (down to 240 px); the tree scrolls in its own box.
+  const width = Math.max(240, $('view').clientWidth - 24);
   const drawn = stripSvg(t, width);
   const layered = t.strip.some((s) => s.exitLayer !== undefined);
   $('strip-title').textContent = layered ? 'Exit layers' : 'Output tokens';

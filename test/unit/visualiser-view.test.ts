@@ -6,7 +6,7 @@ import { cut, shortProb, visible } from '../../webview/format';
 import { layoutTree, NODE_H, NODE_W, treeData } from '../../webview/layout';
 import { exitBuckets, exitColour } from '../../webview/svg';
 import { chainTrace, earlyExitTrace, maskPredictTrace, node, selfSpecTrace, step, trace, treeTrace } from './helpers/traces';
-import type { CompletionTrace } from '../../src/engine';
+import { summarise, type CompletionTrace } from '../../src/engine';
 
 const source = (t: CompletionTrace, extra: Partial<TraceSource> = {}): TraceSource => ({
   trace: t, uri: 'file:///w/src/main.ts', languageId: 'typescript', shown: 'x = 2', firstMs: 12.345, totalMs: 40, at: 0, prefetch: false, live: false, ...extra,
@@ -40,25 +40,41 @@ test('the summary counts drafted and accepted nodes, acceptance, tokens per step
 
 test('speed-up estimate: tokens per step × target pass ÷ step cost, and it says so', () => {
   // 3 tokens per step, verify 10 ms standing in for a target pass, 12 ms per step: 2.5×.
-  const e = estimateSpeedup(chainTrace().steps);
+  const e = estimateSpeedup(chainTrace().steps, 3);
   assert.ok(Math.abs(e.value! - 2.5) < 1e-9, String(e.value));
   assert.match(e.method, /tokens per step .* target pass .* step incl\. draft/);
   assert.match(e.method, /verify pass as the cost of one target pass/);
   // An undrafted step measures the target pass directly: 1 token in 8 ms.
   const mixed = [...chainTrace().steps, step(2, [], { token: 1, text: 'z', prob: 1, kind: 'bonus' }, { draft: 0, verify: 8 })];
-  const m = estimateSpeedup(mixed);
+  const m = estimateSpeedup(mixed, 7 / 3);
   assert.ok(Math.abs(m.value! - ((7 / 3) * 8) / ((12 + 12 + 8) / 3)) < 1e-9);
   assert.match(m.method, /measured on 1 undrafted step/);
 });
 
+test('one source: the panel\'s tokens per step is the engine summary\'s, in the summary and in the estimate\'s words alike', () => {
+  // The first token comes from prefill, not a step: 7 tokens over 4 steps of 1, 2, 2 and 1 emitted.
+  const t = trace([
+    step(0, [], { token: 1, text: 'a', prob: 1, kind: 'bonus' }, { draft: 0, verify: 5 }),
+    step(1, [node('b', -1, 'accepted')], { token: 3, text: 'c', prob: 1, kind: 'bonus' }, { draft: 1, verify: 6 }),
+    step(2, [node('d', -1, 'accepted')], { token: 5, text: 'e', prob: 1, kind: 'bonus' }, { draft: 1, verify: 6 }),
+    step(3, [], { token: 6, text: 'f', prob: 1, kind: 'bonus' }, { draft: 0, verify: 5 }),
+  ], { tokens: 7 });
+  const v = viewTrace(source(t)).summary;
+  const engine = summarise(t);
+  assert.equal(v.tokensPerStep, Number(engine.tokensPerStep.toFixed(4)));
+  assert.equal(v.tokensPerSecond, Number(engine.tokensPerSecond.toFixed(1)));
+  assert.equal(v.acceptanceRate, engine.acceptanceRate);
+  assert.match(v.speedup.method, new RegExp(`tokens per step \\(${v.tokensPerStep.toFixed(2)}\\)`));
+});
+
 test('speed-up estimate: autoregressive is 1×, early exit compares layers, Mask-Predict and empty traces give none', () => {
   const ar = trace([0, 1, 2].map((i) => step(i, [], { token: i, text: 'a', prob: 1, kind: 'bonus' }, { draft: 0, verify: 5 })), { strategy: 'autoregressive' });
-  assert.equal(estimateSpeedup(ar.steps).value, 1);
-  const ee = estimateSpeedup(earlyExitTrace([8, 4, 4, 8]).steps);
+  assert.equal(estimateSpeedup(ar.steps, 1).value, 1);
+  const ee = estimateSpeedup(earlyExitTrace([8, 4, 4, 8]).steps, 1);
   assert.equal(ee.value, 8 / 6);
   assert.match(ee.method, /deepest exit layer seen \(8\) ÷ mean exit layer \(6\.0\)/);
-  assert.equal(estimateSpeedup(maskPredictTrace().steps).value, null);
-  assert.equal(estimateSpeedup([]).value, null);
+  assert.equal(estimateSpeedup(maskPredictTrace().steps, 1).value, null);
+  assert.equal(estimateSpeedup([], 0).value, null);
 });
 
 test('a token tree: the layout input hangs the recovered token off the end of the accepted path', () => {

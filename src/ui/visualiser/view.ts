@@ -1,7 +1,7 @@
 // Trace → the compact view the visualiser draws: output positions for every draft node, the
 // accepted path in order, the exit-layer strip, and the summary with its speed-up estimate.
 // Pure: no `vscode`, so the unit tests feed it hand-built traces.
-import type { CompletionTrace, StepTrace, TraceSummary } from '../../engine';
+import { summarise, type CompletionTrace, type StepTrace, type TraceSummary } from '../../engine/trace';
 import {
   MAX_NODES, MAX_STEPS, MAX_TOKEN_CHARS,
   type HistoryEntry, type SpeedupEstimate, type StripToken, type ViewNode, type ViewStep, type ViewSummary, type ViewTrace,
@@ -105,13 +105,14 @@ export function stripTokens(steps: readonly ViewStep[]): StripToken[] {
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 /**
- * Estimated speed-up over autoregressive decoding. Speculative steps: tokens per step × the cost
+ * Estimated speed-up over autoregressive decoding. Speculative steps: tokens per step (the
+ * summary's figure, `summarise`, so the panel shows one number for it) × the cost
  * of one target pass ÷ the cost of a whole step (draft + verify), from this trace's timings; the
  * target pass is measured on undrafted steps when there are some, otherwise the verify pass
  * stands in for it (it costs a little more, so the estimate leans low on a memory-bound device
  * and high on a compute-bound one). Early exit without drafts: deepest layer seen ÷ mean exit layer.
  */
-export function estimateSpeedup(steps: readonly StepTrace[]): SpeedupEstimate {
+export function estimateSpeedup(steps: readonly StepTrace[], tokensPerStep: number): SpeedupEstimate {
   const emitted = steps.reduce((a, s) => a + s.emitted, 0);
   if (steps.length === 0 || emitted === 0) return { value: null, method: 'no tokens were decoded' };
   if (steps.some((s) => s.remasked)) return { value: null, method: 'Mask-Predict refines a whole span per iteration; the trace has no target pass to compare with' };
@@ -130,7 +131,7 @@ export function estimateSpeedup(steps: readonly StepTrace[]): SpeedupEstimate {
   const targetMs = plain.length > 0 ? mean(plain) : mean(timed.map((s) => s.verifyMs));
   const stepMs = mean(timed.map((s) => s.totalMs));
   if (timed.length === 0 || !(stepMs > 0) || !(targetMs > 0)) return { value: null, method: 'the trace has no step timings' };
-  const perStep = timed.reduce((a, s) => a + s.emitted, 0) / timed.length;
+  const perStep = tokensPerStep;
   const source = plain.length > 0 ? `target pass measured on ${plain.length} undrafted step${plain.length > 1 ? 's' : ''}` : 'verify pass as the cost of one target pass';
   return {
     value: (perStep * targetMs) / stepMs,
@@ -142,29 +143,29 @@ function exitLayers(steps: readonly ViewStep[]): number[] {
   return stripTokens(steps).map((t) => t.exitLayer).filter((l): l is number => l !== undefined);
 }
 
-function summaryOf(t: CompletionTrace, steps: readonly ViewStep[]): ViewSummary {
-  const drafted = t.steps.reduce((a, s) => a + s.nodes.length, 0);
-  const accepted = t.steps.reduce((a, s) => a + s.nodes.filter((n) => n.status === 'accepted').length, 0);
-  const n = Math.max(1, t.steps.length);
+/** Every figure comes from the engine's `summarise`, as in the status bar, the log and the history: one source. */
+function summaryOf(t: CompletionTrace, steps: readonly ViewStep[], given?: TraceSummary): ViewSummary {
+  const s = given ?? summarise(t);
   const layers = exitLayers(steps);
+  const tokensPerStep = round(s.tokensPerStep);
   return {
     strategy: t.strategy,
     model: t.model,
     drafter: t.drafter,
     tokens: t.tokens,
-    steps: t.steps.length,
-    drafted,
-    accepted,
-    acceptanceRate: drafted === 0 ? null : round(accepted / drafted),
-    meanAcceptedPerStep: round(accepted / n),
-    tokensPerStep: round(t.tokens / n),
-    tokensPerSecond: round(t.decodeMs > 0 ? (t.tokens * 1000) / t.decodeMs : 0, 1),
+    steps: s.steps,
+    drafted: s.drafted,
+    accepted: s.accepted,
+    acceptanceRate: s.drafted === 0 ? null : round(s.acceptanceRate),
+    meanAcceptedPerStep: round(s.meanAcceptedPerStep),
+    tokensPerStep,
+    tokensPerSecond: round(s.tokensPerSecond, 1),
     promptTokens: t.promptTokens,
     reusedTokens: t.reusedTokens,
     prefillMs: round(t.prefillMs, 1),
     decodeMs: round(t.decodeMs, 1),
     stopReason: t.stopReason,
-    speedup: estimateSpeedup(t.steps),
+    speedup: estimateSpeedup(t.steps, tokensPerStep),
     maxExitLayer: layers.length ? Math.max(...layers) : null,
     meanExitLayer: layers.length ? round(mean(layers), 2) : null,
   };
@@ -192,7 +193,7 @@ export function viewTrace(src: TraceSource): ViewTrace {
     shown: src.shown.slice(0, MAX_SHOWN_CHARS),
     firstMs: src.firstMs === null ? null : round(src.firstMs, 1),
     totalMs: src.totalMs === null ? null : round(src.totalMs, 1),
-    summary: summaryOf(t, steps),
+    summary: summaryOf(t, steps, src.summary),
     steps,
     strip: stripTokens(steps),
     truncatedSteps: t.steps.length - kept.length,
