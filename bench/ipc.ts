@@ -63,7 +63,14 @@ async function main(): Promise<void> {
     await local.reset();
     await remote.reset();
     // Interleaved, alternating which goes first, so drift on a shared machine hits both alike.
-    const [a, b] = i % 2 === 0 ? [await run(local, it.prefix, it.suffix), await run(remote, it.prefix, it.suffix)] : (([r, l]) => [l, r])([await run(remote, it.prefix, it.suffix), await run(local, it.prefix, it.suffix)]);
+    let a, b;
+    if (i % 2 === 0) {
+      a = await run(local, it.prefix, it.suffix);
+      b = await run(remote, it.prefix, it.suffix);
+    } else {
+      b = await run(remote, it.prefix, it.suffix);
+      a = await run(local, it.prefix, it.suffix);
+    }
     paired.push(b.ms - a.ms);
     insideDiff.push(timings.at(-1)!.engineMs - a.ms);
     updates += b.updates;

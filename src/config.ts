@@ -72,56 +72,103 @@ export const ENGINE_KEYS = ['model', 'draftModel', 'executionProvider', 'threads
 /** Setting keys that resize the extra-context ring. */
 export const CONTEXT_KEYS = ['context.ringChunks', 'context.chunkLines'] as const;
 
-function int(settings: SettingsReader, key: string, fallback: number, min: number, max: number): number {
-  const v = settings.get<number>(key, fallback);
-  return Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : fallback;
+/** Told about each setting whose value could not be used as it is: names the setting and what is used instead. */
+export type ProblemReporter = (problem: string) => void;
+
+/** A value as the user wrote it, short enough for a message. */
+function show(v: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
-function num(settings: SettingsReader, key: string, fallback: number, min: number, max: number): number {
-  const v = settings.get<number>(key, fallback);
-  return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : fallback;
+/** Typed getters over the raw settings: any JSON value can arrive (settings.json is hand-edited), none throws. */
+class Reader {
+  constructor(private readonly settings: SettingsReader, private readonly report: ProblemReporter) {}
+
+  private raw(key: string, fallback: unknown): unknown {
+    return this.settings.get<unknown>(key, fallback);
+  }
+
+  private fallBack<T>(key: string, v: unknown, why: string, used: T): T {
+    this.report(`hasten.${key}: ${show(v)} ${why}; using ${show(used)}.`);
+    return used;
+  }
+
+  int(key: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(key, fallback);
+    if (typeof v !== 'number' || !Number.isFinite(v)) return this.fallBack(key, v, 'is not a number', fallback);
+    const r = Math.min(max, Math.max(min, Math.round(v)));
+    if (r !== v) return this.fallBack(key, v, Number.isInteger(v) ? `is outside ${min} to ${max}` : 'is not a whole number', r);
+    return r;
+  }
+
+  num(key: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(key, fallback);
+    if (typeof v !== 'number' || !Number.isFinite(v)) return this.fallBack(key, v, 'is not a number', fallback);
+    const r = Math.min(max, Math.max(min, v));
+    return r === v ? r : this.fallBack(key, v, `is outside ${min} to ${max}`, r);
+  }
+
+  oneOf<T extends string>(key: string, values: readonly T[], fallback: T): T {
+    const v = this.raw(key, fallback);
+    return (values as readonly unknown[]).includes(v) ? (v as T) : this.fallBack(key, v, `is not one of ${values.join(', ')}`, fallback);
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.raw(key, fallback);
+    return typeof v === 'boolean' ? v : this.fallBack(key, v, 'is not true or false', fallback);
+  }
+
+  text(key: string, fallback: string): string {
+    const v = this.raw(key, fallback);
+    return typeof v === 'string' ? v.trim() : this.fallBack(key, v, 'is not a string', fallback);
+  }
 }
 
-function oneOf<T extends string>(settings: SettingsReader, key: string, values: readonly T[], fallback: T): T {
-  const v = settings.get<string>(key, fallback);
-  return (values as readonly string[]).includes(v) ? (v as T) : fallback;
-}
-
-/** Reads `hasten.*` settings with the same defaults as package.json, clamping out-of-range numbers. */
-export function readConfig(settings: SettingsReader): HastenConfig {
-  const enable = settings.get<boolean>('enable', true);
+/**
+ * Reads `hasten.*` settings with the same defaults as package.json. A value of the wrong type falls
+ * back to the default and an out-of-range number is clamped; each is told to `report`, naming the setting.
+ */
+export function readConfig(settings: SettingsReader, report: ProblemReporter = () => {}): HastenConfig {
+  const r = new Reader(settings, report);
+  const enable = r.bool('enable', true);
   return {
     enable,
     engine: {
-      model: settings.get<string>('model', '').trim(),
-      draftModel: settings.get<string>('draftModel', '').trim(),
-      executionProvider: oneOf(settings, 'executionProvider', PROVIDERS, 'cpu'),
-      threads: int(settings, 'threads', 0, 0, 64),
+      model: r.text('model', ''),
+      draftModel: r.text('draftModel', ''),
+      executionProvider: r.oneOf('executionProvider', PROVIDERS, 'cpu'),
+      threads: r.int('threads', 0, 0, 64),
     },
     decode: {
-      strategy: oneOf(settings, 'strategy', STRATEGY_IDS, 'auto'),
-      maxTokens: int(settings, 'maxTokens', 48, 1, 512),
-      temperature: num(settings, 'temperature', 0, 0, 2),
-      draftLength: int(settings, 'draftLength', 4, 1, 16),
-      treeWidth: int(settings, 'tree.width', 3, 1, 8),
-      treeDepth: int(settings, 'tree.depth', 6, 1, 16),
-      treeMaxNodes: int(settings, 'tree.maxNodes', 24, 1, 128),
-      exitThreshold: num(settings, 'exitThreshold', 0.7, 0, 1),
+      strategy: r.oneOf('strategy', STRATEGY_IDS, 'auto'),
+      maxTokens: r.int('maxTokens', 48, 1, 512),
+      temperature: r.num('temperature', 0, 0, 2),
+      draftLength: r.int('draftLength', 4, 1, 16),
+      treeWidth: r.int('tree.width', 3, 1, 8),
+      treeDepth: r.int('tree.depth', 6, 1, 16),
+      treeMaxNodes: r.int('tree.maxNodes', 24, 1, 128),
+      exitThreshold: r.num('exitThreshold', 0.7, 0, 1),
     },
     completion: {
       enable,
-      multiline: oneOf(settings, 'multiline', MULTILINE_MODES, 'auto'),
-      maxLines: int(settings, 'maxLines', 8, 1, 100),
-      debounceMs: int(settings, 'debounceMs', 30, 0, 2000),
-      prefetch: settings.get<boolean>('prefetch', true),
-      prefixChars: int(settings, 'context.prefixChars', 2000, 100, 100_000),
-      suffixChars: int(settings, 'context.suffixChars', 500, 0, 100_000),
+      multiline: r.oneOf('multiline', MULTILINE_MODES, 'auto'),
+      maxLines: r.int('maxLines', 8, 1, 100),
+      debounceMs: r.int('debounceMs', 30, 0, 2000),
+      prefetch: r.bool('prefetch', true),
+      prefixChars: r.int('context.prefixChars', 2000, 100, 100_000),
+      suffixChars: r.int('context.suffixChars', 500, 0, 100_000),
     },
     context: {
-      ringChunks: int(settings, 'context.ringChunks', 16, 0, 256),
-      chunkLines: int(settings, 'context.chunkLines', 32, 4, 256),
-      extraChars: int(settings, 'context.extraChars', 1024, 0, 100_000),
-      retrievalMaxFileChars: int(settings, 'retrieval.maxFileChars', 200_000, 0, 5_000_000),
+      ringChunks: r.int('context.ringChunks', 16, 0, 256),
+      chunkLines: r.int('context.chunkLines', 32, 4, 256),
+      extraChars: r.int('context.extraChars', 1024, 0, 100_000),
+      retrievalMaxFileChars: r.int('retrieval.maxFileChars', 200_000, 0, 5_000_000),
     },
   };
 }

@@ -20,7 +20,14 @@ const SELECTOR: vscode.DocumentSelector = [{ scheme: 'file' }, { scheme: 'untitl
 /** Builds the context, registers commands, the provider and the UI; nothing else. */
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Hasten', { log: true });
-  const read = (scope?: vscode.ConfigurationScope) => readConfig(vscode.workspace.getConfiguration(CONFIG_SECTION, scope));
+  // Each unusable setting is logged once (settings are read again at every completion).
+  const told = new Set<string>();
+  const tell = (problem: string) => {
+    if (told.has(problem)) return;
+    told.add(problem);
+    log.warn(`Setting ${problem}`);
+  };
+  const read = (scope?: vscode.ConfigurationScope) => readConfig(vscode.workspace.getConfiguration(CONFIG_SECTION, scope), tell);
   let config: HastenConfig = read();
   const history = new TraceHistory();
   const entry = path.join(context.extensionPath, 'dist', 'engineProcess.js');
