@@ -35,6 +35,8 @@ export interface BundledModel {
   name: string;
   role: string;
   params: number;
+  /** For a draft model: the targets whose tokenizer it shares (the manifest's draftFor). */
+  draftFor: string[];
 }
 
 export class EngineHost {
@@ -75,7 +77,7 @@ export class EngineHost {
     const models = this.manifest().models ?? {};
     return Object.entries(models)
       .filter(([, m]) => m.kind === 'causal')
-      .map(([name, m]) => ({ name, role: m.role ?? (name.includes('draft') ? 'draft' : 'target'), params: m.params ?? 0 }))
+      .map(([name, m]) => ({ name, role: m.role ?? (name.includes('draft') ? 'draft' : 'target'), params: m.params ?? 0, draftFor: m.draftFor ?? [] }))
       .sort((a, b) => Number(a.role !== 'target') - Number(b.role !== 'target') || b.params - a.params);
   }
 
@@ -191,7 +193,7 @@ export class EngineHost {
     this.changed.fire(s);
   }
 
-  private manifest(): { defaults?: { target?: string }; models?: Record<string, { kind?: string; role?: string; params?: number }> } {
+  private manifest(): { defaults?: { target?: string }; models?: Record<string, { kind?: string; role?: string; params?: number; draftFor?: string[] }> } {
     try {
       return JSON.parse(fs.readFileSync(path.join(this.modelsDir, 'manifest.json'), 'utf8'));
     } catch {
