@@ -5,6 +5,7 @@ import { CONFIG_SECTION } from '../config';
 import type { Ctx } from '../ctx';
 import { availableProviders, PROVIDERS, STRATEGIES } from '../engine';
 import { KNOBS, validateKnob } from './knobs';
+import { modelRows } from './modelItems';
 
 const settings = () => vscode.workspace.getConfiguration(CONFIG_SECTION);
 const GLOBAL = vscode.ConfigurationTarget.Global;
@@ -26,6 +27,7 @@ export async function selectStrategy(ctx: Ctx): Promise<void> {
 }
 
 interface ModelItem extends vscode.QuickPickItem {
+  setting?: 'model' | 'draftModel';
   value?: string;
   browse?: boolean;
 }
@@ -33,19 +35,22 @@ interface ModelItem extends vscode.QuickPickItem {
 /** Quick pick of the bundled models, or a folder on disk (validated before it is used). */
 export async function selectModel(ctx: Ctx, folder?: unknown): Promise<void> {
   if (typeof folder === 'string') return useFolder(ctx, folder);
-  const current = ctx.config().engine.model;
+  const { model: current, draftModel } = ctx.config().engine;
+  const defaultTarget = path.basename(ctx.host.bundledDefault());
+  const defaultDraft = ctx.host.engine?.draft?.folder.name ?? '';
+  const rows = modelRows(ctx.host.bundledModels(), { model: current, draftModel, defaultTarget, defaultDraft });
   const items: ModelItem[] = [
-    ...ctx.host.bundledModels().map((m) => ({
-      label: `${(current === m.name || (current === '' && ctx.host.bundledDefault().endsWith(m.name))) ? '$(check) ' : ''}${m.name}`,
-      description: `bundled ${m.role}, ${(m.params / 1e6).toFixed(1)}M parameters`,
-      value: ctx.host.bundledDefault().endsWith(m.name) ? '' : m.name,
-    })),
+    ...rows.map((r): ModelItem => (r.kind === 'separator'
+      ? { label: r.label, kind: vscode.QuickPickItemKind.Separator }
+      : { label: `${r.current ? '$(check) ' : ''}${r.label}`, description: r.description, ...(r.detail ? { detail: r.detail } : {}), setting: r.setting, value: r.value })),
+    { label: 'Other', kind: vscode.QuickPickItemKind.Separator },
     { label: '$(folder-opened) Folder on disk…', description: 'A Hugging Face-layout folder: config.json, tokenizer.json, onnx/model.onnx', browse: true },
   ];
-  const pick = await vscode.window.showQuickPick(items, { title: 'Hasten: model', placeHolder: `Current: ${current || 'bundled default'}` });
+  const pick = await vscode.window.showQuickPick(items, { title: 'Hasten: model', placeHolder: `Current: ${current || 'bundled default'}${draftModel ? `, draft ${draftModel}` : ''}` });
   if (!pick) return;
   if (!pick.browse) {
-    await settings().update('model', pick.value ?? '', GLOBAL);
+    await settings().update(pick.setting ?? 'model', pick.value ?? '', GLOBAL);
+    ctx.log.info(`${pick.setting === 'draftModel' ? 'Draft model' : 'Model'} set to ${pick.value || 'the bundled default'}.`);
     return;
   }
   const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, title: 'Hasten: model folder', openLabel: 'Use this model' });
