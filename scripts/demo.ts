@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ensureCodeServer, freePort, startCodeServer } from './code-server';
+import { bundledParams, demoGuide } from './demoGuide';
 import { packageVsix } from './package';
 
 const ROOT = resolve(__dirname, '..');
@@ -34,10 +35,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
-  console.log(`\nVS Code with Hasten is running at:\n\n  ${server.url}\n`);
-  console.log(`The status bar shows "Hasten" once it is active; "Hasten: Show Log" opens its log.`);
-  console.log(`From another machine, forward the port first: ssh -L ${port}:127.0.0.1:${port} <this host>`);
-  console.log('Press Ctrl+C to stop.');
+  console.log(demoGuide({ url: server.url, port, workspace, params: bundledParams(join(ROOT, 'models')) }).join('\n'));
 }
 
 main().catch((err: unknown) => {
