@@ -145,12 +145,31 @@ export function verifyManifestEntry(dir: string, entry: ManifestEntry): void {
   }
 }
 
+const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A manifest entry's shape, checked before any of it is used as a path (a hand-edited manifest can hold anything). */
+function checkEntry(file: string, name: string, entry: unknown): ManifestEntry {
+  const bad = (what: string) => new HastenError('model-corrupt', `${file}: the entry for ${name} ${what}.`, 'Restore it (git checkout models/) or regenerate it with node models/toolchain/manifest.mjs.');
+  if (!isTable(entry)) throw bad('is not an object');
+  if (!isTable(entry.files) || !Object.values(entry.files).every((h) => typeof h === 'string')) throw bad('has no "files" table of paths and sha256 sums');
+  const v = entry.variants;
+  if (v === undefined) return entry as unknown as ManifestEntry;
+  if (!isTable(v)) throw bad('has a "variants" that is not a table');
+  for (const [k, p] of Object.entries(v)) {
+    const ok = k === 'layered'
+      ? isTable(p) && ['embed', 'head', 'kvPropagate'].every((f) => typeof p[f] === 'string') && Array.isArray(p.blocks) && p.blocks.every((b) => typeof b === 'string')
+      : typeof p === 'string';
+    if (!ok) throw bad(`has a malformed "variants.${k}"`);
+  }
+  return entry as unknown as ManifestEntry;
+}
+
 function findManifest(dir: string): { entry: ManifestEntry; name: string } | undefined {
   const file = path.join(path.dirname(dir), 'manifest.json');
   if (!fs.existsSync(file)) return undefined;
   const name = path.basename(dir);
   const entry = readManifest(file).models[name];
-  return entry ? { entry, name } : undefined;
+  return entry === undefined ? undefined : { entry: checkEntry(file, name, entry), name };
 }
 
 function standardGraph(dir: string): string {
