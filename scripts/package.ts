@@ -7,6 +7,8 @@ import { runCommand } from './proc';
 import { checkVsixEntries, hostTarget, ignoreFileFor, listZip, ortBinaryDir, VSCE_TARGETS } from './vsix';
 
 const ROOT = resolve(__dirname, '..');
+/** The licence and the third-party notices (scripts/notices.ts) go in every .vsix. */
+export const LEGAL_FILES = ['LICENSE.txt', 'THIRD_PARTY_NOTICES.md'];
 
 export interface PackageOptions {
   readonly target?: string;
@@ -58,7 +60,7 @@ export async function packageVsix(options: PackageOptions = {}): Promise<Package
     const vsce = require.resolve('@vscode/vsce/vsce');
     await runCommand(
       process.execPath,
-      [vsce, 'package', '--target', target, '--ignoreFile', ignoreFile, '--out', out, '--allow-missing-repository', '--skip-license'],
+      [vsce, 'package', '--target', target, '--ignoreFile', ignoreFile, '--out', out, '--allow-missing-repository'],
       { cwd: ROOT, timeoutMs: 300_000 },
     );
   } finally {
@@ -66,7 +68,8 @@ export async function packageVsix(options: PackageOptions = {}): Promise<Package
   }
 
   const entries = listZip(readFileSync(out));
-  const problems = checkVsixEntries(entries.map((e) => e.name), ortDir);
+  const names = entries.map((e) => e.name);
+  const problems = [...checkVsixEntries(names, ortDir), ...LEGAL_FILES.filter((f) => !names.includes(`extension/${f}`)).map((f) => `missing ${f}`)];
   if (problems.length > 0) throw new Error(`${out} is wrong:\n  ${problems.join('\n  ')}`);
   const bytes = statSync(out).size;
   log(`[package] ${relative(process.cwd(), out) || out}: ${entries.length} files, ${(bytes / 1e6).toFixed(1)} MB`);
