@@ -82,10 +82,17 @@ function readJson(file: string, what: string): Record<string, unknown> {
   }
 }
 
+/**
+ * Upper bounds far above any real model's, so that an absurd value is an error here rather than an
+ * array of 2^31 I/O names (a hang) or an invalid array length later.
+ */
+const MAX: Record<string, number> = { num_hidden_layers: 1024, num_attention_heads: 1024, num_key_value_heads: 1024, head_dim: 4096, hidden_size: 1 << 18, vocab_size: 1 << 22 };
+
 function int(cfg: Record<string, unknown>, key: string, file: string, fallback?: number): number {
   const v = cfg[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new HastenError('model-corrupt', `${file}: "${key}" must be a positive integer (found ${JSON.stringify(v)}).`, 'Fix config.json to match the exported graph.');
+  const max = MAX[key] ?? Number.MAX_SAFE_INTEGER;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) {
+    throw new HastenError('model-corrupt', `${file}: "${key}" must be a positive integer${MAX[key] ? ` up to ${max}` : ''} (found ${JSON.stringify(v)}).`, 'Fix config.json to match the exported graph.');
   }
   return v;
 }
