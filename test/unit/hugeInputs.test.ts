@@ -1,0 +1,91 @@
+// Huge inputs: a 5 MB file (long lines, and minified on one line) and a 100,000-line file. Nothing
+// that builds a prompt may block an event loop for more than 20 ms: the extension host's windows,
+// extra-context chunks and preamble; the engine process's prompt (tokenised after trimming); and
+// handing a 5 MB document to the engine process for retrieval (the synchronous IPC write).
+// Each figure is the fastest of several runs: the work's own cost, without the stalls a shared
+// machine adds to any single run (the event-loop figures of the whole pipeline are in bench:provider).
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { stringSource, windowsAt } from '../../src/completion/context';
+import { ProcessEngine } from '../../src/completion/processEngine';
+import { ContextRing, chunkAround, formatExtra } from '../../src/completion/ring';
+import { Engine } from '../../src/engine';
+
+const ROOT = path.join(__dirname, '..', '..');
+const MODEL = path.join(ROOT, 'models', 'hasten-target');
+const BUDGET_MS = 20;
+
+const code = (i: number) => `    const value${i} = compute(${i}, items[${i % 97}]) + offset; // step ${i}`;
+const FIVE_MB = Array.from({ length: 75_000 }, (_, i) => code(i)).join('\n');
+const MINIFIED = FIVE_MB.replace(/\n/g, ';');
+const LINES_100K = Array.from({ length: 100_000 }, (_, i) => `  x${i} = f(x${i - 1});`).join('\n');
+const FILES = { '5 MB': FIVE_MB, '5 MB minified (one line)': MINIFIED, '100,000 lines': LINES_100K };
+/** The largest windows the settings allow (hasten.context.prefixChars / suffixChars maximum). */
+const WIDEST = { prefixChars: 100_000, suffixChars: 100_000, multiline: 'auto' as const, maxLines: 8 };
+
+/** The fastest of `runs` timings of `f`, in ms. */
+function fastest(f: () => unknown, runs = 5): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    f();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+test('huge files are checked at their real sizes', () => {
+  assert.ok(FIVE_MB.length >= 5e6 && MINIFIED.length === FIVE_MB.length && !MINIFIED.includes('\n'));
+  assert.equal(LINES_100K.split('\n').length, 100_000);
+});
+
+for (const [name, text] of Object.entries(FILES)) {
+  test(`${name}: the extension host builds a request (windows, extra context) in under ${BUDGET_MS} ms anywhere in the file`, () => {
+    const ring = new ContextRing({ capacity: 256, chunkLines: 256, similarity: 0.7 });
+    const lines = text.split('\n').length;
+    // A full ring of the largest chunks the settings allow, from this file.
+    for (let i = 0; i < 256; i++) ring.add(`f${i}`, chunkAround(text, Math.floor((i * lines) / 256), 256));
+    for (const at of [0, 0.5, 1]) {
+      const offset = Math.floor(at * text.length);
+      const ms = fastest(() => {
+        const w = windowsAt(stringSource(text), offset, WIDEST);
+        formatExtra(ring.pick(w.prefix + w.suffix, 100_000), 'typescript');
+      });
+      assert.ok(ms < BUDGET_MS, `request at ${at * 100}% took ${ms.toFixed(1)} ms`);
+    }
+    const ms = fastest(() => chunkAround(text, Math.floor(lines / 2), 256));
+    assert.ok(ms < BUDGET_MS, `an extra-context chunk around an edit took ${ms.toFixed(1)} ms`);
+  });
+}
+
+let engine: Engine;
+let remote: ProcessEngine;
+before(async () => {
+  engine = await Engine.load({ modelDir: MODEL, draftDir: null, cmlmDir: null });
+  remote = await ProcessEngine.load({ modelDir: MODEL, draftDir: null, cmlmDir: null }, path.join(ROOT, 'src', 'completion', 'engineProcess.ts'));
+});
+after(async () => {
+  await engine?.dispose();
+  await remote?.dispose();
+});
+
+test(`the engine process builds a prompt from a whole 5 MB file as prefix and suffix in under ${BUDGET_MS} ms (it trims before tokenising)`, { timeout: 60_000 }, () => {
+  for (const [name, text] of Object.entries(FILES)) {
+    const half = text.length >> 1;
+    const ms = fastest(() => engine.promptFor(text.slice(0, half), text.slice(half), 48));
+    assert.ok(ms < BUDGET_MS, `${name}: ${ms.toFixed(1)} ms`);
+    assert.ok(engine.promptFor(text.slice(0, half), text.slice(half), 48).ids.length <= engine.target.contextLength);
+  }
+});
+
+test(`handing a 5 MB document to the engine process for retrieval blocks this thread under ${BUDGET_MS} ms`, { timeout: 120_000 }, async () => {
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const indexed = remote.retrieval.update(`file:///huge-${i}.ts`, FIVE_MB);
+    best = Math.min(best, performance.now() - t0);
+    await indexed;
+  }
+  assert.ok(best < BUDGET_MS, `the synchronous part of the IPC write took ${best.toFixed(1)} ms`);
+});
