@@ -50,6 +50,8 @@ export function isRuntimeModelFile(path: string): boolean {
   if (!parts[1]?.startsWith('hasten-')) return false;
   // reference.json holds torch's outputs for the parity tests; the extension never reads it.
   if (parts[parts.length - 1] === 'reference.json') return false;
+  // The HF checkpoint is the graph builder's input (models/toolchain/graphs.ts); the engine runs onnx/.
+  if (parts[parts.length - 1]!.endsWith('.safetensors')) return false;
   return !parts.slice(1, -1).some((dir) => NON_RUNTIME_MODEL_DIRS.has(dir));
 }
 

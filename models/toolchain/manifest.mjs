@@ -24,18 +24,20 @@ function entry(folder) {
   const dir = path.join(models, folder);
   if (!fs.existsSync(path.join(dir, 'config.json'))) throw new Error(`manifest: ${dir}/config.json is missing; run the export stage`);
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-  // reference.json is test data (torch's outputs), not shipped: it stays out of the runtime file list.
-  const files = Object.fromEntries(listFiles(dir).filter((f) => f !== 'reference.json').map((f) => [f, sha256(path.join(dir, f))]));
+  // reference.json is test data (torch's outputs) and model.safetensors the builder's input: neither is a runtime file.
+  const files = Object.fromEntries(listFiles(dir).filter((f) => f !== 'reference.json' && !f.endsWith('.safetensors')).map((f) => [f, sha256(path.join(dir, f))]));
   const vocab = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')).model.vocab;
   const specialTokens = Object.fromEntries(SPECIAL.map((t) => [t, vocab[t]]));
   const kind = cfg.model_type === 'hasten-cmlm' ? 'cmlm' : 'causal';
   const e = { path: folder, kind, params: cfg.hasten.params, layers: cfg.num_hidden_layers, contextLength: cfg.max_position_embeddings, specialTokens };
-  if (kind === 'causal') e.variants = { standard: 'onnx/model.onnx' };
+  // Causal models are built by Hasten's graph builder: an Optimum-style standard graph and the fast graph (in-place KV).
+  if (kind === 'causal') e.variants = { standard: 'onnx/model.onnx', fast: 'onnx/model_fast.onnx' };
+  if (kind === 'causal') e.build = cfg.hasten.build;
   if (folder === 'hasten-target') {
     const L = cfg.num_hidden_layers;
     e.role = 'target';
     e.exitLayers = Array.from({ length: L }, (_, i) => i + 1);
-    e.variants.tree = 'onnx/model_tree.onnx';
+    e.variants.fastTree = 'onnx/model_fast_tree.onnx';
     e.variants.layered = {
       embed: 'onnx/layered_embed.onnx',
       blocks: Array.from({ length: L }, (_, i) => `onnx/layered_block_${i}.onnx`),

@@ -28,8 +28,10 @@ export interface EngineOptions {
   /** CMLM folder for Mask-Predict; undefined picks the manifest's defaults.cmlm beside the target, null disables. */
   cmlmDir?: string | null;
   runtime?: Partial<RuntimeOptions>;
-  /** Use the tree-attention graph when the folder has one (default); false verifies trees as batched paths. */
+  /** Use the tree-attention graph when the folder has one (default); false verifies trees as batched paths on the standard graph. */
   treeAttention?: boolean;
+  /** 'fast' (default): a builder-made folder runs its fast graph on an in-place cache; 'standard' forces the Optimum-style graph (A/B measurements). */
+  graph?: 'fast' | 'standard';
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -97,7 +99,8 @@ export class Engine {
     const draftDir = o.draftDir === undefined ? defaultDraft(targetFolder.dir) : o.draftDir;
     const draftFolder = draftDir ? openModelFolder(draftDir) : null;
     if (draftFolder) checkSameTokenizer(targetFolder, draftFolder);
-    const target = await CausalModel.open(targetFolder, runtime, o.treeAttention ?? true);
+    // Without tree attention, trees are verified as batched paths: that needs the standard graph.
+    const target = await CausalModel.open(targetFolder, runtime, o.treeAttention ?? true, { fast: o.treeAttention !== false && o.graph !== 'standard' });
     let draft: CausalModel | null = null;
     try {
       draft = draftFolder ? await CausalModel.open(draftFolder, { ...runtime, threads: 1 }) : null;
@@ -105,7 +108,7 @@ export class Engine {
       await target.dispose();
       throw err;
     }
-    log('info', `Loaded ${targetFolder.name} (${target.provider}${target.nativeTree ? ', tree attention' : ''})${draft ? ` with draft ${draft.folder.name}` : ''}.`);
+    log('info', `Loaded ${targetFolder.name} (${target.provider}, ${target.graph} graph${target.nativeTree ? ', tree attention' : ''})${draft ? ` with draft ${draft.folder.name}` : ''}.`);
     return new Engine(target, draft, log, runtime, o.cmlmDir === undefined ? defaultCmlm(targetFolder.dir) : o.cmlmDir);
   }
 

@@ -43,7 +43,8 @@ describe('model runtime', () => {
     const folder = openModelFolder(TARGET);
     model = await CausalModel.open(folder, rt, true);
     reference = await CausalModel.open(folder, rt, false);
-    batched = await CausalModel.open(folder, rt, false);
+    // The standard graph (what any Optimum export offers): masked-holes cache, trees as batched paths.
+    batched = await CausalModel.open(folder, rt, false, { fast: false });
   });
   after(async () => {
     await model.dispose();
@@ -64,16 +65,35 @@ describe('model runtime', () => {
     assert.equal(model.length, PROMPT.length + 3);
   });
 
-  test('compaction squeezes holes out without changing the logits', async () => {
-    model.reset();
-    await model.forward(PROMPT, null);
-    model.commit(PROMPT.map((_, i) => i));
+  test('the builder\'s folder runs its fast graph (in-place cache); the standard graph stays loadable', () => {
+    assert.equal(model.graph, 'fast');
+    assert.equal(reference.graph, 'fast');
+    assert.equal(batched.graph, 'standard');
+  });
+
+  test('rolling back on the standard graph (masked holes) matches recomputing without them', async () => {
+    batched.reset();
+    await batched.forward(PROMPT, null);
+    batched.commit(PROMPT.map((_, i) => i));
+    await batched.forward([400, 401, 402, 403], null);
+    batched.commit([0, 1]);
+    const after = await batched.forward([404], null);
+    batched.commit([0]);
+    const want = await fresh(reference, [...PROMPT, 400, 401, 404]);
+    assert.ok(maxDiff(after.row(0), want) < TOL, `diff ${maxDiff(after.row(0), want)}`);
+  });
+
+  test('compaction squeezes holes out without changing the logits (standard graph)', async () => {
+    const m = batched;
+    m.reset();
+    await m.forward(PROMPT, null);
+    m.commit(PROMPT.map((_, i) => i));
     for (let k = 0; k < 6; k++) {
-      await model.forward([410 + k, 500, 501, 502, 503, 504, 505, 506], null);
-      model.commit([0]); // seven holes per step: compaction must kick in
+      await m.forward([410 + k, 500, 501, 502, 503, 504, 505, 506], null);
+      m.commit([0]); // seven holes per step: compaction must kick in
     }
-    assert.ok(model.cache.compactions > 0, 'expected at least one compaction');
-    const after = await model.forward([420], null);
+    assert.ok(m.cache.compactions > 0, 'expected at least one compaction');
+    const after = await m.forward([420], null);
     const want = await fresh(reference, [...PROMPT, 410, 411, 412, 413, 414, 415, 420]);
     assert.ok(maxDiff(after.row(0), want) < TOL, `diff ${maxDiff(after.row(0), want)}`);
   });
@@ -154,15 +174,27 @@ describe('bad model folders', () => {
     await assert.rejects(Engine.load({ modelDir: path.join(tmp, 'nope') }), code('model-missing'));
   });
 
-  test('missing onnx/model.onnx names the file', async () => {
+  test('a folder without onnx/model.onnx runs its fast graph', async () => {
+    const dir = copy(DRAFT, 'fast-only');
+    fs.rmSync(path.join(dir, 'onnx', 'model.onnx'));
+    const e = await Engine.load({ modelDir: dir, draftDir: null, cmlmDir: null });
+    try {
+      assert.equal(e.target.graph, 'fast');
+    } finally {
+      await e.dispose();
+    }
+  });
+
+  test('missing onnx/model.onnx (and no fast graph) names the file', async () => {
     const dir = copy(DRAFT, 'missing');
     fs.rmSync(path.join(dir, 'onnx', 'model.onnx'));
+    fs.rmSync(path.join(dir, 'onnx', 'model_fast.onnx'));
     await assert.rejects(Engine.load({ modelDir: dir, draftDir: null }), (e: unknown) => code('model-missing')(e) && (e as Error).message.includes('model.onnx'));
   });
 
   test('truncated ONNX', async () => {
     const dir = copy(DRAFT, 'truncated');
-    const f = path.join(dir, 'onnx', 'model.onnx');
+    const f = path.join(dir, 'onnx', 'model_fast.onnx');
     fs.writeFileSync(f, fs.readFileSync(f).subarray(0, 1000));
     await assert.rejects(Engine.load({ modelDir: dir, draftDir: null }), code('model-corrupt'));
   });

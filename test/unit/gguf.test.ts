@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ALIGNMENT, ensureGguf, permuteRope, readGguf, type ParsedGguf } from '../../models/toolchain/gguf.mjs';
-import { readOnnxGraph } from '../../models/toolchain/onnx-weights.mjs';
 import { loadNodeLlamaCpp, openLlamaCpp, LLAMA_CPP_INSTALL } from '../../bench/peers/llamacpp';
 import { llamaCppParity } from '../../bench/peers/llamacppParity';
 import type { PeerSystem } from '../../bench/peers/types';
@@ -30,15 +29,15 @@ function half(h: number): number {
   return dv.getFloat32(0);
 }
 
-/** The fp16 initializer feeding the MatMul whose output is `output`, as [rows, cols] floats. */
-function onnxWeight(dir: string, output: string): { data: Float32Array; rows: number; cols: number } {
-  const g = readOnnxGraph(path.join(dir, 'onnx', 'model.onnx'));
-  const node = g.nodes.find((n) => n.outputs[0] === output)!;
-  const cast = g.nodes.find((n) => n.op === 'Cast' && n.outputs[0] === node.inputs[1])!;
-  const t = g.initializers.find((i) => i.name === cast.inputs[0])!;
-  assert.equal(t.dataType, 10, `${output}: weights are fp16`);
-  const data = new Float32Array(t.raw!.length / 2).map((_, i) => half(t.raw!.readUInt16LE(2 * i)));
-  return { data, rows: t.dims[0]!, cols: t.dims[1]! };
+/** A tensor of the checkpoint's model.safetensors (fp16, read with this test's own decoding), [rows, cols] = [out, in]. */
+function checkpointWeight(dir: string, name: string): { data: Float32Array; rows: number; cols: number } {
+  const buf = fs.readFileSync(path.join(dir, 'model.safetensors'));
+  const n = Number(buf.readBigUInt64LE(0));
+  const e = (JSON.parse(buf.toString('utf8', 8, 8 + n)) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>)[name]!;
+  assert.equal(e.dtype, 'F16', `${name}: weights are fp16`);
+  const at = 8 + n + e.data_offsets[0];
+  const data = new Float32Array((e.data_offsets[1] - e.data_offsets[0]) / 2).map((_, i) => half(buf.readUInt16LE(at + 2 * i)));
+  return { data, rows: e.shape[0]!, cols: e.shape[1] ?? 1 };
 }
 
 function tensorData(file: Buffer, g: ParsedGguf, name: string): { data: Float32Array; dims: number[] } {
@@ -107,20 +106,20 @@ describe('GGUF writer', () => {
       assert.equal(g.dataStart % ALIGNMENT, 0);
       assert.ok(g.dataStart + end <= file.length);
 
-      // v: transposed only; q: transposed, then rows permuted within each head.
-      const v = onnxWeight(dir, '/layers.0/self_attn/v_proj/MatMul_output_0');
+      // v: as stored ([out, in]); q: rows permuted within each head.
+      const v = checkpointWeight(dir, 'model.layers.0.self_attn.v_proj.weight');
       const gv = tensorData(file, g, 'blk.0.attn_v.weight').data; // [out, in]
-      for (let o = 0; o < v.cols; o++) for (let i = 0; i < v.rows; i++) assert.equal(gv[o * v.rows + i], v.data[i * v.cols + o]);
-      const q = onnxWeight(dir, `/layers.${L - 1}/self_attn/q_proj/MatMul_output_0`);
+      for (let i = 0; i < v.data.length; i++) assert.equal(gv[i], v.data[i]);
+      const q = checkpointWeight(dir, `model.layers.${L - 1}.self_attn.q_proj.weight`);
       const gq = tensorData(file, g, `blk.${L - 1}.attn_q.weight`).data;
       const hd = cfg.head_dim;
-      for (let r = 0; r < q.cols; r++) {
+      for (let r = 0; r < q.rows; r++) {
         const h = Math.floor(r / hd), k = r % hd, src = h * hd + (k % 2) * (hd / 2) + Math.floor(k / 2);
-        for (let i = 0; i < q.rows; i++) assert.equal(gq[r * q.rows + i], q.data[i * q.cols + src]);
+        for (let i = 0; i < q.cols; i++) assert.equal(gq[r * q.cols + i], q.data[src * q.cols + i]);
       }
       const emb = tensorData(file, g, 'token_embd.weight').data, out = tensorData(file, g, 'output.weight').data;
-      const init = readOnnxGraph(path.join(dir, 'onnx', 'model.onnx')).initializers.find((t) => t.name.endsWith('embed_tokens.weight'))!;
-      for (let i = 0; i < emb.length; i += 97) assert.equal(emb[i], half(init.raw!.readUInt16LE(2 * i)));
+      const table = checkpointWeight(dir, 'model.embed_tokens.weight');
+      for (let i = 0; i < emb.length; i += 97) assert.equal(emb[i], table.data[i]);
       assert.deepEqual(out, emb, 'the LM head is the tied embedding');
     });
   }

@@ -1,5 +1,6 @@
 // The bundled models: files match the manifest, the tokenizer round-trips any text, and
-// onnxruntime-node reproduces the reference outputs the exporter computed with torch.
+// onnxruntime-node reproduces the reference outputs the exporter computed with torch, with the
+// graphs Hasten's builder made from the committed checkpoint (rebuilt here byte for byte).
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -7,6 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Tokenizer } from '@huggingface/tokenizers';
+import os from 'node:os';
+import { build } from '../../src/build/builder';
 
 const root = path.resolve(__dirname, '..', '..');
 const models = path.join(root, 'models');
@@ -132,6 +135,21 @@ describe('bundled models', () => {
         await s.release();
       }
     });
+
+    test(`${name}: the committed graphs are exactly what the graph builder makes from the committed checkpoint`, async () => {
+      const dir = path.join(models, m.path);
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-rebuild-'));
+      try {
+        const b = cfg.hasten.build;
+        await build({ from: dir, out: path.join(out, 'm'), dtype: b.dtype, variants: b.variants, contextLength: b.contextLength });
+        const built = fs.readdirSync(path.join(out, 'm', 'onnx')).sort();
+        assert.deepEqual(built, fs.readdirSync(path.join(dir, 'onnx')).sort());
+        for (const f of built) assert.ok(fs.readFileSync(path.join(out, 'm', 'onnx', f)).equals(fs.readFileSync(path.join(dir, 'onnx', f))), `onnx/${f} differs from a fresh build`);
+      } finally {
+        fs.rmSync(out, { recursive: true, force: true });
+      }
+    });
   }
 
   test('target: tree variant and layered variant reproduce the reference', async () => {
@@ -150,7 +168,6 @@ describe('bundled models', () => {
       const embed = await open('layered_embed.onnx');
       const head = await open('layered_head.onnx');
       let h = (await embed.run({ input_ids: i64(ref.prompt) })).hidden_states!;
-      const pasts: ort.Tensor[][] = [];
       for (let i = 0; i < L; i++) {
         const block = await open(`layered_block_${i}.onnx`);
         const out = await block.run({
@@ -158,11 +175,27 @@ describe('bundled models', () => {
           past_key: f32(new Float32Array(0), kvDims(0)), past_value: f32(new Float32Array(0), kvDims(0)),
         });
         h = out.hidden_states_out!;
-        pasts.push([out.present_key!, out.present_value!]);
         assertLogits((await head.run({ hidden_states: h })).logits!, ref.exits[i], ref.stride, `exit after layer ${i + 1}`);
       }
-      // Tree: one pass over a 4-node tree after the prompt's KV.
-      const tree = await open('model_tree.onnx');
+      // Tree: one pass of the fast tree graph over a 4-node tree after the prompt, on an in-place cache.
+      const tree = await open('model_fast_tree.onnx');
+      const fast = await open('model_fast.onnx');
+      const slots = cfg.hasten.build.kvSlots as number;
+      const kv = Array.from({ length: 2 * L }, () => f32(new Float32Array(cfg.num_key_value_heads * slots * cfg.head_dim), [1, cfg.num_key_value_heads, slots, cfg.head_dim]));
+      const runFast = async (s: ort.InferenceSession, ids: number[][], past: number, extra: Record<string, ort.Tensor> = {}) => {
+        const T = ids[0]!.length;
+        const feeds: Record<string, ort.Tensor> = {
+          input_ids: i64(ids), seqlens_k: new ort.Tensor('int32', Int32Array.of(past + T - 1), [1]),
+          total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + T), []), ...extra,
+        };
+        const fetches: Record<string, ort.Tensor | null> = { logits: null };
+        for (let i = 0; i < L; i++) {
+          feeds[`past_key_values.${i}.key`] = fetches[`present.${i}.key`] = kv[2 * i]!;
+          feeds[`past_key_values.${i}.value`] = fetches[`present.${i}.value`] = kv[2 * i + 1]!;
+        }
+        return (await s.run(feeds, fetches as unknown as ort.InferenceSession.FetchesType)).logits!;
+      };
+      assertLogits(await runFast(fast, ref.prompt, 0), ref.prefill, ref.stride, 'fast prefill');
       const parents: number[] = ref.tree.parents;
       const n = parents.length;
       const bias = new Float32Array(n * (P + n)).fill(MIN);
@@ -170,11 +203,7 @@ describe('bundled models', () => {
         for (let j = 0; j < P; j++) bias[i * (P + n) + j] = 0;
         for (let j = i; j !== -1; j = parents[j]!) bias[i * (P + n) + P + j] = 0;
       }
-      const feeds: Record<string, ort.Tensor> = {
-        input_ids: i64(ref.tree.ids), attention_mask: f32(bias, [1, 1, n, P + n]), position_ids: i64(ref.tree.positions),
-      };
-      pasts.forEach(([k, v], i) => { feeds[`past_key_values.${i}.key`] = k!; feeds[`past_key_values.${i}.value`] = v!; });
-      assertLogits((await tree.run(feeds)).logits!, ref.tree, ref.stride, 'tree');
+      assertLogits(await runFast(tree, ref.tree.ids, P, { position_ids: i64(ref.tree.positions), attention_bias: f32(bias, [1, 1, n, P + n]) }), ref.tree, ref.stride, 'tree');
     } finally {
       await Promise.all(sessions.map((s) => s.release()));
     }

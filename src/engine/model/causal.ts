@@ -62,10 +62,11 @@ export class CausalModel {
   private constructor(
     readonly folder: ModelFolder,
     private readonly standard: ort.InferenceSession,
-    private readonly tree: ort.InferenceSession | null,
+    private tree: ort.InferenceSession | null,
     readonly provider: Provider,
     /** The builder's fast graph: KV updated in place by onnxruntime, no holes, no copies. */
     private readonly inPlace: InPlaceKv | null = null,
+    private readonly runtime: RuntimeOptions | null = null,
   ) {
     const c = folder.config;
     this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim);
@@ -78,14 +79,14 @@ export class CausalModel {
    */
   static async open(folder: ModelFolder, runtime: RuntimeOptions, withTree = false, opts: { fast?: boolean } = {}): Promise<CausalModel> {
     const f = folder.files;
-    if (f.fast && opts.fast !== false && (!withTree || f.fastTree)) {
+    if (f.fast && opts.fast !== false) {
       const fast = await openSession(f.fast, runtime);
       try {
         checkFastIo(f.fast, folder, fast.session);
         const tree = withTree && f.fastTree ? (await openSession(f.fastTree, runtime)).session : null;
         const c = folder.config;
         const kv = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, c.kvSlots ?? c.contextLength);
-        return new CausalModel(folder, fast.session, tree, fast.provider, kv);
+        return new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime);
       } catch (err) {
         await fast.session.release();
         throw err;
@@ -184,7 +185,12 @@ export class CausalModel {
           'Lower hasten.tree.maxNodes or the maximum completion length, or rebuild the model with a longer --context.');
       }
       const chain = isChain(par);
-      if (!chain && !this.tree) throw new HastenError('variant-missing', `${this.folder.dir} was opened without its tree graph.`, 'Open the model with tree attention (the token-tree strategy does).');
+      if (!chain && !this.tree) {
+        // Opened for chains only (a draft, or a target loaded without tree attention): load the tree graph on first use.
+        const file = this.folder.files.fastTree;
+        if (!file || !this.runtime) throw new HastenError('variant-missing', `${this.folder.dir} has no fast tree graph (onnx/model_fast_tree.onnx) to verify a token tree.`, 'Rebuild it with npm run hasten -- build (variant tree), or use a chain strategy.');
+        this.tree = (await openSession(file, this.runtime)).session;
+      }
       this.lastBlock = tokens;
       logits = await this.inPlace.run(chain ? this.standard : this.tree!, tokens, chain ? null : { parents: par, depths: dep });
     } else if (isChain(par) || this.tree) {
@@ -363,6 +369,20 @@ function checkFastIo(file: string, folder: ModelFolder, s: ort.InferenceSession)
     throw new HastenError('model-mismatch', `${file} is not a fast graph for this config.json (num_hidden_layers=${c.numLayers}): missing ${missing.slice(0, 4).join(', ')}.`,
       'Rebuild the folder with npm run hasten -- build, or delete onnx/model_fast*.onnx to run the standard graph.');
   }
+  checkKvShape(file, folder, s);
+}
+
+/** Checks the graph's K/V inputs against config.json's heads and head size. */
+function checkKvShape(file: string, folder: ModelFolder, s: ort.InferenceSession): void {
+  const c = folder.config;
+  const meta = s.inputMetadata.find((m) => m.name === 'past_key_values.0.key');
+  if (meta && meta.isTensor) {
+    const [, heads, , dim] = meta.shape;
+    if ((typeof heads === 'number' && heads !== c.numKvHeads) || (typeof dim === 'number' && dim !== c.headDim)) {
+      throw new HastenError('model-mismatch', `${file} has KV tensors [batch, ${heads}, past, ${dim}] but config.json implies [batch, ${c.numKvHeads}, past, ${c.headDim}].`,
+        'config.json does not describe this graph: fix num_key_value_heads / head_dim or use the config exported with the model.');
+    }
+  }
 }
 
 /** Checks the graph's inputs and outputs against config.json, naming what disagrees. */
@@ -376,12 +396,5 @@ function checkIo(folder: ModelFolder, s: ort.InferenceSession): void {
     throw new HastenError('model-mismatch', `${file} does not have the inputs/outputs config.json implies (num_hidden_layers=${c.numLayers}): missing ${[...missing, ...outs].slice(0, 4).join(', ')}.`,
       'Export the model with past_key_values (Optimum "text-generation-with-past"), or fix num_hidden_layers in config.json.');
   }
-  const meta = s.inputMetadata.find((m) => m.name === 'past_key_values.0.key');
-  if (meta && meta.isTensor) {
-    const [, heads, , dim] = meta.shape;
-    if ((typeof heads === 'number' && heads !== c.numKvHeads) || (typeof dim === 'number' && dim !== c.headDim)) {
-      throw new HastenError('model-mismatch', `${file} has KV tensors [batch, ${heads}, past, ${dim}] but config.json implies [batch, ${c.numKvHeads}, past, ${c.headDim}].`,
-        'config.json does not describe this graph: fix num_key_value_heads / head_dim or use the config exported with the model.');
-    }
-  }
+  checkKvShape(file, folder, s);
 }
