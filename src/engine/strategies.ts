@@ -26,27 +26,64 @@ export const STRATEGIES: readonly StrategyInfo[] = [
 export const isStrategy = (s: unknown): s is Strategy => typeof s === 'string' && (STRATEGY_IDS as readonly string[]).includes(s);
 
 /**
- * The auto strategy: an exploring bandit over the speculative strategies. Each candidate is tried
- * twice first; then the one with the lowest measured milliseconds per generated token wins, with
- * every eighth request spent on the least recently tried candidate so the estimates stay fresh.
+ * Measured speed of each lossless strategy relative to autoregressive decoding on the bundled models
+ * (bench/report/REPORT.md, 90 held-out prompts, 1 thread): auto's starting point. They rank untried
+ * candidates and set how soon each is tried; one measured request replaces a strategy's prior.
+ */
+export const PRIOR_SPEEDUP: Partial<Record<Strategy, number>> = {
+  'prompt-lookup': 1.62, lookahead: 1.35, autoregressive: 1, retrieval: 0.87, 'self-speculation': 0.83, 'draft-model': 0.79, 'token-tree': 0.74,
+};
+
+export interface AutoOptions {
+  /** Every this many requests, one goes to a candidate within `slowFactor` of the best estimate. */
+  exploreEvery: number;
+  /** Candidates estimated slower than this × the best are tried only every `exploreEvery × slowRounds` requests. */
+  slowFactor: number;
+  slowRounds: number;
+}
+
+export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, slowRounds: 8 };
+
+/**
+ * The auto strategy: a bandit over the lossless strategies that starts from measured priors. It
+ * takes the candidate with the lowest estimated milliseconds per token (measured, or from the
+ * priors relative to one that was measured). Every `exploreEvery`th request goes elsewhere: to a
+ * candidate never measured (in prior order), else to the least recently tried one that could
+ * plausibly win; clearly slower ones are revisited only every `slowRounds` such rounds. Exploration
+ * so costs about 2% when the priors hold, and a model whose drafts pay off is still found.
  */
 export class AutoSelector {
   private readonly msPerToken = new Map<Strategy, number>();
-  private readonly tries = new Map<Strategy, number>();
   private readonly lastTried = new Map<Strategy, number>();
   private requests = 0;
 
+  constructor(private readonly o: AutoOptions = DEFAULT_AUTO) {}
+
   choose(candidates: readonly Strategy[]): Strategy {
     this.requests++;
-    const untried = candidates.find((c) => (this.tries.get(c) ?? 0) < 2);
+    const est = this.estimate(candidates);
+    const ranked = [...candidates].sort((a, b) => est(a) - est(b));
+    const best = ranked[0]!;
+    if (this.requests % this.o.exploreEvery !== 0) return best;
+    // Each candidate is measured once (in prior order), then only plausible ones are, except in slow rounds.
+    const untried = ranked.find((c) => !this.lastTried.has(c));
     if (untried) return untried;
-    if (this.requests % 8 === 0) return [...candidates].sort((a, b) => (this.lastTried.get(a) ?? 0) - (this.lastTried.get(b) ?? 0))[0]!;
-    return [...candidates].sort((a, b) => (this.msPerToken.get(a) ?? Infinity) - (this.msPerToken.get(b) ?? Infinity))[0]!;
+    const slowRound = this.requests % (this.o.exploreEvery * this.o.slowRounds) === 0;
+    const others = ranked.slice(1).filter((c) => slowRound || est(c) <= this.o.slowFactor * est(best));
+    others.sort((a, b) => (this.lastTried.get(a) ?? 0) - (this.lastTried.get(b) ?? 0));
+    return others[0] ?? best;
+  }
+
+  /** Milliseconds per token for each candidate: measured, else scaled from a measured one by the priors, else by prior rank alone. */
+  private estimate(candidates: readonly Strategy[]): (s: Strategy) => number {
+    const prior = (s: Strategy) => PRIOR_SPEEDUP[s] ?? 0.5;
+    const ref = candidates.find((c) => this.msPerToken.has(c));
+    const refCost = ref ? this.msPerToken.get(ref)! * prior(ref) : 1;
+    return (s) => this.msPerToken.get(s) ?? refCost / prior(s);
   }
 
   /** Records a finished completion; short ones say little about speed and count with less weight. */
   record(strategy: Strategy, tokens: number, ms: number): void {
-    this.tries.set(strategy, (this.tries.get(strategy) ?? 0) + 1);
     this.lastTried.set(strategy, this.requests);
     if (tokens < 2) return;
     const sample = ms / tokens;
