@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Rebuilds every bundled model from source: corpus -> tokenizer -> data -> training -> ONNX export
+# Rebuilds every bundled model from source: corpus -> tokenizer -> data -> training -> export (HF
+# checkpoints: model.safetensors) -> graphs (Hasten's graph builder, npx tsx models/toolchain/graphs.ts)
 # -> evaluation -> manifest -> parity tests. Fixed seeds throughout.
 #
 #   bash models/build.sh                 # everything (about 2.5 hours on 2 CPU cores)
-#   bash models/build.sh --from export   # resume at a stage (corpus tokenizer prep train export evaluate manifest check)
+#   bash models/build.sh --from export   # resume at a stage (corpus tokenizer prep train export graphs evaluate manifest check)
+#   npx tsx models/toolchain/graphs.ts && node models/toolchain/manifest.mjs   # only the ONNX graphs, from the committed checkpoints (seconds)
 #   bash models/build.sh --device cuda   # train on a GPU
 #   bash models/build.sh --from gguf     # only the optional gguf stage (also: --gguf adds it to a full run):
 #                                        # llama GGUFs of the causal models in models/.work/gguf/, for the
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
     *) echo "build.sh: unknown argument $1 (see the header of models/build.sh)" >&2; exit 2 ;;
   esac
 done
-STAGES=(corpus tokenizer prep train export evaluate manifest check gguf)
+STAGES=(corpus tokenizer prep train export graphs evaluate manifest check gguf)
 [ "$FROM" = gguf ] && GGUF=1
 [[ " ${STAGES[*]} " == *" $FROM "* ]] || { echo "build.sh: --from must be one of: ${STAGES[*]}" >&2; exit 2; }
 
@@ -62,8 +64,9 @@ stage tokenizer node toolchain/tokenizer.mjs
 stage prep node toolchain/prep.mjs
 stage train train_all
 stage export "$PY" toolchain/export.py
+stage graphs npx tsx toolchain/graphs.ts
 stage evaluate "$PY" toolchain/evaluate.py
 stage manifest node toolchain/manifest.mjs
 stage check check
-if [ $GGUF = 1 ]; then stage gguf node toolchain/gguf.mjs --cache hasten-target hasten-draft-m hasten-draft-s; fi
+if [ $GGUF = 1 ]; then stage gguf npx tsx toolchain/gguf.mjs --cache hasten-target hasten-draft-m hasten-draft-s; fi
 echo "build.sh: done; stage times in models/$TIMES"

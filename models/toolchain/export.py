@@ -1,11 +1,11 @@
-"""Exports the trained checkpoints to ONNX folders in Hugging Face hub layout under models/.
+"""Exports the trained checkpoints to folders in Hugging Face hub layout under models/.
 
-For every causal model: config.json, generation_config.json, tokenizer files, onnx/model.onnx
-(Optimum I/O names, past_key_values). For the target also onnx/model_tree.onnx (the attention mask
-is a float additive bias [batch, 1, seq, past+seq], so a token tree verifies in one pass) and the
-layered variant (embedding, one graph per block with its own KV cache, the shared norm + LM head,
-and a KV-propagation graph for CALM). All graphs of one model read their weights, stored as fp16,
-from one shared onnx/model.onnx_data; a Cast upcasts them when the session loads.
+Every causal model becomes a Hugging Face checkpoint: config.json (LlamaForCausalLM), model.safetensors
+(fp16, `model.`-prefixed LlamaForCausalLM names), generation_config.json, tokenizer files and torch's
+reference outputs. Its ONNX graphs are then made by Hasten's own graph builder, the one export path
+for bundled and downloaded models (the `graphs` stage of build.sh: npx tsx models/toolchain/graphs.ts).
+The CMLM (bidirectional, with a span-length head: not a Llama decoder) is still traced by torch here:
+onnx/model.onnx with its weights stored as fp16 in onnx/model.onnx_data, upcast by a Cast at load.
 
 The torch weights are rounded to fp16 before tracing, so the reference outputs written here are
 what ONNX Runtime must reproduce (within 1e-4) from the fp16 file.
@@ -85,49 +85,6 @@ class Standard(torch.nn.Module):
         return (m.head(x), *presents)
 
 
-class Embed(torch.nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, input_ids):
-        return self.m.embed_tokens(input_ids)
-
-
-class LayerBlock(torch.nn.Module):
-    def __init__(self, m, i):
-        super().__init__()
-        self.m, self.layer = m, m.layers[i]
-
-    def forward(self, hidden_states, attention_mask, position_ids, past_key, past_value):
-        cos, sin = rope_cos_sin(position_ids, self.m.config.head_dim, self.m.config.rope_theta)
-        return self.layer(hidden_states, cos, sin, attention_mask, past_key, past_value)
-
-
-class Head(torch.nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, hidden_states):
-        return self.m.head(hidden_states)
-
-
-class KVPropagate(torch.nn.Module):
-    """CALM state propagation: every layer's K/V computed from one (exited) hidden state."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, hidden_states, position_ids):
-        cos, sin = rope_cos_sin(position_ids, self.m.config.head_dim, self.m.config.rope_theta)
-        out = []
-        for layer in self.m.layers:
-            out += list(layer.propagate_kv(hidden_states, cos, sin))
-        return tuple(out)
-
-
 class CMLMGraph(torch.nn.Module):
     def __init__(self, m):
         super().__init__()
@@ -197,58 +154,32 @@ def to_shared_fp16(src, dst, shared, min_elems=1024):
     onnx.save(model, dst)
 
 
+def write_safetensors(path, tensors):
+    """tensors: name -> fp16 numpy array. The safetensors layout: u64 header size, JSON header, raw data."""
+    header, blobs, off = {'__metadata__': {'format': 'pt'}}, [], 0
+    for name in sorted(tensors):
+        arr = np.ascontiguousarray(tensors[name], dtype=np.float16)
+        header[name] = {'dtype': 'F16', 'shape': list(arr.shape), 'data_offsets': [off, off + arr.nbytes]}
+        off += arr.nbytes
+        blobs.append(arr.tobytes())
+    raw = json.dumps(header, separators=(',', ':')).encode()
+    raw += b' ' * ((-len(raw)) % 8)
+    with open(path, 'wb') as f:
+        f.write(len(raw).to_bytes(8, 'little'))
+        f.write(raw)
+        for b in blobs:
+            f.write(b)
+
+
+def export_checkpoint(model, out):
+    """The causal model's weights under LlamaForCausalLM names (tied head: no lm_head.weight)."""
+    tensors = {f'model.{k}': v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    write_safetensors(os.path.join(out, 'model.safetensors'), tensors)
+    return ['model.safetensors']
+
+
 def past_inputs(c, n_layers, p=0, b=1):
     return [torch.zeros(b, c.num_key_value_heads, p, c.head_dim) for _ in range(2 * n_layers)]
-
-
-def export_causal(name, model, out, tmp):
-    c = model.config
-    L = c.num_hidden_layers
-    shared = SharedWeights(os.path.join(out, 'onnx', DATA_FILE))
-    kv_names_in = [f'past_key_values.{i}.{kv}' for i in range(L) for kv in ('key', 'value')]
-    kv_names_out = [f'present.{i}.{kv}' for i in range(L) for kv in ('key', 'value')]
-    dyn = {'input_ids': {0: 'batch_size', 1: 'sequence_length'},
-           'attention_mask': {0: 'batch_size', 1: 'total_sequence_length'},
-           'position_ids': {0: 'batch_size', 1: 'sequence_length'},
-           'logits': {0: 'batch_size', 1: 'sequence_length'}}
-    for n in kv_names_in:
-        dyn[n] = {0: 'batch_size', 2: 'past_sequence_length'}
-    for n in kv_names_out:
-        dyn[n] = {0: 'batch_size', 2: 'total_sequence_length'}
-    ids = torch.tensor([[5 + 6, 40, 41, 42]])
-    args = (ids, torch.ones(1, 6, dtype=torch.int64), torch.arange(2, 6).unsqueeze(0), *past_inputs(c, L, 2))
-    graphs = {}
-    trace(Standard(model), args, ['input_ids', 'attention_mask', 'position_ids', *kv_names_in], ['logits', *kv_names_out], dyn, os.path.join(tmp, 'model.onnx'))
-    graphs['model.onnx'] = 'model.onnx'
-    if name == 'target':
-        tdyn = dict(dyn)
-        tdyn['attention_mask'] = {0: 'batch_size', 2: 'sequence_length', 3: 'total_sequence_length'}
-        targs = (ids, torch.zeros(1, 1, 4, 6), torch.arange(2, 6).unsqueeze(0), *past_inputs(c, L, 2))
-        trace(Standard(model, tree=True), targs, ['input_ids', 'attention_mask', 'position_ids', *kv_names_in], ['logits', *kv_names_out], tdyn, os.path.join(tmp, 'model_tree.onnx'))
-        graphs['model_tree.onnx'] = 'model_tree.onnx'
-        hs = {0: 'batch_size', 1: 'sequence_length'}
-        trace(Embed(model), (ids,), ['input_ids'], ['hidden_states'], {'input_ids': hs, 'hidden_states': hs}, os.path.join(tmp, 'layered_embed.onnx'))
-        trace(Head(model), (torch.zeros(1, 4, c.hidden_size),), ['hidden_states'], ['logits'], {'hidden_states': hs, 'logits': hs}, os.path.join(tmp, 'layered_head.onnx'))
-        kvd = {0: 'batch_size', 2: 'sequence_length'}
-        prop_out = [f'{kv}.{i}' for i in range(L) for kv in ('key', 'value')]
-        trace(KVPropagate(model), (torch.zeros(1, 4, c.hidden_size), torch.arange(4).unsqueeze(0)), ['hidden_states', 'position_ids'], prop_out,
-              {'hidden_states': hs, 'position_ids': hs, **{n: kvd for n in prop_out}}, os.path.join(tmp, 'layered_kv_propagate.onnx'))
-        for f in ('layered_embed.onnx', 'layered_head.onnx', 'layered_kv_propagate.onnx'):
-            graphs[f] = f
-        bdyn = {'hidden_states': hs, 'hidden_states_out': hs, 'position_ids': hs,
-                'attention_mask': {0: 'batch_size', 2: 'sequence_length', 3: 'total_sequence_length'},
-                'past_key': {0: 'batch_size', 2: 'past_sequence_length'}, 'past_value': {0: 'batch_size', 2: 'past_sequence_length'},
-                'present_key': {0: 'batch_size', 2: 'total_sequence_length'}, 'present_value': {0: 'batch_size', 2: 'total_sequence_length'}}
-        for i in range(L):
-            bargs = (torch.zeros(1, 4, c.hidden_size), torch.zeros(1, 1, 4, 6), torch.arange(2, 6).unsqueeze(0), *past_inputs(c, 1, 2))
-            f = f'layered_block_{i}.onnx'
-            trace(LayerBlock(model, i), bargs, ['hidden_states', 'attention_mask', 'position_ids', 'past_key', 'past_value'],
-                  ['hidden_states_out', 'present_key', 'present_value'], bdyn, os.path.join(tmp, f))
-            graphs[f] = f
-    for src, dst in graphs.items():
-        to_shared_fp16(os.path.join(tmp, src), os.path.join(out, 'onnx', dst), shared)
-    shared.write()
-    return sorted(graphs.values())
 
 
 def export_cmlm(model, out, tmp):
@@ -371,9 +302,10 @@ def main():
         out = os.path.join(ROOT, FOLDERS[name])
         if os.path.isdir(out):
             shutil.rmtree(out)
-        os.makedirs(os.path.join(out, 'onnx'))
+        os.makedirs(os.path.join(out, 'onnx') if name == 'cmlm' else out)
         with tempfile.TemporaryDirectory() as tmp:
-            graphs = export_cmlm(model, out, tmp) if name == 'cmlm' else export_causal(name, model, out, tmp)
+            # Causal models: the checkpoint only; build.sh's graphs stage runs Hasten's builder on it.
+            graphs = export_cmlm(model, out, tmp) if name == 'cmlm' else export_checkpoint(model, out)
         for f in ('tokenizer.json', 'tokenizer_config.json'):
             shutil.copy(os.path.join(tok_dir, f), os.path.join(out, f))
         with open(os.path.join(out, 'config.json'), 'w') as f:
@@ -384,7 +316,7 @@ def main():
         with open(os.path.join(out, 'reference.json'), 'w') as f:
             json.dump(ref, f)
         size = sum(os.path.getsize(os.path.join(dp, fn)) for dp, _, fns in os.walk(out) for fn in fns)
-        print(f'export: {FOLDERS[name]}: {len(graphs)} graphs, {size / 1e6:.1f} MB')
+        print(f'export: {FOLDERS[name]}: {", ".join(graphs)}, {size / 1e6:.1f} MB')
 
 
 if __name__ == '__main__':
