@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { EngineConfig } from '../config';
 import { Engine, HastenError, type EngineOptions, type Provider } from '../engine';
-import { Emitter, type Event } from './event';
+import { Emitter, type Disposable, type Event } from './event';
+import { watchModelFolders } from './modelWatcher';
 import type { Log } from './service';
 import { describeExit, type EngineExit, type LoadedEngine } from './processEngine';
 
@@ -26,6 +27,12 @@ export interface RestartPolicy {
 }
 
 export const DEFAULT_RESTART: RestartPolicy = { backoffMs: [250, 1000, 4000], crashLoop: { ends: 3, windowMs: 60_000 } };
+
+export interface HostOptions {
+  restart?: RestartPolicy;
+  /** Reload after the configured model's files change on disk and stay quiet this long; null: never watch. */
+  reloadQuietMs?: number | null;
+}
 
 /** Loads an engine: in this thread (tests) or in its own process (the extension, the benchmark). */
 export type EngineLoader = (o: EngineOptions) => Promise<LoadedEngine>;
@@ -48,6 +55,9 @@ export class EngineHost {
   /** When the engine process ended unasked, within the crash-loop window. */
   private ends: number[] = [];
   private restartTimer: ReturnType<typeof setTimeout> | undefined;
+  private watcher: Disposable | undefined;
+  private readonly restart: RestartPolicy;
+  private readonly reloadQuietMs: number | null;
   private readonly changed = new Emitter<HostState>();
   readonly onDidChangeState: Event<HostState> = this.changed.event;
 
@@ -56,8 +66,11 @@ export class EngineHost {
     readonly modelsDir: string,
     private readonly log: Log,
     private readonly loader: EngineLoader = (o) => Engine.load(o),
-    private readonly restart: RestartPolicy = DEFAULT_RESTART,
-  ) {}
+    options: HostOptions = {},
+  ) {
+    this.restart = options.restart ?? DEFAULT_RESTART;
+    this.reloadQuietMs = options.reloadQuietMs === undefined ? 1000 : options.reloadQuietMs;
+  }
 
   get engine(): LoadedEngine | undefined {
     return this.current;
@@ -101,6 +114,7 @@ export class EngineHost {
     this.last = { cfg, base };
     const gen = ++this.generation;
     const modelDir = this.resolveModel(cfg.model, base);
+    this.watch(modelDir, cfg, base);
     const warnings: string[] = [];
     this.setState({ kind: 'loading', model: path.basename(modelDir) });
     let engine: LoadedEngine;
@@ -156,6 +170,21 @@ export class EngineHost {
     }
   }
 
+  /**
+   * Watches the configured model folders (not the fallback's): a rebuild, a deletion or a half-written
+   * file reloads the engine once the writes settle, and a load that fails is reported like any other.
+   */
+  private watch(modelDir: string, cfg: EngineConfig, base: string | undefined): void {
+    this.watcher?.dispose();
+    this.watcher = undefined;
+    if (this.reloadQuietMs === null) return;
+    const draft = cfg.draftModel === '' || cfg.draftModel === 'none' ? [] : [this.resolveModel(cfg.draftModel, base)];
+    this.watcher = watchModelFolders([modelDir, ...draft], (dir) => {
+      this.log.info(`${dir} changed on disk: reloading the model.`);
+      void this.start(cfg, base);
+    }, this.reloadQuietMs);
+  }
+
   /** The engine process ended unasked: the next one starts after a backoff, unless this is a crash loop. */
   private ended(engine: LoadedEngine, exit: EngineExit): void {
     if (engine !== this.current || !this.last) return;
@@ -204,6 +233,7 @@ export class EngineHost {
   async dispose(): Promise<void> {
     this.generation++;
     clearTimeout(this.restartTimer);
+    this.watcher?.dispose();
     this.changed.dispose();
     const e = this.current;
     this.current = undefined;

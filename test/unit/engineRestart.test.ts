@@ -27,7 +27,7 @@ function recordingLog(): Log & { errors: string[]; warnings: string[] } {
 }
 
 function processHost(log: Log, policy: RestartPolicy): EngineHost {
-  return new EngineHost(MODELS, log, (o) => ProcessEngine.load(o, ENTRY), policy);
+  return new EngineHost(MODELS, log, (o) => ProcessEngine.load(o, ENTRY), { restart: policy, reloadQuietMs: null });
 }
 
 const pidOf = (host: EngineHost) => (host.engine as ProcessEngine | undefined)?.pid;
