@@ -38,7 +38,7 @@ const FAMILIES: FamilySpec[] = [
 /** Tokenizer for one model folder. */
 export class TextTokenizer {
   readonly fim: FimTemplate | null;
-  /** Ids that end a completion: the config's eos ids plus the family's stop tokens. */
+  /** Ids that end a completion: the config's eos ids, the family's stop tokens and every other special token. */
   readonly stopIds: ReadonlySet<number>;
   readonly vocabSize: number;
   private readonly specials: string[];
@@ -56,7 +56,10 @@ export class TextTokenizer {
     this.fim = spec
       ? { family: spec.family, prefixId: this.idOf(spec.tokens[0])!, suffixId: this.idOf(spec.tokens[1])!, middleId: this.idOf(spec.tokens[2])!, order: 'psm' }
       : null;
-    const stops = new Set(eosIds);
+    // Every special token ends a completion, not only end-of-text: decoding drops a special token's text, so
+    // whatever followed it would be shown as if it went on from the code (issue 18: the bundled model wrote
+    // <|fim_suffix|> after a line start, then `s(value, value) {`).
+    const stops = new Set([...eosIds, ...this.specialIds]);
     for (const s of spec?.stops ?? []) {
       const id = this.idOf(s);
       if (id !== undefined) stops.add(id);
