@@ -7,9 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { Page } from 'playwright-core';
 import { statusItemId, waitForActivation, withVSCode, type VSCode } from './harness';
-import { cursorPosition, ghostText, hastenLog, offsetOf, openFile, pick, runCommand, saveAndRead, stableGhostText, waitForLog, waitForReady } from './editor';
+import { cursorPosition, hastenLog, offsetOf, openFile, pick, runCommand, saveAndRead, stableGhostText, typeAndAccept, waitForLog, waitForReady } from './editor';
 
 const E2E_TIMEOUT_MS = 20 * 60_000;
 /** code-server saves after a delay by default (a web build); the tests save explicitly, and read what was saved. */
@@ -26,34 +25,6 @@ async function step(t: TestContext, vscode: VSCode, name: string, body: () => Pr
       throw new Error(`${err instanceof Error ? err.message : String(err)}\nscreenshot: ${saved}`, { cause: err });
     }
   });
-}
-
-/**
- * Types `text` at the end of the open file, waits for ghost text, presses Tab, and checks that
- * the file then holds exactly the ghost text at the cursor.
- */
-async function typeAndAccept(page: Page, file: string, text: string): Promise<string> {
-  await page.keyboard.press('Control+End');
-  await page.keyboard.type(text, { delay: 25 });
-  const before = await saveAndRead(page, file);
-  const ghost = await stableGhostText(page);
-  const cursor = offsetOf(before, await cursorPosition(page));
-  // A suggestion that starts with less indentation than a tab, at the line's indentation, makes VS
-  // Code's first Tab indent instead (its inlineSuggestionHasIndentationLessThanTabSize rule); the
-  // rest of the suggestion stays on screen and the next Tab accepts it. Any other change ends it.
-  let shown = ghost;
-  for (let presses = 0; presses < 4; presses++) {
-    await page.keyboard.press('Tab');
-    await page.waitForTimeout(300);
-    const now = await ghostText(page);
-    const typed = shown.slice(0, shown.length - now.length);
-    if (now.trim() === '' || now.length >= shown.length || !shown.endsWith(now) || typed.trim() !== '') break;
-    shown = now;
-  }
-  await page.keyboard.press('Escape'); // the next (prefetched) suggestion may show at once
-  const after = await saveAndRead(page, file);
-  assert.equal(after, before.slice(0, cursor) + ghost + before.slice(cursor), `Tab inserted exactly the ghost text ${JSON.stringify(ghost)}`);
-  return ghost;
 }
 
 function completionLines(log: string): RegExpExecArray[] {

@@ -1,5 +1,6 @@
 // Editor-level helpers for the completion end-to-end tests: opening files, reading ghost text,
 // the cursor position, saved text, and Hasten's own log file.
+import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -84,6 +85,34 @@ export async function saveAndRead(page: Page, file: string): Promise<string> {
   await page.keyboard.press('Control+S');
   await dirty.waitFor({ state: 'detached' });
   return readFileSync(file, 'utf8');
+}
+
+/**
+ * Types `text` at the end of the open file, waits for ghost text, presses Tab, and checks that
+ * the file then holds exactly the ghost text at the cursor.
+ */
+export async function typeAndAccept(page: Page, file: string, text: string): Promise<string> {
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type(text, { delay: 25 });
+  const before = await saveAndRead(page, file);
+  const ghost = await stableGhostText(page);
+  const cursor = offsetOf(before, await cursorPosition(page));
+  // A suggestion that starts with less indentation than a tab, at the line's indentation, makes VS
+  // Code's first Tab indent instead (its inlineSuggestionHasIndentationLessThanTabSize rule); the
+  // rest of the suggestion stays on screen and the next Tab accepts it. Any other change ends it.
+  let shown = ghost;
+  for (let presses = 0; presses < 4; presses++) {
+    await page.keyboard.press('Tab');
+    await page.waitForTimeout(300);
+    const now = await ghostText(page);
+    const typed = shown.slice(0, shown.length - now.length);
+    if (now.trim() === '' || now.length >= shown.length || !shown.endsWith(now) || typed.trim() !== '') break;
+    shown = now;
+  }
+  await page.keyboard.press('Escape'); // the next (prefetched) suggestion may show at once
+  const after = await saveAndRead(page, file);
+  assert.equal(after, before.slice(0, cursor) + ghost + before.slice(cursor), `Tab inserted exactly the ghost text ${JSON.stringify(ghost)}`);
+  return ghost;
 }
 
 /** Hasten's LogOutputChannel file under code-server's user-data logs ('' until it exists). */
