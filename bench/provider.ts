@@ -7,8 +7,9 @@
 //               to the provider resolving with a suggestion. Every key cancels the previous
 //               request, as VS Code does; growing suggestions are asked for again (streaming).
 //   event loop  perf_hooks.monitorEventLoopDelay over both phases: the longest block.
-//   memory      RSS after 100 completions and after N more at fresh positions (each decode
-//               finished, then the prefetch it starts cancelled by the next request).
+//   memory      RSS of this process (the extension host's side) and of the engine process after
+//               100 completions and after N more at fresh positions (each decode finished, then
+//               the prefetch it starts cancelled by the next request).
 //
 // Options: --items N (latency items, default 20)  --words N (per item, default 3)
 //          --completions N (memory phase, default 1000)  --json FILE
@@ -158,8 +159,10 @@ async function main(): Promise<void> {
   loop2.enable();
   const total = Number(v.completions);
   const warmup = Math.min(100, Math.floor(total / 10));
-  const samples: { completions: number; rssMb: number; heapMb: number; workerHeapMb: number; workerExternalMb: number }[] = [];
+  const samples: { completions: number; rssMb: number; heapMb: number; engineRssMb: number; engineHeapMb: number; engineExternalMb: number }[] = [];
+  const engineMemory = () => (host.engine as import('../src/completion/processEngine').ProcessEngine).memory();
   let rssWarm = 0;
+  let engineRssWarm = 0;
   let n = 0;
   const positions = function* (): Generator<{ it: WorkloadItem; k: number; cut: number }> {
     for (let round = 0; ; round++) {
@@ -179,17 +182,23 @@ async function main(): Promise<void> {
     while (service.scheduler.started > started && finished === before && performance.now() < deadline) await sleep(2);
     n++;
     if (n % 100 === 0) console.error(`  ${n}/${total + warmup} completions`);
-    if (n === warmup) rssWarm = rss();
-    if (n > warmup && (n - warmup) % 100 === 0) {
-      const w = await (host.engine as unknown as { memory(): Promise<{ heapUsed: number; external: number }> }).memory();
-      samples.push({ completions: n - warmup, rssMb: mb(rss()), heapMb: mb(process.memoryUsage().heapUsed), workerHeapMb: mb(w.heapUsed), workerExternalMb: mb(w.external) });
-      console.error(`  RSS ${samples.at(-1)!.rssMb.toFixed(0)} MB, heap ${samples.at(-1)!.heapMb.toFixed(0)} MB, worker heap ${samples.at(-1)!.workerHeapMb.toFixed(0)} MB (+${samples.at(-1)!.workerExternalMb.toFixed(0)} MB external)`);
+    if (n === warmup) {
+      rssWarm = rss();
+      engineRssWarm = (await engineMemory()).rss;
+    }
+    // Every 50 completions from the start, warm-up included, so the curve shows where growth stops.
+    if (n % 50 === 0) {
+      const w = await engineMemory();
+      samples.push({ completions: n - warmup, rssMb: mb(rss()), heapMb: mb(process.memoryUsage().heapUsed), engineRssMb: mb(w.rss), engineHeapMb: mb(w.heapUsed), engineExternalMb: mb(w.external) });
+      const x = samples.at(-1)!;
+      console.error(`  after ${n}: RSS ${x.rssMb.toFixed(0)} MB (heap ${x.heapMb.toFixed(0)} MB); engine process RSS ${x.engineRssMb.toFixed(0)} MB (heap ${x.engineHeapMb.toFixed(0)} MB, +${x.engineExternalMb.toFixed(0)} MB external)`);
     }
   }
   const memoryMs = performance.now() - t2;
   loop2.disable();
   const rssEnd = rss();
   await service.idle();
+  const engineRssEnd = (await engineMemory()).rss;
   await host.dispose();
 
   const report = {
@@ -198,14 +207,20 @@ async function main(): Promise<void> {
     modelLoadMs: loadMs,
     latency: { samples: latencies.length, noSuggestion: none, p50Ms: quantile(latencies, 0.5), p95Ms: quantile(latencies, 0.95), maxMs: Math.max(...latencies) },
     eventLoop: { idleBaseline: { maxMs: idle.max / 1e6, p99Ms: idle.percentile(99) / 1e6 }, typing: latencyLoop, memoryPhase: { maxMs: loop2.max / 1e6, p99Ms: loop2.percentile(99) / 1e6 } },
-    memory: { completions: n - warmup, gcExposed: Boolean(gc), rssAfterWarmupMb: mb(rssWarm), rssEndMb: mb(rssEnd), growthPct: (100 * (rssEnd - rssWarm)) / rssWarm, seconds: memoryMs / 1000, samples },
+    memory: {
+      completions: n - warmup, gcExposed: Boolean(gc), rssAfterWarmupMb: mb(rssWarm), rssEndMb: mb(rssEnd), growthPct: (100 * (rssEnd - rssWarm)) / rssWarm,
+      engineRssAfterWarmupMb: mb(engineRssWarm), engineRssEndMb: mb(engineRssEnd), engineGrowthPct: (100 * (engineRssEnd - engineRssWarm)) / engineRssWarm, seconds: memoryMs / 1000, samples,
+    },
   };
   const t = report;
   console.log(`machine: ${t.machine.cpus} cores (${t.machine.model}), load average ${t.machine.loadavg1mStart.toFixed(1)} → ${t.machine.loadavg1mEnd?.toFixed(1)}, Node ${t.machine.node}`);
   console.log(`settings: strategy ${t.settings.strategy}, maxTokens ${t.settings.maxTokens}, debounce ${t.settings.debounceMs} ms, prefetch ${t.settings.prefetch}; model load ${loadMs.toFixed(0)} ms`);
   console.log(`keystroke → first ghost text: p50 ${t.latency.p50Ms.toFixed(0)} ms, p95 ${t.latency.p95Ms.toFixed(0)} ms, max ${t.latency.maxMs.toFixed(0)} ms over ${t.latency.samples} words (${none} got no suggestion)  [target p50 ≤ 150, p95 ≤ 400]`);
   console.log(`event loop blocked: typing max ${t.eventLoop.typing.maxMs.toFixed(1)} ms (p99 ${t.eventLoop.typing.p99Ms.toFixed(1)}), completions max ${t.eventLoop.memoryPhase.maxMs.toFixed(1)} ms (p99 ${t.eventLoop.memoryPhase.p99Ms.toFixed(1)})  [target ≤ 20]; idle baseline max ${t.eventLoop.idleBaseline.maxMs.toFixed(1)} ms (p99 ${t.eventLoop.idleBaseline.p99Ms.toFixed(1)})`);
-  console.log(`RSS over ${t.memory.completions} completions: ${t.memory.rssAfterWarmupMb.toFixed(1)} → ${t.memory.rssEndMb.toFixed(1)} MB (${t.memory.growthPct >= 0 ? '+' : ''}${t.memory.growthPct.toFixed(2)}%)${gc ? '' : ' (no --expose-gc)'} in ${t.memory.seconds.toFixed(0)} s  [target < 5%]`);
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}%`;
+  console.log(`RSS over ${t.memory.completions} completions after ${warmup} to warm up, in ${t.memory.seconds.toFixed(0)} s  [target < 5% each]:`);
+  console.log(`  extension side: ${t.memory.rssAfterWarmupMb.toFixed(1)} → ${t.memory.rssEndMb.toFixed(1)} MB (${pct(t.memory.growthPct)})${gc ? '' : ' (no --expose-gc)'}`);
+  console.log(`  engine process: ${t.memory.engineRssAfterWarmupMb.toFixed(1)} → ${t.memory.engineRssEndMb.toFixed(1)} MB (${pct(t.memory.engineGrowthPct)})`);
   if (v.json) fs.writeFileSync(v.json, JSON.stringify(report, null, 1));
 }
 
