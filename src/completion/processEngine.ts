@@ -68,7 +68,8 @@ function spawnEngine(file: string): ChildProcess {
     execArgv: file.endsWith('.ts') ? ['--import', 'tsx'] : [],
     // Inside VS Code the extension host's executable is Electron: run it as plain Node. glibc gives
     // each of ONNX Runtime's threads its own malloc arena, whose high-water marks stay resident:
-    // two arenas measured 210 MB flat over 1,000 completions against 290-316 MB (bench:provider).
+    // with two arenas one bench:provider run measured 208-267 MB over 1,100 completions, against
+    // 289-316 MB with glibc's default (one run each, on a busy machine).
     env: { MALLOC_ARENA_MAX: '2', ...process.env, ELECTRON_RUN_AS_NODE: '1' },
     serialization: 'advanced',
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
