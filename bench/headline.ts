@@ -17,6 +17,8 @@ export interface HeadlineSystem {
   strategy?: Strategy;
   settings?: Partial<DecodeSettings>;
   peer?: PeerSystem;
+  /** Runs on this engine instead of the headline's (another graph or precision of the same model). */
+  engine?: Engine;
 }
 
 export interface HeadlineRecord {
@@ -107,7 +109,7 @@ export async function runHeadline(engine: Engine, items: WorkloadItem[], o: Head
       if (s.peer) {
         out.push(await runPeer(engine, item, s, o.maxNewTokens, () => (given ??= peerPrompt(engine, item, o.maxNewTokens))));
       } else {
-        const r = await runOne(engine, item, s.strategy!, o.maxNewTokens, s.settings);
+        const r = await runOne(s.engine ?? engine, item, s.strategy!, o.maxNewTokens, s.settings);
         out.push({ item: r.item, workload: r.kind, system: s.id, tokens: r.tokens, decodeMs: r.decodeMs, prefillMs: r.prefillMs, steps: r.steps, drafted: r.drafted, accepted: r.accepted, output: r.output, ...(r.error ? { error: r.error } : {}) });
       }
       o.onProgress?.(`${item.id} ${s.id}`);
@@ -118,9 +120,9 @@ export async function runHeadline(engine: Engine, items: WorkloadItem[], o: Head
 
 const firstLine = (s: string) => s.split('\n')[0]!.trimEnd();
 
-/** One row per system and workload, plus an `all` row per system. */
-export function tabulateHeadline(records: HeadlineRecord[], systems: HeadlineSystem[], items: WorkloadItem[], decode: (ids: number[]) => string): HeadlineRow[] {
-  const ar = new Map(records.filter((r) => r.system === AUTOREGRESSIVE && !r.error).map((r) => [r.item, r]));
+/** One row per system and workload, plus an `all` row per system; speed-up and identity are against system `base`. */
+export function tabulateHeadline(records: HeadlineRecord[], systems: HeadlineSystem[], items: WorkloadItem[], decode: (ids: number[]) => string, base = AUTOREGRESSIVE): HeadlineRow[] {
+  const ar = new Map(records.filter((r) => r.system === base && !r.error).map((r) => [r.item, r]));
   const truth = new Map(items.map((i) => [i.id, firstLine(i.truth)]));
   const rate = decodeRate;
   const rows: HeadlineRow[] = [];

@@ -96,6 +96,10 @@ export interface LlamaCppOptions {
   draft?: { minTokens: number; maxTokens: number; minConfidence: number };
   /** InputLookupTokenPredictor options; defaults to INPUT_LOOKUP. */
   inputLookup?: { patternLength: { min: number; max: number }; predictionLength: { min: number; max: number } };
+  /** Weights of the target's (and draft's) GGUF (default F32); Q8_0 / Q4_0 hold the same numbers as our int8 / int4 graphs. */
+  quant?: 'F32' | 'Q8_0' | 'Q4_0';
+  /** Only the plain greedy system (for precision comparisons); default all three. */
+  plainOnly?: boolean;
 }
 
 /** Opens llama.cpp/plain, llama.cpp/input-lookup and (with draftDir) llama.cpp/draft-model; never throws for a missing install. */
@@ -105,8 +109,8 @@ export async function openLlamaCpp(o: LlamaCppOptions): Promise<PeerOpenResult> 
   const { nlc, version } = loaded;
   let target: string, draft: string | null;
   try {
-    target = ensureGguf(o.targetDir).path;
-    draft = o.draftDir ? ensureGguf(o.draftDir).path : null;
+    target = ensureGguf(o.targetDir, undefined, o.quant ?? 'F32').path;
+    draft = o.draftDir && !o.plainOnly ? ensureGguf(o.draftDir, undefined, o.quant ?? 'F32').path : null;
   } catch (err) {
     return { ok: false, message: `llama.cpp peer: converting ${o.targetDir}${o.draftDir ? ` / ${o.draftDir}` : ''} to GGUF failed (${firstLine(err)}). Try: node models/toolchain/gguf.mjs --cache <modelDir>` };
   }
@@ -120,7 +124,7 @@ export async function openLlamaCpp(o: LlamaCppOptions): Promise<PeerOpenResult> 
     const ctxOptions = contextOptions(o.threads, o.contextSize);
     const lookup = o.inputLookup ?? INPUT_LOOKUP, drafting = o.draft ?? DRAFT;
     const base = {
-      version: `node-llama-cpp ${version}`, weights: 'F32 GGUF converted from the fp16 ONNX export', target: path.basename(target),
+      version: `node-llama-cpp ${version}`, weights: `${o.quant ?? 'F32'} GGUF converted from the checkpoint (model.safetensors)`, target: path.basename(target),
       threads: o.threads, batchSize: ctxOptions.batchSize, contextSize: o.contextSize, kvCache: 'F32', flashAttention: false, temperature: 0,
     };
     const systems: PeerSystem[] = [];
@@ -138,8 +142,9 @@ export async function openLlamaCpp(o: LlamaCppOptions): Promise<PeerOpenResult> 
       const seq = ctx.getSequence(tokenPredictor ? { tokenPredictor } : {});
       systems.push(new LlamaCppSystem(id, { ...base, ...settings }, seq, draftSeq, tokenPredictor, [ctx, ...(draftCtx ? [draftCtx] : [])]));
     };
-    await open('llama.cpp/plain', { decoding: 'greedy evaluate()' });
-    await open('llama.cpp/input-lookup', {
+    const suffix = o.quant && o.quant !== 'F32' ? ` ${o.quant}` : '';
+    await open(`llama.cpp/plain${suffix}`, { decoding: 'greedy evaluate()' });
+    if (!o.plainOnly) await open('llama.cpp/input-lookup', {
       decoding: 'InputLookupTokenPredictor', patternLengthMin: lookup.patternLength.min, patternLengthMax: lookup.patternLength.max,
       predictionLengthMin: lookup.predictionLength.min, predictionLengthMax: lookup.predictionLength.max,
     }, () => new nlc.InputLookupTokenPredictor({ patternLength: { ...lookup.patternLength }, predictionLength: { ...lookup.predictionLength } }));
@@ -178,7 +183,7 @@ class LlamaCppSystem implements PeerSystem {
   ) {
     const s = settings;
     const extra = s.decoding === 'greedy evaluate()' ? '' : `, ${s.decoding}${s.draft ? ` (${s.draft}, ${s.draftMinTokens}-${s.draftMaxTokens} tokens, minConfidence ${s.draftMinConfidence})` : ` (pattern ${s.patternLengthMin}-${s.patternLengthMax}, prediction ${s.predictionLengthMin}-${s.predictionLengthMax})`}`;
-    this.description = `llama.cpp via ${s.version}, ${s.target} ${s.weights}, CPU, ${s.threads} threads, batch ${s.batchSize}, context ${s.contextSize}, F32 KV cache, flash attention off, greedy${extra}`;
+    this.description = `llama.cpp via ${s.version}, ${s.target} (${s.weights}), CPU, ${s.threads} threads, batch ${s.batchSize}, context ${s.contextSize}, F32 KV cache, flash attention off, greedy${extra}`;
   }
 
   /** Greedy continuation from a cleared sequence (every prompt pays its own prefill); a stop id ends it and is not returned. */

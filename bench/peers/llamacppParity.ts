@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ensureGguf } from '../../models/toolchain/gguf.mjs';
+import { ensureGguf, type GgufQuant } from '../../models/toolchain/gguf.mjs';
 import { contextOptions, getCpuLlama, loadNodeLlamaCpp } from './llamacpp';
 
 export interface ParityReport {
@@ -44,13 +44,13 @@ function softmax(row: Float32Array /* [vocab] */): Float32Array {
   return row.map((x) => Math.exp(x - max) / sum);
 }
 
-/** llama.cpp's next-token probabilities for every position of `ids` (F32 GGUF, F32 KV, one batch). */
-export async function llamaCppProbabilities(modelDir: string, ids: readonly number[], threads: number): Promise<{ ok: true; probs: Map<number, number>[] } | { ok: false; message: string }> {
+/** llama.cpp's next-token probabilities for every position of `ids` (the checkpoint's GGUF at `quant`, F32 KV, one batch). */
+export async function llamaCppProbabilities(modelDir: string, ids: readonly number[], threads: number, quant: GgufQuant = 'F32'): Promise<{ ok: true; probs: Map<number, number>[] } | { ok: false; message: string }> {
   const loaded = await loadNodeLlamaCpp();
   if (!loaded.ok) return loaded;
   const llama = await getCpuLlama(loaded.nlc, threads);
   try {
-    const model = await llama.loadModel({ modelPath: ensureGguf(modelDir).path, gpuLayers: 0 });
+    const model = await llama.loadModel({ modelPath: ensureGguf(modelDir, undefined, quant).path, gpuLayers: 0 });
     const ctx = await model.createContext(contextOptions(threads, Math.max(256, ids.length)));
     const out = await ctx.getSequence().controlledEvaluate(ids.map((t) => [t, { generateNext: { probabilities: true } }]));
     const probs = out.map((o, i) => {
@@ -65,11 +65,14 @@ export async function llamaCppProbabilities(modelDir: string, ids: readonly numb
   }
 }
 
-/** Compares llama.cpp with onnxruntime on `ids` for the model folder `modelDir`. */
-export async function llamaCppParity(modelDir: string, ids: readonly number[], threads = 1): Promise<{ ok: true; report: ParityReport } | { ok: false; message: string }> {
-  const ll = await llamaCppProbabilities(modelDir, ids, threads);
+/**
+ * Compares llama.cpp with onnxruntime on `ids`: the GGUF (at `quant`) of the checkpoint in
+ * `modelDir` against the standard graph of `ortDir` (default the same folder: a bundled model).
+ */
+export async function llamaCppParity(modelDir: string, ids: readonly number[], threads = 1, o: { ortDir?: string; quant?: GgufQuant } = {}): Promise<{ ok: true; report: ParityReport } | { ok: false; message: string }> {
+  const ll = await llamaCppProbabilities(modelDir, ids, threads, o.quant ?? 'F32');
   if (!ll.ok) return ll;
-  const ref = await ortProbabilities(modelDir, ids, threads);
+  const ref = await ortProbabilities(o.ortDir ?? modelDir, ids, threads);
   let maxProbDiff = 0, maxLogProbDiff = 0, argmaxAgree = 0;
   ref.forEach((p, t) => {
     const q = ll.probs[t]!;

@@ -47,5 +47,5 @@ export declare function encodeGguf(metadata: GgufMetadataEntry[], tensors: GgufT
 export declare function writeGguf(modelDir: string, out: string, quant?: GgufQuant): string;
 export declare function sourceKey(modelDir: string): { writerVersion: number; files: Record<string, string> };
 /** The cached GGUF of `modelDir`, converted again when its sources changed. */
-export declare function ensureGguf(modelDir: string, cacheDir?: string): { path: string; converted: boolean };
+export declare function ensureGguf(modelDir: string, cacheDir?: string, quant?: GgufQuant): { path: string; converted: boolean };
 export declare function readGguf(buf: Buffer): ParsedGguf;

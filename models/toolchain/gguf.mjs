@@ -219,13 +219,13 @@ export function sourceKey(modelDir) {
   return { writerVersion: WRITER_VERSION, files };
 }
 
-/** The cached GGUF of `modelDir` (`<cacheDir>/<folder name>.gguf`), converted again when its sources changed. */
-export function ensureGguf(modelDir, cacheDir = GGUF_CACHE_DIR) {
-  const out = path.join(cacheDir, `${path.basename(path.resolve(modelDir))}.gguf`);
+/** The cached GGUF of `modelDir` (`<cacheDir>/<folder name>[.<quant>].gguf`), converted again when its sources changed. */
+export function ensureGguf(modelDir, cacheDir = GGUF_CACHE_DIR, quant = 'F32') {
+  const out = path.join(cacheDir, `${path.basename(path.resolve(modelDir))}${quant === 'F32' ? '' : `.${quant}`}.gguf`);
   const stamp = `${out}.json`;
-  const key = JSON.stringify(sourceKey(modelDir));
+  const key = JSON.stringify({ ...sourceKey(modelDir), quant });
   if (fs.existsSync(out) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === key) return { path: out, converted: false };
-  writeGguf(modelDir, out);
+  writeGguf(modelDir, out, quant);
   fs.writeFileSync(stamp, key);
   return { path: out, converted: true };
 }

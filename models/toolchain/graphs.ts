@@ -1,7 +1,7 @@
 // The export stage of the bundled causal models: each folder's HF checkpoint (model.safetensors,
 // config.json, tokenizer) goes through Hasten's graph builder, and the built graphs and config.json
 // replace the folder's onnx/. One export path for bundled and downloaded models alike.
-//   npx tsx models/toolchain/graphs.ts [--dtype fp16] [NAME ...]
+//   npx tsx models/toolchain/graphs.ts [--dtype D (default: each model's, below)] [NAME ...]
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,18 +11,25 @@ import { Dtype } from '../../src/build/weights';
 
 const MODELS = path.resolve(__dirname, '..');
 
-/** What each bundled model needs: the target every variant, the drafts only chains. */
-export const BUNDLED: Record<string, Variant[]> = {
-  'hasten-target': ['standard', 'fast', 'tree', 'layered'],
-  'hasten-draft-s': ['standard', 'fast'],
-  'hasten-draft-m': ['standard', 'fast'],
+/**
+ * What each bundled model ships: the target every variant, the drafts only chains, all at fp16
+ * weights computed in fp32. int8 (MatMulNBits, accuracy level 4) measured about twice as fast at
+ * +0.01% held-out bits/byte (npm run bench -- --sections graphs), but it quantises activations too, so
+ * graphs of different structure (the layered blocks that self-speculation and CALM run, the batched
+ * standard graph) are no longer bit-identical to the fused one, and self-speculation would stop being
+ * token-identical to plain decoding. fp16 storage keeps every graph within 1e-6 of the others.
+ */
+export const BUNDLED: Record<string, { variants: Variant[]; dtype: Dtype }> = {
+  'hasten-target': { variants: ['standard', 'fast', 'tree', 'layered'], dtype: 'fp16' },
+  'hasten-draft-s': { variants: ['standard', 'fast'], dtype: 'fp16' },
+  'hasten-draft-m': { variants: ['standard', 'fast'], dtype: 'fp16' },
 };
 
 /** Rebuilds the graphs of one bundled model in place. */
-export async function buildBundled(name: string, dtype: Dtype): Promise<void> {
+export async function buildBundled(name: string, dtype: Dtype = BUNDLED[name]!.dtype): Promise<void> {
   const dir = path.join(MODELS, name);
   const out = path.join(MODELS, '.work', 'built', name);
-  const s = await build({ from: dir, out, dtype, variants: BUNDLED[name]!, force: true });
+  const s = await build({ from: dir, out, dtype, variants: BUNDLED[name]!.variants, force: true });
   fs.rmSync(path.join(dir, 'onnx'), { recursive: true, force: true });
   fs.renameSync(path.join(out, 'onnx'), path.join(dir, 'onnx'));
   fs.copyFileSync(path.join(out, 'config.json'), path.join(dir, 'config.json'));
@@ -31,12 +38,12 @@ export async function buildBundled(name: string, dtype: Dtype): Promise<void> {
 }
 
 if (require.main === module) {
-  const { values, positionals } = parseArgs({ options: { dtype: { type: 'string', default: 'fp16' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ options: { dtype: { type: 'string' } }, allowPositionals: true });
   const names = positionals.length ? positionals : Object.keys(BUNDLED);
   (async () => {
     for (const n of names) {
       if (!BUNDLED[n]) throw new Error(`graphs: ${n} is not a bundled causal model (${Object.keys(BUNDLED).join(', ')})`);
-      await buildBundled(n, values.dtype as Dtype);
+      await buildBundled(n, (values.dtype as Dtype | undefined) ?? BUNDLED[n].dtype);
     }
   })().catch((err: unknown) => {
     console.error(`graphs: ${err instanceof Error ? err.message : String(err)}`);

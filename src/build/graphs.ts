@@ -2,8 +2,10 @@
 // and nowhere else:
 //   standard  Optimum names (input_ids, attention_mask, position_ids, past_key_values.N.key/value
 //             -> logits, present.N.key/value): what transformers.js and onnx-community loaders read.
-//   fast      input_ids, seqlens_k, total_sequence_length, past_key_values.N.* -> logits, present.N.*:
-//             each past is a buffer of the whole context, fetched back as its present (in place).
+//   fast      input_ids, seqlens_k, total_sequence_length, logits_to_keep, past_key_values.N.* -> logits,
+//             present.N.*: each past is a buffer of the whole context, fetched back as its present (in
+//             place); logits only for the last logits_to_keep positions (a prefill needs one row, not
+//             S rows of the vocabulary: at vocab 151936 that is 600 KB a position).
 //   tree      fast + position_ids and attention_bias [1, 1, S, total]: a token tree in one pass.
 //   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation.
 import { Emitter } from './emit';
@@ -91,6 +93,7 @@ export function fastGraph(e: Emitter, weights: string, tree: boolean): Graph {
   const total = g.input('total_sequence_length', DT.INT32, []);
   const positions = tree ? g.input('position_ids', DT.INT64, [1, 'sequence_length']) : undefined;
   const bias = tree ? g.input('attention_bias', DT.FLOAT, [1, 1, 'sequence_length', 'total_length']) : undefined;
+  const keep = g.input('logits_to_keep', DT.INT64, []);
   const kv = Array.from({ length: a.layers }, (_, l) => {
     const n = kvNames(l);
     g.input(n.pastK, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
@@ -104,8 +107,11 @@ export function fastGraph(e: Emitter, weights: string, tree: boolean): Graph {
     const n = kv[l]!;
     return e.attentionGqa(g, l, x, { seqlensK, total, ...(positions ? { positions } : {}), ...(bias ? { bias } : {}) }, n.pastK, n.pastV, n.presK, n.presV);
   });
-  e.head(g, out, true);
-  g.output('logits', DT.FLOAT, [1, 'sequence_length', a.vocab]);
+  // Only the last `keep` positions reach the head: Slice(out, -keep, end, axis 1).
+  const from = g.op('Neg', [g.op('Unsqueeze', [keep, g.ints([0])])]);
+  const last = g.op('Slice', [out, from, g.ints([2 ** 62]), g.ints([1])]);
+  e.head(g, last, true);
+  g.output('logits', DT.FLOAT, [1, 'kept_length', a.vocab]);
   return g;
 }
 

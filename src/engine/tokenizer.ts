@@ -49,7 +49,11 @@ export class TextTokenizer {
   private constructor(private readonly tk: Tokenizer, json: TokenizerJson, eosIds: number[]) {
     const ids = Object.values(json.model?.vocab ?? {}) as number[];
     const added = (json.added_tokens ?? []).map((t) => t.id);
-    this.vocabSize = Math.max(-1, ...ids, ...added) + 1;
+    // A loop, not Math.max(...ids): real vocabularies (151k ids) overflow the call stack as arguments.
+    let top = -1;
+    for (const id of ids) if (id > top) top = id;
+    for (const id of added) if (id > top) top = id;
+    this.vocabSize = top + 1;
     this.specials = (json.added_tokens ?? []).filter((t) => t.special).map((t) => t.content).sort((a, b) => b.length - a.length);
     this.specialIds = new Set((json.added_tokens ?? []).filter((t) => t.special).map((t) => t.id));
     const spec = FAMILIES.find((f) => f.tokens.every((t) => this.idOf(t) !== undefined) && (!f.marker || this.idOf(f.marker) !== undefined));

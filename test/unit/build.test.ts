@@ -54,6 +54,7 @@ async function fastLogits(out: string, ids: number[], cfg: { layers: number; kvH
         input_ids: i64(block),
         seqlens_k: new ort.Tensor('int32', Int32Array.of(past + block.length - 1), [1]),
         total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + block.length), []),
+        logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(block.length)), []),
       };
       const fetches: Record<string, ort.Tensor | null> = { logits: null };
       for (let l = 0; l < cfg.layers; l++) {

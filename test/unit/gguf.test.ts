@@ -14,11 +14,14 @@ import type { PeerSystem } from '../../bench/peers/types';
 import { peerPrompt } from '../../bench/headline';
 import { loadWorkloads } from '../../bench/workloads';
 import { Engine } from '../../src/engine';
+import { build } from '../../src/build/builder';
 
 const models = path.resolve(__dirname, '..', '..', 'models');
 const CAUSAL = ['hasten-target', 'hasten-draft-m', 'hasten-draft-s'];
 /** Measured 5e-5 (llama.cpp's probabilities sum to 1 only within ~1e-5); a RoPE or layout bug gives > 0.1. */
 const PROB_TOL = 5e-4;
+/** int8 graph vs Q8_0: same weights, activations quantised differently (measured: see the test's # parity line). */
+const Q8_PROB_TOL = 2e-2;
 
 /** fp16 -> float32 by re-biasing the bits (independent of the writer's table). */
 function half(h: number): number {
@@ -134,21 +137,42 @@ describe('llama.cpp peer on the same weights', async () => {
   }
   const skip = missing ? `${missing}` : false;
   let engine: Engine | undefined;
+  // The F32 GGUF is compared with the builder's fp32 graphs of the same checkpoint (the shipped graphs store fp16 weights), Q8_0 with its int8 graphs.
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-gguf-fp32-'));
+  const fp32 = (name: string) => path.join(work, name);
   before(async () => {
-    if (!skip) engine = await Engine.load({ modelDir: path.join(models, 'hasten-target'), draftDir: null, cmlmDir: null, runtime: { threads: 1 } });
+    if (skip) return;
+    for (const name of ['hasten-target', 'hasten-draft-m']) await build({ from: path.join(models, name), out: fp32(name), dtype: 'fp32', variants: ['standard', 'fast'] });
+    engine = await Engine.load({ modelDir: fp32('hasten-target'), draftDir: null, cmlmDir: null, runtime: { threads: 1 } });
   });
-  after(async () => engine?.dispose());
+  after(async () => {
+    await engine?.dispose();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
   const items = () => loadWorkloads(undefined, 1); // one held-out prompt per workload kind
 
   for (const name of ['hasten-target', 'hasten-draft-m']) {
-    test(`${name}: llama.cpp's next-token probabilities equal onnxruntime's softmax`, { skip }, async () => {
+    test(`${name}: llama.cpp's next-token probabilities (F32 GGUF) equal onnxruntime's softmax (fp32 graph)`, { skip }, async () => {
       const ids = engine!.prompt(items()[0]!.prefix, items()[0]!.suffix, 32);
-      const r = await llamaCppParity(path.join(models, name), ids, 1);
+      const r = await llamaCppParity(path.join(models, name), ids, 1, { ortDir: fp32(name) });
       assert.ok(r.ok, r.ok ? '' : r.message);
       const { report } = r;
       console.log(`# parity ${JSON.stringify(report)}`);
       assert.ok(report.maxProbDiff < PROB_TOL, `max |p diff| ${report.maxProbDiff}`);
       assert.equal(report.argmaxAgree, report.positions);
+    });
+
+    test(`${name}: llama.cpp Q8_0 and our int8 build (the same quantised weights) agree`, { skip }, async () => {
+      const ids = engine!.prompt(items()[0]!.prefix, items()[0]!.suffix, 32);
+      const int8 = path.join(work, `${name}-int8`);
+      if (!fs.existsSync(int8)) await build({ from: path.join(models, name), out: int8, dtype: 'int8', variants: ['standard'] });
+      const r = await llamaCppParity(path.join(models, name), ids, 1, { quant: 'Q8_0', ortDir: int8 });
+      assert.ok(r.ok, r.ok ? '' : r.message);
+      const { report } = r;
+      console.log(`# parity Q8_0 ${JSON.stringify(report)}`);
+      // Both quantise activations to int8 per block of 32 as well, each its own way: not bit-exact.
+      assert.ok(report.maxProbDiff < Q8_PROB_TOL, `max |p diff| ${report.maxProbDiff}`);
+      assert.ok(report.argmaxAgree >= report.positions - 2, `argmax agrees at ${report.argmaxAgree}/${report.positions}`);
     });
   }
 

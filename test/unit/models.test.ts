@@ -1,7 +1,7 @@
 // The bundled models: files match the manifest, the tokenizer round-trips any text, and
 // onnxruntime-node reproduces the reference outputs the exporter computed with torch, with the
 // graphs Hasten's builder made from the committed checkpoint (rebuilt here byte for byte).
-import { test, describe } from 'node:test';
+import { after, test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -60,6 +60,22 @@ function assertLogits(logits: ort.Tensor, ref: { strided: number[][][]; argmax: 
   assert.ok(worst < TOL, `${what}: max |logit - reference| = ${worst}`);
 }
 
+/** fp32 builds of the committed checkpoints (what torch computed the reference with), made once. */
+const fp32Dirs = new Map<string, string>();
+async function fp32Build(name: string): Promise<string> {
+  const have = fp32Dirs.get(name);
+  if (have) return have;
+  const src = path.join(models, manifest.models[name]!.path);
+  const variants = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8')).hasten.build.variants;
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-fp32-')), name);
+  await build({ from: src, out, dtype: 'fp32', variants });
+  fp32Dirs.set(name, out);
+  return out;
+}
+after(() => {
+  for (const d of fp32Dirs.values()) fs.rmSync(path.dirname(d), { recursive: true, force: true });
+});
+
 describe('bundled models', () => {
   for (const [name, m] of Object.entries(manifest.models)) {
     test(`${name}: every file listed in the manifest exists with its sha256`, () => {
@@ -100,10 +116,10 @@ describe('bundled models', () => {
 
   for (const [name, m] of Object.entries(manifest.models)) {
     if (m.kind !== 'causal') continue;
-    test(`${name}: onnxruntime reproduces the torch reference (prefill, then decode with past)`, async () => {
-      const dir = path.join(models, m.path);
+    test(`${name}: the builder's fp32 standard graph reproduces the torch reference (prefill, then decode with past)`, async () => {
+      const dir = await fp32Build(name);
+      const ref = JSON.parse(fs.readFileSync(path.join(models, m.path, 'reference.json'), 'utf8'));
       const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-      const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
       const s = await ort.InferenceSession.create(path.join(dir, 'onnx', 'model.onnx'));
       try {
         const L = cfg.num_hidden_layers as number;
@@ -152,10 +168,10 @@ describe('bundled models', () => {
     });
   }
 
-  test('target: tree variant and layered variant reproduce the reference', async () => {
-    const dir = path.join(models, 'hasten-target');
+  test('target: the builder\'s fp32 fast, tree and layered graphs reproduce the reference', async () => {
+    const dir = await fp32Build('hasten-target');
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'));
+    const ref = JSON.parse(fs.readFileSync(path.join(models, 'hasten-target', 'reference.json'), 'utf8'));
     const L = cfg.num_hidden_layers as number;
     const prompt: number[] = ref.prompt[0];
     const P = prompt.length;
@@ -186,7 +202,7 @@ describe('bundled models', () => {
         const T = ids[0]!.length;
         const feeds: Record<string, ort.Tensor> = {
           input_ids: i64(ids), seqlens_k: new ort.Tensor('int32', Int32Array.of(past + T - 1), [1]),
-          total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + T), []), ...extra,
+          total_sequence_length: new ort.Tensor('int32', Int32Array.of(past + T), []), logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(T)), []), ...extra,
         };
         const fetches: Record<string, ort.Tensor | null> = { logits: null };
         for (let i = 0; i < L; i++) {

@@ -83,7 +83,7 @@ export async function prefill(model: CausalModel, prompt: readonly number[], sig
   const t0 = performance.now();
   const reused = model.retain(prompt.slice(0, -1));
   const feed = prompt.slice(reused);
-  const logits = await model.forward(feed, null, signal);
+  const logits = await model.forward(feed, null, signal, { lastOnly: true });
   model.commit(feed.map((_, i) => i));
   const row = healRow(logits.row(feed.length - 1).slice(), model.folder.tokenizer, heal);
   return { row, reused, ms: performance.now() - t0 };

@@ -55,7 +55,7 @@ export class DraftModelDrafter implements Drafter {
     if (depth > 0) {
       const kept = this.model.retain(req.history.slice(0, -1));
       const feed = req.history.slice(kept);
-      let logits = await this.model.forward(feed, null, req.signal);
+      let logits = await this.model.forward(feed, null, req.signal, { lastOnly: true });
       this.model.commit(feed.map((_, i) => i));
       let row = logits.row(feed.length - 1);
       let parent = -1;

@@ -164,9 +164,10 @@ export class CausalModel {
 
   /**
    * Runs `tokens` after the cache. `parents[i]` is the node `tokens[i]` follows (-1: the committed
-   * sequence); null means a chain. Returns logits [T, vocab]; the new slots stay tentative until commit.
+   * sequence); null means a chain. Returns logits [T, vocab] (with `lastOnly`, a fast graph computes
+   * only the last row: what a prefill needs); the new slots stay tentative until commit.
    */
-  async forward(tokens: readonly number[], parents: readonly number[] | null, signal?: AbortSignal): Promise<Logits> {
+  async forward(tokens: readonly number[], parents: readonly number[] | null, signal?: AbortSignal, opts: { lastOnly?: boolean } = {}): Promise<Logits> {
     throwIfAborted(signal);
     const par = parents ?? tokens.map((_, i) => i - 1);
     if (tokens.length === 0) throw new HastenError('bad-request', 'forward() needs at least one token.', '');
@@ -192,7 +193,7 @@ export class CausalModel {
         this.tree = (await openSession(file, this.runtime)).session;
       }
       this.lastBlock = tokens;
-      logits = await this.inPlace.run(chain ? this.standard : this.tree!, tokens, chain ? null : { parents: par, depths: dep });
+      logits = await this.inPlace.run(chain ? this.standard : this.tree!, tokens, chain ? null : { parents: par, depths: dep }, opts.lastOnly === true);
     } else if (isChain(par) || this.tree) {
       logits = await this.runBlock(tokens, par, dep, isChain(par) ? null : this.tree);
     } else {

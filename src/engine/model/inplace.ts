@@ -54,7 +54,7 @@ export class InPlaceKv {
    * Runs a block of `tokens` after the committed ones. `tree` gives each node's parent (-1: the
    * committed sequence) and depth; null is a chain. Returns logits [T, vocab].
    */
-  async run(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null): Promise<Logits> {
+  async run(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly = false): Promise<Logits> {
     const T = tokens.length;
     const past = this.count;
     const total = past + T;
@@ -64,6 +64,9 @@ export class InPlaceKv {
       seqlens_k: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
       total_sequence_length: new ort.Tensor('int32', Int32Array.of(total), []),
     };
+    // Graphs built before logits_to_keep compute every row.
+    const keep = lastOnly && session.inputNames.includes('logits_to_keep') ? 1 : T;
+    if (session.inputNames.includes('logits_to_keep')) feeds.logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
     if (tree) {
       feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(tree.depths, (d) => BigInt(past + d)), [1, T]);
       feeds.attention_bias = new ort.Tensor('float32', this.treeBias(tree.parents, past), [1, 1, T, total]);
@@ -79,7 +82,7 @@ export class InPlaceKv {
     const out = await session.run(feeds, fetches as unknown as ort.InferenceSession.FetchesType);
     this.pending = T;
     const logits = out.logits!;
-    return new Logits(logits.data as Float32Array, T, logits.dims[2]!);
+    return new Logits(logits.data as Float32Array, T, logits.dims[2]!, T - keep);
   }
 
   /** [T, past + T]: 0 where node i may attend (the past, itself and its ancestors), MIN elsewhere. */
