@@ -9,6 +9,10 @@
 //   exp2       early-exit thresholds x confidence measures -> Pareto front
 //   exp3       Mask-Predict iterations -> latency and quality, against autoregressive FIM
 //   latency    keystroke -> first ghost text through the real inline provider (bench/provider.ts)
+//   graphs     the graph builder on the bundled target: kernels per step, each graph and precision
+//              against the torch export, llama.cpp F32 / Q8_0 / Q4_0 and transformers.js (bench/graphs.ts)
+//   standin    a random-weight Qwen2.5-Coder-0.5B-shaped model: int8 / int4 against llama.cpp Q8_0 /
+//              Q4_0 at 1 and 2 threads (bench/standin.ts; the quick run uses a toy shape)
 // A section or a run that fails is reported with its error; the rest of the report still runs.
 // Missing peer packages are reported with the command that installs them.
 import { spawn } from 'node:child_process';
@@ -25,12 +29,15 @@ import { limitPrompt, measureVerifyCost, stepCost, VerifyCost } from './limit';
 import { MaskPredictSweepResult, runMaskPredictSweep } from './maskpredict';
 import { PeerOpenResult, PeerSystem } from './peers/types';
 import { barChart, lineChart, scatterChart } from './plots';
+import { GraphsResult, runGraphs } from './graphs';
 import { renderReport } from './reportMarkdown';
+import { QWEN25_05B } from './checkpoints';
+import { runStandin, StandinResult, TINY_QWEN } from './standin';
 import { loadWorkloads, WORKLOAD_KINDS } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 const MODELS = path.join(ROOT, 'models');
-export const SECTIONS = ['headline', 'limit', 'exp1', 'exp2', 'exp3', 'latency'] as const;
+export const SECTIONS = ['headline', 'limit', 'exp1', 'exp2', 'exp3', 'latency', 'graphs', 'standin'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--threads N] [--out DIR] [--sections ${SECTIONS.join(',')}] [--limit N] [--max-tokens N] [--replot]
@@ -53,6 +60,13 @@ interface Plan {
   exp3Iterations: number[];
   latencyItems: number;
   latencyCompletions: number;
+  graphsLimit: number;
+  graphsQualityLimit: number;
+  standinFull: boolean;
+  standinThreads: number[];
+  standinDecode: number;
+  standinPrefill: number;
+  standinRepeats: number;
 }
 
 const FULL: Plan = {
@@ -61,6 +75,8 @@ const FULL: Plan = {
   exp2Limit: 10, exp2Thresholds: [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.998], exp2Measures: [...CONFIDENCE_MEASURES],
   exp3Limit: 10, exp3Iterations: [1, 2, 3, 4, 6, 8, 10],
   latencyItems: 20, latencyCompletions: 100,
+  graphsLimit: 10, graphsQualityLimit: 10,
+  standinFull: true, standinThreads: [1, 2], standinDecode: 32, standinPrefill: 1000, standinRepeats: 5,
 };
 const QUICK: Plan = {
   headlineLimit: 2, maxNewTokens: 24, limitRepeats: 3,
@@ -68,6 +84,8 @@ const QUICK: Plan = {
   exp2Limit: 1, exp2Thresholds: [0.7, 0.95], exp2Measures: ['softmax'],
   exp3Limit: 1, exp3Iterations: [1, 4],
   latencyItems: 2, latencyCompletions: 10,
+  graphsLimit: 1, graphsQualityLimit: 1,
+  standinFull: false, standinThreads: [1], standinDecode: 8, standinPrefill: 200, standinRepeats: 2,
 };
 
 /** Our strategies in the headline; `auto` is what a user gets by default. */
@@ -120,6 +138,8 @@ export interface ReportData {
   exp2?: ExitSweepResult;
   exp3?: Omit<MaskPredictSweepResult, 'records'>;
   latency?: LatencyResult;
+  graphs?: GraphsResult;
+  standin?: StandinResult;
   errors: SectionError[];
   plots: Record<string, string>;
 }
@@ -395,6 +415,20 @@ async function main(): Promise<void> {
     progress.start('latency (bench/provider.ts)', 1);
     data.latency = await runLatency(plan, out);
     progress.tick('done', 1, 1);
+  });
+  await section('graphs', async () => {
+    progress.start('graphs', 1);
+    data.graphs = await runGraphs({
+      items: loadWorkloads(WORKLOAD_KINDS, plan.graphsLimit), qualityItems: loadWorkloads(WORKLOAD_KINDS, plan.graphsQualityLimit),
+      maxNewTokens: plan.maxNewTokens, threads, onProgress: (l, d, t) => progress.tick(l, d ?? 0, t ?? 1),
+    });
+  });
+  await section('standin', async () => {
+    progress.start('standin', 1);
+    data.standin = await runStandin({
+      shape: plan.standinFull ? QWEN25_05B : TINY_QWEN, contextLength: 2048, threads: plan.standinThreads,
+      decodeTokens: plan.standinDecode, prefillTokens: plan.standinPrefill, verifyRepeats: plan.standinRepeats, onProgress: (l) => progress.tick(l, 0, 1),
+    });
   });
   progress.stop();
   data.seconds = (Date.now() - t0) / 1000;

@@ -4,6 +4,7 @@ import type { StrategyInfo } from '../src/engine';
 import type { HeadlineRow } from './headline';
 import { costAt } from './limit';
 import type { ReportData } from './report';
+import { builderTargets, builderTargetsMarkdown, graphsMarkdown, standinMarkdown } from './reportGraphs';
 
 const f = (x: number | null | undefined, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
 const pct = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`);
@@ -183,11 +184,14 @@ export function renderReport(data: ReportData, strategies: readonly StrategyInfo
     data.latency ? `\nKeystroke to first ghost text through the real inline provider (\`bench/provider.ts\`, strategy \`${data.latency.strategy}\`, ${data.latency.samples} words typed): p50 ${f(data.latency.p50Ms, 0)} ms, p95 ${f(data.latency.p95Ms, 0)} ms, max ${f(data.latency.maxMs, 0)} ms (targets p50 ≤ 150, p95 ≤ 400); longest event-loop block while typing ${f(data.latency.eventLoopMaxMs, 1)} ms.` : '',
     '',
   ];
+  if (data.graphs || data.standin) parts.push('### The graph builder\'s targets', '', builderTargetsMarkdown(builderTargets(data.graphs, data.standin)), '');
   if (data.headline) parts.push(headline(data, strategies), '');
   if (data.limit) parts.push(limit(data), '');
   if (data.exp1) parts.push(exp1(data), '');
   if (data.exp2) parts.push(exp2(data), '');
   if (data.exp3) parts.push(exp3(data), '');
+  if (data.graphs) parts.push(graphsMarkdown(data.graphs), '');
+  if (data.standin) parts.push(standinMarkdown(data.standin), '');
   parts.push(peers(data), '');
   if (data.errors.length) parts.push('## Problems in this run', '', ...data.errors.map((e) => `- **${e.section}**: ${e.error}`), '');
   parts.push('Raw figures: `report.json` beside this file (every run of the headline, every point of each experiment).', '');

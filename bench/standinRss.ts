@@ -1,0 +1,32 @@
+// Child process of bench/standin.ts: loads one model, runs a 200-token prompt and one step, prints
+// its RSS. One process per model, so each figure is that model's alone.
+//   tsx bench/standinRss.ts ours|llama.cpp DIR THREADS QUANT
+import { CausalModel } from '../src/engine/model/causal';
+import { openModelFolder } from '../src/engine/model/folder';
+
+async function main(): Promise<void> {
+  const [kind, dir, threadsArg, quant] = process.argv.slice(2);
+  const threads = Number(threadsArg);
+  const prompt = Array.from({ length: 200 }, (_, i) => 1000 + ((i * 7919) % 30000));
+  if (kind === 'ours') {
+    const m = await CausalModel.open(openModelFolder(dir!), { provider: 'cpu', threads, shared: false }, false);
+    await m.forward(prompt, null);
+    m.commit(prompt.map((_, i) => i));
+    await m.forward([5], null);
+    console.log(`rss=${process.memoryUsage().rss}`);
+    await m.dispose();
+    return;
+  }
+  const { openLlamaCpp } = await import('./peers/llamacpp');
+  const r = await openLlamaCpp({ targetDir: dir!, threads, contextSize: 2048, quant: quant as 'Q8_0' | 'Q4_0', plainOnly: true });
+  if (!r.ok) throw new Error(r.message);
+  const g = await r.systems[0]!.generate(prompt, 2, []);
+  if (g.error) throw new Error(g.error);
+  console.log(`rss=${process.memoryUsage().rss}`);
+  await r.systems[0]!.dispose();
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
