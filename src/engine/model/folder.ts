@@ -106,8 +106,9 @@ export function parseConfig(cfg: Record<string, unknown>, file: string): ModelCo
   const built = (key: 'contextLength' | 'kvSlots'): number | undefined => {
     const v = build?.[key];
     if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-      throw new HastenError('model-corrupt', `${file}: "hasten.build.${key}" must be a positive integer (found ${JSON.stringify(v)}).`, 'Rebuild the model folder with npm run hasten -- build.');
+    // The context is capped at 32768 below; KV slots add tree headroom to it. More is a broken file, not a model.
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 65536) {
+      throw new HastenError('model-corrupt', `${file}: "hasten.build.${key}" must be a positive integer up to 65536 (found ${JSON.stringify(v)}).`, 'Rebuild the model folder with npm run hasten -- build.');
     }
     return v;
   };
