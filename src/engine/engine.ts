@@ -160,14 +160,14 @@ export class Engine {
     const gen = this.decoder(strategy, settings, {
       prompt, maxNewTokens: maxNew, ...(heal ? { heal } : {}), sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
     });
-    const t0 = performance.now();
     let text = '';
     const live: CompletionTrace = { id: nextId++, strategy: req.strategy === 'auto' ? `auto:${strategy}` : strategy, model: this.target.folder.name, drafter: '', promptTokens: prompt.length, reusedTokens: 0, tokens: 0, output: [], prefillMs: 0, decodeMs: 0, steps: [], stopReason: 'length' };
     for (;;) {
       const r: IteratorResult<DecodeChunk, CompletionTrace> = await gen.next();
       if (r.done) {
         Object.assign(live, { ...r.value, id: live.id, strategy: live.strategy });
-        this.auto.record(strategy, r.value.tokens, performance.now() - t0);
+        // Decode time only: prefill costs every strategy the same and would swamp short completions.
+        this.auto.record(strategy, r.value.tokens, r.value.decodeMs);
         yield { text, delta: '', done: true, trace: live };
         return;
       }

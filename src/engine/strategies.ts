@@ -34,28 +34,35 @@ export const PRIOR_SPEEDUP: Partial<Record<Strategy, number>> = {
   'prompt-lookup': 1.62, lookahead: 1.35, autoregressive: 1, retrieval: 0.87, 'self-speculation': 0.83, 'draft-model': 0.79, 'token-tree': 0.74,
 };
 
+const prior = (s: Strategy): number => PRIOR_SPEEDUP[s] ?? 0.5;
+
 export interface AutoOptions {
   /** Every this many requests, one goes to a candidate within `slowFactor` of the best estimate. */
   exploreEvery: number;
   /** Candidates estimated slower than this × the best are tried only every `exploreEvery × slowRounds` requests. */
   slowFactor: number;
   slowRounds: number;
+  /** The strategy in use is kept until another is estimated faster by this fraction (one completion's speed is noisy). */
+  hysteresis: number;
 }
 
-export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, slowRounds: 8 };
+export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, slowRounds: 8, hysteresis: 0.15 };
 
 /**
  * The auto strategy: a bandit over the lossless strategies that starts from measured priors. It
  * takes the candidate with the lowest estimated milliseconds per token (measured, or from the
  * priors relative to one that was measured). Every `exploreEvery`th request goes elsewhere: to a
  * candidate never measured (in prior order), else to the least recently tried one that could
- * plausibly win; clearly slower ones are revisited only every `slowRounds` such rounds. Exploration
- * so costs about 2% when the priors hold, and a model whose drafts pay off is still found.
+ * plausibly win; clearly slower ones are revisited only every `slowRounds` such rounds. The strategy
+ * in use is kept until another is estimated `hysteresis` faster. Exploration so costs about 2% when
+ * the priors hold, and a model whose drafts pay off is still found.
  */
 export class AutoSelector {
   private readonly msPerToken = new Map<Strategy, number>();
   private readonly lastTried = new Map<Strategy, number>();
   private requests = 0;
+  /** The strategy exploited so far. */
+  private incumbent: Strategy | undefined;
 
   constructor(private readonly o: AutoOptions = DEFAULT_AUTO) {}
 
@@ -63,32 +70,45 @@ export class AutoSelector {
     this.requests++;
     const est = this.estimate(candidates);
     const ranked = [...candidates].sort((a, b) => est(a) - est(b));
-    const best = ranked[0]!;
-    if (this.requests % this.o.exploreEvery !== 0) return best;
+    const held = this.incumbent !== undefined && candidates.includes(this.incumbent) ? this.incumbent : undefined;
+    const best = held !== undefined && est(ranked[0]!) > (1 - this.o.hysteresis) * est(held) ? held : ranked[0]!;
+    if (this.requests % this.o.exploreEvery !== 0) return (this.incumbent = best);
     // Each candidate is measured once (in prior order), then only plausible ones are, except in slow rounds.
     const untried = ranked.find((c) => !this.lastTried.has(c));
     if (untried) return untried;
     const slowRound = this.requests % (this.o.exploreEvery * this.o.slowRounds) === 0;
-    const others = ranked.slice(1).filter((c) => slowRound || est(c) <= this.o.slowFactor * est(best));
+    const others = ranked.filter((c) => c !== best && (slowRound || est(c) <= this.o.slowFactor * est(best)));
     others.sort((a, b) => (this.lastTried.get(a) ?? 0) - (this.lastTried.get(b) ?? 0));
     return others[0] ?? best;
   }
 
   /** Milliseconds per token for each candidate: measured, else scaled from a measured one by the priors, else by prior rank alone. */
   private estimate(candidates: readonly Strategy[]): (s: Strategy) => number {
-    const prior = (s: Strategy) => PRIOR_SPEEDUP[s] ?? 0.5;
-    const ref = candidates.find((c) => this.msPerToken.has(c));
-    const refCost = ref ? this.msPerToken.get(ref)! * prior(ref) : 1;
-    return (s) => this.msPerToken.get(s) ?? refCost / prior(s);
+    return (s) => this.msPerToken.get(s) ?? this.fromPriors(s, candidates) ?? 1 / prior(s);
   }
 
-  /** Records a finished completion; short ones say little about speed and count with less weight. */
+  /** `s`'s cost scaled by the priors from a measured strategy other than `s`, if there is one. */
+  private fromPriors(s: Strategy, among: Iterable<Strategy> = this.msPerToken.keys()): number | undefined {
+    for (const ref of among) {
+      const ms = this.msPerToken.get(ref);
+      if (ref !== s && ms !== undefined) return (ms * prior(ref)) / prior(s);
+    }
+    return undefined;
+  }
+
+  /**
+   * Records a finished completion's decode time (prefill excluded: it costs every strategy alike).
+   * One completion's speed depends on its context as much as on the strategy, so no single sample
+   * decides: the first keeps a quarter of what the priors said, later ones move the estimate by at
+   * most a quarter; short completions count less.
+   */
   record(strategy: Strategy, tokens: number, ms: number): void {
     this.lastTried.set(strategy, this.requests);
     if (tokens < 2) return;
     const sample = ms / tokens;
-    const prev = this.msPerToken.get(strategy);
-    const w = Math.min(0.5, tokens / 64);
+    const measured = this.msPerToken.get(strategy);
+    const prev = measured ?? this.fromPriors(strategy);
+    const w = (measured === undefined ? 0.75 : 0.25) * Math.min(1, tokens / 16);
     this.msPerToken.set(strategy, prev === undefined ? sample : prev * (1 - w) + sample * w);
   }
 

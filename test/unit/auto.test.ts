@@ -43,3 +43,16 @@ test('a candidate measured slower than its prior said is dropped for the next be
   const { picks } = run(truth, 120);
   assert.ok(picks.slice(-40).filter((p) => p === 'lookahead').length >= 36, picks.slice(-40).join(','));
 });
+
+test('one lucky completion of another strategy does not displace the one in use', () => {
+  const auto = new AutoSelector();
+  for (let i = 0; i < 23; i++) {
+    const s = auto.choose(CANDIDATES);
+    assert.equal(s, 'prompt-lookup');
+    auto.record(s, 32, 32 * 2.0);
+  }
+  const explored = auto.choose(CANDIDATES);
+  assert.equal(explored, 'lookahead', 'the 24th request measures the next candidate by prior');
+  auto.record(explored, 32, 32 * 1.8); // 10% faster on this one context
+  assert.equal(auto.choose(CANDIDATES), 'prompt-lookup');
+});
