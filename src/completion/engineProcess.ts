@@ -19,8 +19,17 @@ async function complete(id: number, req: Extract<ToEngine, { type: 'complete' }>
   try {
     if (!engine) throw new Error('The engine is not loaded.');
     const stopText = stopContext ? (text: string) => shouldStop(text, stopContext) : undefined;
+    let sentSteps = 0;
+    let sentOutput = 0;
     for await (const u of engine.complete({ ...rest, signal: ctrl.signal, ...(stopText ? { stopText } : {}) })) {
-      post({ type: 'update', id, text: u.text, delta: u.delta, done: u.done, ...(u.done ? { trace: u.trace } : {}) });
+      if (u.done) {
+        post({ type: 'update', id, text: u.text, delta: u.delta, done: true, trace: u.trace });
+        continue;
+      }
+      const { steps, output, ...head } = u.trace;
+      post({ type: 'update', id, text: u.text, delta: u.delta, done: false, progress: { head, steps: steps.slice(sentSteps), output: output.slice(sentOutput) } });
+      sentSteps = steps.length;
+      sentOutput = output.length;
     }
     post({ type: 'end', id, engineMs: performance.now() - arrived });
   } catch (err) {

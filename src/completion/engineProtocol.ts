@@ -19,6 +19,13 @@ export type ToEngine =
   | { type: 'memory'; id: number }
   | { type: 'dispose'; id: number };
 
+/** What a streamed update adds to the caller's copy of the live trace. */
+export interface TraceProgress {
+  head: Omit<CompletionTrace, 'steps' | 'output'>;
+  steps: CompletionTrace['steps'];
+  output: number[];
+}
+
 export interface EngineInfo {
   model: string;
   provider: string;
@@ -44,8 +51,12 @@ export type FromEngine =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'loaded'; info: EngineInfo }
   | { type: 'load-failed'; error: WireError }
-  /** `trace` comes with the last update only: the live one would be cloned at every step. */
-  | { type: 'update'; id: number; text: string; delta: string; done: boolean; trace?: CompletionTrace }
+  /**
+   * The whole trace comes with the last update only (cloning it at every step would grow with the
+   * completion); earlier updates carry `progress`: the trace's scalars and the steps and output
+   * tokens added since the previous update, so the visualiser's live view follows step by step.
+   */
+  | { type: 'update'; id: number; text: string; delta: string; done: boolean; trace?: CompletionTrace; progress?: TraceProgress }
   /** `engineMs`: from the request's arrival to this message, in the engine process (the rest of the caller's wait is IPC). */
   | { type: 'end'; id: number; error?: WireError; engineMs?: number }
   | { type: 'done'; id: number; error?: WireError }

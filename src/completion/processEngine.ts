@@ -178,6 +178,12 @@ export class ProcessEngine implements LoadedEngine {
         while (queue.length === 0) await new Promise<void>((r) => (wake = r));
         const m = queue.shift()!;
         if (m.type === 'update') {
+          if (m.progress) {
+            Object.assign(live, m.progress.head);
+            live.steps.push(...m.progress.steps);
+            live.output.push(...m.progress.output);
+          }
+          // The final trace replaces what was pieced together (a step may have changed after it was sent).
           if (m.trace) Object.assign(live, m.trace);
           yield { text: m.text, delta: m.delta, done: m.done, trace: live };
         } else if (m.type === 'end') {

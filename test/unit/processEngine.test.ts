@@ -76,6 +76,24 @@ test('updates stream across the process boundary: the text grows step by step, t
   for (let i = 1; i < updates.length; i++) assert.ok(updates[i]!.text.startsWith(updates[i - 1]!.text), 'each update extends the last');
   assert.deepEqual(updates.map((u) => u.done), [...updates.slice(1).map(() => false), true]);
   assert.ok(updates.at(-1)!.steps > 0, 'the final update carries the trace');
+  // The live trace grows step by step before the end (the visualiser's live view).
+  const live = updates.slice(0, -1).map((u) => u.steps);
+  assert.ok(live.every((n, i) => i === 0 || n >= live[i - 1]!), `steps never shrink: ${live.join(',')}`);
+  assert.ok(live.at(-1)! > live[0]!, `steps grow while streaming: ${live.join(',')}`);
+});
+
+test('the live trace pieced together from the stream matches the final trace step for step', { timeout: 60_000 }, async () => {
+  let before: { steps: string; output: number[] } | undefined;
+  let final: { steps: string; output: number[] } | undefined;
+  for await (const u of engine.complete({ prefix: FILE.slice(0, 250), suffix: '', strategy: 'prompt-lookup', maxNewTokens: 24 })) {
+    const snap = { steps: JSON.stringify(u.trace.steps), output: [...u.trace.output] };
+    if (u.done) final = snap;
+    else before = snap;
+  }
+  assert.ok(before && final);
+  const stepsBefore = JSON.parse(before.steps) as unknown[];
+  assert.deepEqual(stepsBefore, (JSON.parse(final.steps) as unknown[]).slice(0, stepsBefore.length), 'the streamed steps are the final steps so far');
+  assert.deepEqual(before.output, final.output.slice(0, before.output.length));
 });
 
 test('aborting mid-stream stops the decode in the engine process', { timeout: 60_000 }, async () => {
