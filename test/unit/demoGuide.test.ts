@@ -19,7 +19,7 @@ test('the demo guide says how to use Hasten and what the demo is not', () => {
   assert.match(text, /Open Visualiser/);
   assert.match(text, /Select Decoding Strategy/);
   assert.match(text, new RegExp(`small demo model \\(${(params / 1e6).toFixed(1)}M parameters`));
-  assert.match(text, /temporary copy \(\/tmp\/hasten-demo-x\/workspace\).*deleted/s);
+  assert.match(text, /temporary copy, deleted .* Ctrl\+C here:\n {4}\/tmp\/hasten-demo-x\/workspace\n/);
   assert.match(text, /ssh -L 8080:127\.0\.0\.1:8080/);
   assert.ok(text.split('\n').every((l) => l.length <= 120), 'fits a terminal');
 });
