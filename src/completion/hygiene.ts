@@ -2,8 +2,8 @@
 // loops (a repeated line, a short cycle of lines, a phrase repeated within a line) or spells out a
 // special token. Pure functions over text; the multi-line policy calls them on every line.
 
-/** Lines that legitimately repeat at the end of nested blocks: closers only, or a block-ending keyword. */
-const CLOSER_LINE = /^(?:[)\]}>;,]+|end|fi|done|esac)$/;
+/** Lines that legitimately repeat at the end of nested blocks: closers, a closing tag, or a block-ending keyword. */
+const CLOSER_LINE = /^(?:[)\]}>;,]+|<\/[\w.:-]*>|end|fi|done|esac)$/;
 
 /** Longest run of lines, in non-blank lines, checked for a cycle. */
 const MAX_PERIOD = 4;

@@ -111,6 +111,8 @@ test('a short cycle of lines ends at its first repeat; closers and distinct line
   const nested = at('  ', { maxLines: 20 });
   const closers = 'if (a) {\n    if (b) {\n      go();\n    }\n  }\n  done();';
   assert.equal(shape(closers, nested, true), closers);
+  const tags = '<div>\n    <p>hi</p>\n    </div>\n  </div>\n  <br/>';
+  assert.equal(shape(tags, at('  ', { maxLines: 20, mode: 'always' }), true), tags);
 });
 
 test('a phrase looping within a line is cut after its first occurrence, also while decoding', () => {
