@@ -12,6 +12,8 @@ const MAX_PERIOD = 4;
 export interface SeenLine {
   text: string;
   start: number;
+  /** Leading whitespace width (tabs as 4). */
+  indent: number;
 }
 
 /**
@@ -32,6 +34,26 @@ export function lineLoopStart(seen: readonly SeenLine[]): number {
     if (same && meaningful) return seen[n - k]!.start;
   }
   return -1;
+}
+
+/** A line that returns a new block: `return function (a) {`, `return (a) => {`, `return {`. */
+const RETURNS_BLOCK = /^(?:return|yield)\b.*(?:[{(\[]|=>)$/;
+/** Nested `return … {` lines in a row that mean the model is looping (two can be currying). */
+const RETURN_CHAIN = 3;
+
+/**
+ * Where a runaway nesting starts: the newest lines each return a new block, each nested deeper than
+ * the one before (`return function (a) {` / `return (a, a) {` / `return (a, b) => {`): the start of
+ * the RETURN_CHAINth such line, else -1. Copies that differ in their arguments escape lineLoopStart.
+ */
+export function returnChainStart(seen: readonly SeenLine[]): number {
+  const n = seen.length;
+  if (n < RETURN_CHAIN) return -1;
+  for (let j = n - RETURN_CHAIN; j < n; j++) {
+    if (!RETURNS_BLOCK.test(seen[j]!.text)) return -1;
+    if (j > n - RETURN_CHAIN && seen[j]!.indent <= seen[j - 1]!.indent) return -1;
+  }
+  return seen[n - 1]!.start;
 }
 
 /** Shortest and longest unit of a within-line cycle, and how often it must occur in a row. */

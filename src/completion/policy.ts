@@ -2,7 +2,7 @@
 // `shouldStop` on the growing completion (via stopText) so it stops decoding early; `shape`
 // turns whatever was decoded into the suggestion shown.
 import type { MultilineMode } from '../config';
-import { inlineCycleCut, lineLoopStart, specialTokenIndex, type SeenLine } from './hygiene';
+import { inlineCycleCut, lineLoopStart, returnChainStart, specialTokenIndex, type SeenLine } from './hygiene';
 
 /** What the policy needs to know about the cursor's surroundings. */
 export interface CursorContext {
@@ -108,9 +108,10 @@ export function stopIndex(text: string, ctx: CursorContext, final = false): numb
     const blank = line.trim() === '';
     if (!blank) {
       // A line (or a short cycle of lines) that repeats the ones just before it: the model is looping.
-      seen.push({ text: (i === 0 ? ctx.linePrefix + line : line).trim(), start: offset });
-      const loop = lineLoopStart(seen);
-      if (loop >= 0) return trimEnd(text, loop);
+      const full = i === 0 ? ctx.linePrefix + line : line;
+      seen.push({ text: full.trim(), start: offset, indent: indentOf(full) });
+      const loops = [lineLoopStart(seen), returnChainStart(seen)].filter((at) => at >= 0);
+      if (loops.length > 0) return trimEnd(text, Math.min(...loops));
     }
     const startsLine = i > 0 || ctx.linePrefix.trim() === '';
     if (startsLine && !blank) {

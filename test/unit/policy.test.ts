@@ -105,6 +105,18 @@ test('nested copies of one line (indentation ignored) end the completion: five `
   assert.equal(shouldStop('return (0, a) => {\n    return (0, a) => {\n', c), true);
 });
 
+test('nested `return … {` lines that differ only in their arguments end at the third (two can be currying)', () => {
+  // From the e2e screenshot after issue 18's fixes: the TypeScript completion accepted at a line start.
+  const c = at('  ', { nextLines: ['}'], maxLines: 20 });
+  const text = 'if (a, a) {\n    return function (a) {\n      return (a, a) {\n        return (a, b) => {\n          return a;\n';
+  assert.equal(shape(text, c, true), 'if (a, a) {\n    return function (a) {\n      return (a, a) {');
+  const curried = 'return function (a) {\n    return function (b) {\n      return a + b;\n    };\n  };';
+  assert.equal(shape(curried, c, true), curried);
+  // Not nested deeper: separate returns in separate branches are code, not a loop.
+  const branches = 'if (a) {\n    return (x) => {\n      go(x);\n    };\n  }\n  return (y) => {';
+  assert.equal(shape(branches, at('  ', { maxLines: 20, mode: 'always' }), true), branches);
+});
+
 test('a short cycle of lines ends at its first repeat; closers and distinct lines do not', () => {
   const c = at('    ', { maxLines: 20 });
   assert.equal(shape('a = f(x)\n    b = g(a)\n    a = f(x)\n    b = g(a)\n    a = f(x)\n', c, true), 'a = f(x)\n    b = g(a)');
