@@ -21,6 +21,7 @@ export type HastenErrorCode =
   | 'bad-request'
   | 'context-overflow'
   | 'build-input'
+  | 'download'
   | 'aborted';
 
 /** Throws the signal's reason as an AbortError when it has fired. */

@@ -1,0 +1,132 @@
+// The hub's HTTP protocol: resolve URLs, the metadata a HEAD returns (commit, etag, size, the CDN
+// location of an LFS file), and the mapping of error responses to typed errors. Redirects are
+// followed by hand so the first response's headers are kept and the token goes only to the endpoint.
+import { abortError } from '../errors';
+import { BadMetadataError, EntryNotFoundError, GatedRepoError, HubError, HubHttpError, RepoNotFoundError } from './errors';
+
+export type FetchFn = typeof fetch;
+
+/** What one file is at one revision, from the hub's headers. */
+export interface FileMetadata {
+  commit: string;
+  /** sha256 of an LFS file (X-Linked-Etag), else the git blob sha1 (ETag); quotes and W/ removed. */
+  etag: string;
+  size: number;
+  /** Where the bytes are: the CDN for an LFS file, else the resolve URL. */
+  location: string;
+}
+
+export interface RequestContext {
+  endpoint: string;
+  repo: string;
+  revision: string;
+  file: string;
+  token?: string;
+  signal?: AbortSignal;
+  fetch?: FetchFn;
+  /** Per request, until the response headers (default 10 s, as huggingface_hub). */
+  timeoutMs?: number;
+}
+
+/** A dropped connection, a timeout or a stall: worth retrying, and resuming. */
+export class TransientError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransientError';
+  }
+}
+
+const MAX_HOPS = 5;
+
+/** `{endpoint}/{repo}/resolve/{revision}/{file}`, each part quoted. */
+export function resolveUrl(endpoint: string, repo: string, revision: string, file: string): string {
+  return `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${file.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** Request headers for a URL: the token only when the URL is on the endpoint's origin. */
+export function headersFor(url: string, c: RequestContext, extra: Record<string, string> = {}): Record<string, string> {
+  const h: Record<string, string> = { 'user-agent': 'hasten', ...extra };
+  if (c.token && new URL(url).origin === new URL(c.endpoint).origin) h.authorization = `Bearer ${c.token}`;
+  return h;
+}
+
+/** One fetch without following redirects; network failures become TransientError, never the raw cause with headers. */
+export async function fetchOnce(url: string, c: RequestContext, init: { method: string; headers: Record<string, string>; signal?: AbortSignal }): Promise<Response> {
+  const timeout = AbortSignal.timeout(c.timeoutMs ?? 10_000);
+  const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+  try {
+    return await (c.fetch ?? fetch)(url, { method: init.method, headers: init.headers, redirect: 'manual', signal });
+  } catch (err) {
+    if (c.signal?.aborted) throw abortError();
+    if (timeout.aborted) throw new TransientError(`no answer from ${new URL(url).host} within ${c.timeoutMs ?? 10_000} ms`);
+    if (init.signal?.aborted) throw init.signal.reason instanceof Error ? init.signal.reason : new TransientError('stalled');
+    throw new TransientError(describeNetworkError(err, url));
+  }
+}
+
+/** "connection refused by 127.0.0.1:9" and the like, from undici's error and its cause. */
+export function describeNetworkError(err: unknown, url: string): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const code = cause?.code ?? (err as NodeJS.ErrnoException).code;
+  const host = new URL(url).host;
+  if (code === 'ECONNREFUSED') return `connection refused by ${host}`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve ${new URL(url).hostname}`;
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return `connection to ${host} dropped`;
+  return `${cause?.message ?? (err as Error).message ?? String(err)} (${host})`;
+}
+
+/** HEAD of a file: its commit, etag, size and location. Follows same-repo redirects (renamed repos). */
+export async function fetchMetadata(c: RequestContext): Promise<FileMetadata> {
+  let url = resolveUrl(c.endpoint, c.repo, c.revision, c.file);
+  for (let hop = 0; hop <= MAX_HOPS; hop++) {
+    const res = await fetchOnce(url, c, { method: 'HEAD', headers: headersFor(url, c, { 'accept-encoding': 'identity' }), signal: c.signal });
+    if (res.status >= 300 && res.status < 400) {
+      const loc = res.headers.get('location');
+      if (!loc) throw new BadMetadataError(url, 'a Location header on its redirect');
+      const next = new URL(loc, url).href;
+      // An LFS file answers with its metadata and a redirect to the CDN; anything else is a rename.
+      if (res.headers.get('x-repo-commit')) return metadataOf(res, url, next);
+      url = next;
+      continue;
+    }
+    if (!res.ok) throw responseError(res, c);
+    return metadataOf(res, url, url);
+  }
+  throw new HubHttpError(`Too many redirects resolving ${c.repo}/${c.file}.`, 310, false);
+}
+
+function metadataOf(res: Response, url: string, location: string): FileMetadata {
+  const commit = res.headers.get('x-repo-commit');
+  const etag = normaliseEtag(res.headers.get('x-linked-etag') ?? res.headers.get('etag'));
+  const size = Number(res.headers.get('x-linked-size') ?? res.headers.get('content-length') ?? NaN);
+  if (!commit) throw new BadMetadataError(url, 'X-Repo-Commit');
+  if (!etag) throw new BadMetadataError(url, 'ETag / X-Linked-Etag');
+  if (!Number.isSafeInteger(size) || size < 0) throw new BadMetadataError(url, 'a size (X-Linked-Size / Content-Length)');
+  return { commit, etag, size, location };
+}
+
+/** `"abc"` or `W/"abc"` → `abc`; undefined when it is not a safe file name. */
+export function normaliseEtag(raw: string | null): string | undefined {
+  if (!raw) return undefined;
+  const e = raw.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
+  return /^[A-Za-z0-9_-]{1,128}$/.test(e) ? e : undefined;
+}
+
+/** The typed error of a non-2xx answer (X-Error-Code as the hub sends it, else the status). */
+export function responseError(res: Response, c: RequestContext): HubError {
+  const code = res.headers.get('x-error-code');
+  const hadToken = Boolean(c.token);
+  void res.body?.cancel().catch(() => undefined);
+  if (code === 'GatedRepo') return new GatedRepoError(c.repo, hadToken, c.endpoint);
+  if (code === 'RepoNotFound') return new RepoNotFoundError(c.repo, hadToken, c.endpoint);
+  if (code === 'RevisionNotFound') return new EntryNotFoundError('revision', c.repo, c.revision, c.file);
+  if (code === 'EntryNotFound' || res.status === 404) return new EntryNotFoundError('file', c.repo, c.revision, c.file);
+  if (res.status === 401 || res.status === 403) return new GatedRepoError(c.repo, hadToken, c.endpoint);
+  const retryable = res.status >= 500 || res.status === 429 || res.status === 408;
+  return new HubHttpError(`${c.endpoint} answered ${res.status} for ${c.repo}/${c.file}.`, res.status, retryable);
+}
+
+/** Whether an error is worth another attempt (after a backoff). */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof TransientError || (err instanceof HubHttpError && err.retryable);
+}

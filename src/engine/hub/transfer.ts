@@ -1,0 +1,142 @@
+// One attempt at the bytes of one file: appends what `blobs/<etag>.incomplete` lacks, asking for
+// it with `Range`, and hashes as it writes (the partial already there is hashed from disk first),
+// so a resumed download transfers only the missing bytes and is still checked end to end.
+import { createHash, Hash } from 'node:crypto';
+import fs from 'node:fs';
+import { abortError } from '../errors';
+import { DiskFullError } from './errors';
+import { fetchOnce, headersFor, RequestContext, responseError, TransientError } from './http';
+
+/** sha256 for LFS files (64 hex), git's blob sha1 for the rest (40 hex), else none. */
+export type Digest = 'sha256' | 'git-sha1' | 'none';
+
+export function digestOf(etag: string): Digest {
+  if (/^[0-9a-f]{64}$/.test(etag)) return 'sha256';
+  if (/^[0-9a-f]{40}$/.test(etag)) return 'git-sha1';
+  return 'none';
+}
+
+export interface TransferOptions {
+  url: string;
+  context: RequestContext;
+  incomplete: string;
+  size: number;
+  digest: Digest;
+  /** No bytes for this long aborts the attempt as a stall (a retry resumes). */
+  stallMs: number;
+  /** Bytes written in this attempt so far, and bytes in the file. */
+  onBytes?: (fresh: number, have: number) => void;
+}
+
+export interface TransferResult {
+  /** Hex digest of the whole file ('' for Digest 'none'). */
+  hash: string;
+  /** Bytes received over the network in this attempt. */
+  received: number;
+}
+
+const MAX_HOPS = 5;
+
+/** Completes `incomplete` up to `size` bytes from `url`; throws TransientError on a drop, stall or short body. */
+export async function transfer(o: TransferOptions): Promise<TransferResult> {
+  let have = partialSize(o.incomplete);
+  if (have > o.size) {
+    fs.truncateSync(o.incomplete, 0);
+    have = 0;
+  }
+  if (have === o.size) return { hash: await hashFile(o.incomplete, o.size, o.digest), received: 0 };
+  const stall = new AbortController();
+  const signal = o.context.signal ? AbortSignal.any([o.context.signal, stall.signal]) : stall.signal;
+  const res = await get(o, have, signal);
+  if (res.status === 200 && have > 0) have = 0; // the server ignored Range: start over
+  else if (res.status === 206 && rangeStart(res) !== have) throw new TransientError(`the server answered Range bytes=${have}- with ${res.headers.get('content-range')}`);
+  const hash = newHash(o.digest, o.size);
+  if (have > 0) await hashInto(hash, o.incomplete, have);
+  const fh = await fs.promises.open(o.incomplete, have > 0 ? 'r+' : 'w');
+  let received = 0;
+  let last = Date.now();
+  const timer = setInterval(() => {
+    if (Date.now() - last > o.stallMs) stall.abort(new TransientError(`no bytes for ${o.stallMs} ms`));
+  }, Math.max(10, Math.min(1000, o.stallMs / 4)));
+  try {
+    const reader = res.body!.getReader();
+    let pos = have;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      last = Date.now();
+      if (pos + value.length > o.size) throw new TransientError(`the server sent more than the ${o.size} bytes it announced`);
+      await fh.write(value, 0, value.length, pos);
+      hash?.update(value);
+      pos += value.length;
+      received += value.length;
+      o.onBytes?.(received, pos);
+    }
+    if (pos !== o.size) throw new TransientError(`the body ended at ${pos} of ${o.size} bytes`);
+  } catch (err) {
+    if (o.context.signal?.aborted) throw abortError();
+    if (stall.signal.aborted) throw stall.signal.reason as Error;
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new DiskFullError(o.incomplete, o.size - have - received, 0);
+    if (err instanceof TransientError) throw err;
+    throw new TransientError(`connection dropped after ${have + received} of ${o.size} bytes (${(err as Error).message})`);
+  } finally {
+    clearInterval(timer);
+    await fh.close();
+  }
+  return { hash: hash ? hash.digest('hex') : '', received };
+}
+
+async function get(o: TransferOptions, have: number, signal: AbortSignal): Promise<Response> {
+  let url = o.url;
+  for (let hop = 0; hop <= MAX_HOPS; hop++) {
+    const extra: Record<string, string> = { 'accept-encoding': 'identity' };
+    if (have > 0) extra.range = `bytes=${have}-`;
+    const res = await fetchOnce(url, o.context, { method: 'GET', headers: headersFor(url, o.context, extra), signal });
+    if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
+      void res.body?.cancel().catch(() => undefined);
+      url = new URL(res.headers.get('location')!, url).href;
+      continue;
+    }
+    if (res.status === 416) {
+      // Our partial is not a prefix the server recognises: start over.
+      fs.truncateSync(o.incomplete, 0);
+      throw new TransientError('the server refused the resume range');
+    }
+    if (res.status !== 200 && res.status !== 206) throw responseError(res, o.context);
+    if (!res.body) throw new TransientError('empty response body');
+    return res;
+  }
+  throw new TransientError('too many redirects');
+}
+
+function rangeStart(res: Response): number {
+  const m = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
+  return m ? Number(m[1]) : -1;
+}
+
+function partialSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function newHash(d: Digest, size: number): Hash | undefined {
+  if (d === 'none') return undefined;
+  if (d === 'sha256') return createHash('sha256');
+  return createHash('sha1').update(`blob ${size}\0`);
+}
+
+async function hashInto(hash: Hash | undefined, file: string, bytes: number): Promise<void> {
+  if (!hash || bytes === 0) return;
+  for await (const chunk of fs.createReadStream(file, { start: 0, end: bytes - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+}
+
+/** The digest of a whole file on disk ('' for Digest 'none'). */
+export async function hashFile(file: string, size: number, d: Digest): Promise<string> {
+  const hash = newHash(d, size);
+  if (!hash) return '';
+  await hashInto(hash, file, size);
+  return hash.digest('hex');
+}
