@@ -1,0 +1,303 @@
+// The downloader against a loopback fake hub: the huggingface_hub cache layout, cache hits from
+// other tools, resume with Range, checksums, cancellation, free space, gated repos, offline, 404,
+// retries on drops, stalls and 5xx, and that the token never reaches the CDN or an error message.
+import { afterEach, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  ChecksumError, DiskFullError, downloadFile, DownloadOptions, downloadFiles, EntryNotFoundError, GatedRepoError, HubError,
+  HubHttpError, hubCacheDir, OfflineError, RepoCache, RepoNotFoundError, resolveEndpoint,
+} from '../../src/engine/hub';
+import { FakeHub, FakeRepo, startFakeHub, tinyCheckpointRepos } from './helpers/fakeHub';
+
+const QWEN = 'fake-org/tiny-qwen2';
+const LLAMA = 'fake-org/tiny-llama';
+const GATED = 'fake-org/gated';
+const WEIGHTS = 'model.safetensors';
+const CHECKPOINT = ['config.json', WEIGHTS, 'tokenizer.json', 'tokenizer_config.json'];
+
+let repos: FakeRepo[];
+let hub: FakeHub;
+let cacheDir: string;
+
+before(() => {
+  repos = tinyCheckpointRepos();
+  repos.push({ id: GATED, gated: true, files: { 'config.json': Buffer.from('{"model_type":"llama"}\n'), [WEIGHTS]: Buffer.alloc(4096, 7) } });
+});
+
+beforeEach(async () => {
+  hub = await startFakeHub(repos, { lifetimeMs: 30_000 });
+  cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-hub-'));
+});
+
+afterEach(async () => {
+  await hub.close();
+  fs.rmSync(cacheDir, { recursive: true, force: true });
+});
+
+const opts = (o: Partial<DownloadOptions> = {}): DownloadOptions => ({
+  repo: QWEN, endpoint: hub.url, cacheDir, retries: 0, backoffMs: 1, stallMs: 5000, timeoutMs: 5000, offline: false, ...o,
+});
+const served = (repo: string, file: string) => repos.find((r) => r.id === repo)!.files[file]!;
+const sizeOf = (repo: string, file: string) => served(repo, file).length;
+const gets = (server: 'hub' | 'cdn') => hub.requests.filter((r) => r.server === server && r.method === 'GET');
+const blobsDir = (repo: string) => path.join(new RepoCache(cacheDir, repo).dir, 'blobs');
+const incompletes = (repo: string) => fs.readdirSync(blobsDir(repo)).filter((f) => f.endsWith('.incomplete'));
+
+async function rejects<T extends Error>(p: Promise<unknown>, type: new (...a: never[]) => T): Promise<T> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof type, `expected ${type.name}, got ${(err as Error).name}: ${(err as Error).message}`);
+    return err;
+  }
+  assert.fail(`expected ${type.name}, got success`);
+}
+
+describe('hub cache layout', () => {
+  test('a checkpoint lands as huggingface_hub lays it out: refs/main holds the commit, snapshots link to blobs named by etag', async () => {
+    const snap = await downloadFiles(CHECKPOINT, opts());
+    const cache = new RepoCache(cacheDir, QWEN);
+    const commit = hub.commitOf(QWEN);
+    assert.equal(snap.commit, commit);
+    assert.equal(snap.dir, path.join(cacheDir, 'models--fake-org--tiny-qwen2', 'snapshots', commit));
+    assert.equal(fs.readFileSync(path.join(cache.dir, 'refs', 'main'), 'utf8'), commit);
+    const sha = hub.sha256(QWEN, WEIGHTS);
+    const link = path.join(snap.dir, WEIGHTS);
+    assert.ok(fs.lstatSync(link).isSymbolicLink());
+    assert.equal(fs.readlinkSync(link), path.join('..', '..', 'blobs', sha));
+    const gitSha = createHash('sha1').update(`blob ${sizeOf(QWEN, 'tokenizer.json')}\0`).update(served(QWEN, 'tokenizer.json')).digest('hex');
+    assert.equal(fs.readlinkSync(path.join(snap.dir, 'tokenizer.json')), path.join('..', '..', 'blobs', gitSha), 'non-LFS files are named by their git blob sha1');
+    for (const f of CHECKPOINT) assert.ok(fs.readFileSync(path.join(snap.dir, f)).equals(served(QWEN, f)), f);
+    assert.deepEqual(incompletes(QWEN), []);
+    assert.deepEqual(snap.files.map((f) => [f.file, f.cached, f.received]), CHECKPOINT.map((f) => [f, false, sizeOf(QWEN, f)]));
+    // LFS files came from the CDN (another origin), the rest from the hub.
+    assert.deepEqual(gets('cdn').map((r) => r.path), [`/blobs/${sha}`]);
+  });
+
+  test('a file another tool already put in the cache is found without downloading it', async () => {
+    // Lay the file out by hand as huggingface_hub would.
+    const commit = hub.commitOf(QWEN);
+    const sha = hub.sha256(QWEN, WEIGHTS);
+    const repoDir = path.join(cacheDir, 'models--fake-org--tiny-qwen2');
+    fs.mkdirSync(path.join(repoDir, 'blobs'), { recursive: true });
+    fs.mkdirSync(path.join(repoDir, 'snapshots', commit), { recursive: true });
+    fs.mkdirSync(path.join(repoDir, 'refs'), { recursive: true });
+    fs.writeFileSync(path.join(repoDir, 'blobs', sha), served(QWEN, WEIGHTS));
+    fs.symlinkSync(`../../blobs/${sha}`, path.join(repoDir, 'snapshots', commit, WEIGHTS));
+    fs.writeFileSync(path.join(repoDir, 'refs', 'main'), commit);
+
+    const got = await downloadFile(WEIGHTS, opts());
+    assert.equal(got.cached, true);
+    assert.equal(got.received, 0);
+    assert.equal(got.path, path.join(repoDir, 'snapshots', commit, WEIGHTS));
+    assert.equal(gets('hub').length + gets('cdn').length, 0, 'only a HEAD, no GET');
+    assert.equal(hub.bytesSent(QWEN, WEIGHTS), 0);
+
+    // At the commit itself, nothing is asked of the network at all.
+    hub.requests.length = 0;
+    const again = await downloadFile(WEIGHTS, opts({ revision: commit }));
+    assert.equal(again.cached, true);
+    assert.equal(hub.requests.length, 0);
+  });
+
+  test('a blob already present under another revision is linked, not downloaded', async () => {
+    await downloadFile(WEIGHTS, opts());
+    const cache = new RepoCache(cacheDir, QWEN);
+    fs.rmSync(cache.snapshotDir(hub.commitOf(QWEN)), { recursive: true });
+    const before = hub.bytesSent(QWEN, WEIGHTS);
+    const got = await downloadFile(WEIGHTS, opts());
+    assert.equal(got.cached, true);
+    assert.equal(hub.bytesSent(QWEN, WEIGHTS), before);
+    assert.ok(fs.lstatSync(got.path).isSymbolicLink());
+  });
+});
+
+describe('hub download: resume, checksum, cancellation', () => {
+  test('a dropped connection leaves the partial, and the next download transfers only the missing bytes', async () => {
+    const size = sizeOf(QWEN, WEIGHTS);
+    const dropAt = 1_000_003;
+    hub.fault(QWEN, WEIGHTS, { dropAt });
+    const err = await rejects(downloadFile(WEIGHTS, opts()), HubHttpError);
+    assert.match(err.message, /partial file is kept/);
+    const partial = path.join(blobsDir(QWEN), `${hub.sha256(QWEN, WEIGHTS)}.incomplete`);
+    assert.equal(fs.statSync(partial).size, dropAt);
+
+    const got = await downloadFile(WEIGHTS, opts());
+    assert.equal(got.received, size - dropAt);
+    assert.equal(hub.bytesSent(QWEN, WEIGHTS), size, 'each byte sent once over both attempts');
+    assert.equal(gets('cdn').at(-1)!.range, `bytes=${dropAt}-`);
+    assert.ok(fs.readFileSync(got.path).equals(served(QWEN, WEIGHTS)));
+    assert.deepEqual(incompletes(QWEN), []);
+  });
+
+  test('a drop within one call is retried with backoff and resumed', async () => {
+    hub.fault(QWEN, WEIGHTS, { dropAt: 300_000, times: 2 });
+    const got = await downloadFile(WEIGHTS, opts({ retries: 3 }));
+    assert.equal(got.received, sizeOf(QWEN, WEIGHTS));
+    assert.deepEqual(gets('cdn').map((r) => r.range), [undefined, 'bytes=300000-', 'bytes=300000-']);
+  });
+
+  test('a wrong byte: the file is discarded and downloaded once more', async () => {
+    const size = sizeOf(QWEN, WEIGHTS);
+    hub.fault(QWEN, WEIGHTS, { corruptAt: 12_345 });
+    const got = await downloadFile(WEIGHTS, opts());
+    assert.ok(fs.readFileSync(got.path).equals(served(QWEN, WEIGHTS)));
+    assert.equal(hub.bytesSent(QWEN, WEIGHTS), 2 * size);
+    assert.deepEqual(gets('cdn').map((r) => r.range), [undefined, undefined], 'the retry starts from scratch');
+  });
+
+  test('a wrong byte twice is a ChecksumError, and nothing is left in the cache', async () => {
+    hub.fault(QWEN, WEIGHTS, { corruptAt: 12_345, times: 2 });
+    const err = await rejects(downloadFile(WEIGHTS, opts()), ChecksumError);
+    assert.equal(err.kind, 'checksum');
+    assert.equal(err.expected, hub.sha256(QWEN, WEIGHTS));
+    assert.match(err.message, /failed its checksum twice/);
+    assert.deepEqual(fs.readdirSync(blobsDir(QWEN)), []);
+    assert.equal(fs.existsSync(new RepoCache(cacheDir, QWEN).snapshotFile(hub.commitOf(QWEN), WEIGHTS)), false);
+  });
+
+  test('a wrong byte in a non-LFS file is caught by its git blob sha1', async () => {
+    hub.fault(QWEN, 'tokenizer.json', { corruptAt: 100, times: 2 });
+    await rejects(downloadFile('tokenizer.json', opts()), ChecksumError);
+  });
+
+  test('cancelling keeps the partial file, and resuming it fetches the rest', async () => {
+    const size = sizeOf(QWEN, WEIGHTS);
+    hub.fault(QWEN, WEIGHTS, { bytesPerSecond: 4_000_000 });
+    const ac = new AbortController();
+    const err = await rejects(downloadFile(WEIGHTS, opts({ signal: ac.signal, onProgress: (p) => p.done > 400_000 && ac.abort() })), Error);
+    assert.equal(err.name, 'AbortError');
+    const partial = path.join(blobsDir(QWEN), `${hub.sha256(QWEN, WEIGHTS)}.incomplete`);
+    const kept = fs.statSync(partial).size;
+    assert.ok(kept > 400_000 && kept < size, `kept ${kept}`);
+    const got = await downloadFile(WEIGHTS, opts());
+    assert.equal(got.received, size - kept);
+    assert.ok(fs.readFileSync(got.path).equals(served(QWEN, WEIGHTS)));
+  });
+
+  test('progress counts up to the total over all files', async () => {
+    const seen: number[] = [];
+    let total = 0;
+    await downloadFiles(CHECKPOINT, opts({ onProgress: (p) => (seen.push(p.done), (total = p.total)) }));
+    assert.equal(total, CHECKPOINT.reduce((s, f) => s + sizeOf(QWEN, f), 0));
+    assert.equal(seen.at(-1), total);
+    assert.ok(seen.every((v, i) => i === 0 || v >= seen[i - 1]!));
+  });
+});
+
+describe('hub download: failures by cause', () => {
+  test('not enough free space: DiskFullError before any byte is fetched', async () => {
+    let asked = '';
+    const err = await rejects(downloadFiles(CHECKPOINT, opts({ freeBytes: async (d) => ((asked = d), 1000) })), DiskFullError);
+    assert.equal(err.kind, 'disk-full');
+    assert.equal(err.needed, CHECKPOINT.reduce((s, f) => s + sizeOf(QWEN, f), 0));
+    assert.equal(asked, blobsDir(QWEN));
+    assert.equal(gets('hub').length + gets('cdn').length, 0);
+  });
+
+  test('the space check counts only what a partial still lacks', async () => {
+    hub.fault(QWEN, WEIGHTS, { dropAt: 1_500_000 });
+    await rejects(downloadFile(WEIGHTS, opts()), HubHttpError);
+    let needed = 0;
+    await rejects(downloadFile(WEIGHTS, opts({ freeBytes: async () => 0 })), DiskFullError).then((e) => (needed = e.needed));
+    assert.equal(needed, sizeOf(QWEN, WEIGHTS) - 1_500_000);
+  });
+
+  test('a gated repo without a token, or with one that has no access', async () => {
+    const none = await rejects(downloadFile(WEIGHTS, opts({ repo: GATED })), GatedRepoError);
+    assert.equal(none.hadToken, false);
+    assert.match(none.message, /Set Hugging Face Token/);
+    const wrong = await rejects(downloadFile(WEIGHTS, opts({ repo: GATED, token: 'hf_wrong_secret_value' })), GatedRepoError);
+    assert.equal(wrong.hadToken, true);
+    assert.ok(!`${wrong.message}${wrong.stack}`.includes('hf_wrong_secret_value'), 'the token is in no error');
+  });
+
+  test('a gated repo with the token: the token goes to the hub only, never to the CDN', async () => {
+    const got = await downloadFile(WEIGHTS, opts({ repo: GATED, token: hub.token }));
+    assert.ok(fs.readFileSync(got.path).equals(served(GATED, WEIGHTS)));
+    assert.ok(hub.requests.filter((r) => r.server === 'hub').every((r) => r.authorization === `Bearer ${hub.token}`));
+    assert.ok(gets('cdn').length > 0 && gets('cdn').every((r) => r.authorization === undefined));
+  });
+
+  test('404: a missing repo, file or revision each has its own error; a missing optional file is skipped', async () => {
+    const repo = await rejects(downloadFile(WEIGHTS, opts({ repo: 'fake-org/nothing-here' })), RepoNotFoundError);
+    assert.equal(repo.kind, 'repo-not-found');
+    const file = await rejects(downloadFile('pytorch_model.bin', opts()), EntryNotFoundError);
+    assert.equal(file.kind, 'file-not-found');
+    const rev = await rejects(downloadFile(WEIGHTS, opts({ revision: 'v9' })), EntryNotFoundError);
+    assert.equal(rev.kind, 'revision-not-found');
+    const snap = await downloadFiles(['config.json'], opts(), ['generation_config.json']);
+    assert.deepEqual(snap.files.map((f) => f.file), ['config.json']);
+  });
+
+  test('offline (connection refused): OfflineError, unless the cache has the files for that revision', async () => {
+    const port = await closedPort();
+    const dead = `http://127.0.0.1:${port}`;
+    const err = await rejects(downloadFile(WEIGHTS, opts({ endpoint: dead, retries: 1 })), OfflineError);
+    assert.equal(err.kind, 'offline');
+    assert.match(err.message, /connection refused/);
+    await downloadFiles(['config.json', WEIGHTS], opts());
+    const cached = await downloadFiles(['config.json', WEIGHTS], opts({ endpoint: dead }));
+    assert.equal(cached.commit, hub.commitOf(QWEN));
+    assert.ok(cached.files.every((f) => f.cached));
+    hub.requests.length = 0;
+    const offline = await downloadFile(WEIGHTS, opts({ offline: true }));
+    assert.equal(offline.cached, true);
+    assert.equal(hub.requests.length, 0);
+    await rejects(downloadFile('tokenizer.json', opts({ offline: true })), OfflineError);
+  });
+
+  test('a stalled body is dropped after stallMs and resumed; a 500 is retried', async () => {
+    hub.fault(QWEN, WEIGHTS, { stallMs: 2000 });
+    const t0 = Date.now();
+    const got = await downloadFile(WEIGHTS, opts({ stallMs: 150, retries: 2 }));
+    assert.ok(Date.now() - t0 < 1500, 'did not wait for the stalled server');
+    assert.ok(fs.readFileSync(got.path).equals(served(QWEN, WEIGHTS)));
+    assert.match(gets('cdn')[1]!.range ?? '', /^bytes=\d+-$/);
+
+    hub.fault(LLAMA, 'config.json', { status: 500 });
+    const cfg = await downloadFile('config.json', opts({ repo: LLAMA, retries: 1 }));
+    assert.ok(fs.readFileSync(cfg.path).equals(served(LLAMA, 'config.json')));
+    hub.fault(LLAMA, 'tokenizer_config.json', { status: 500, times: 2 });
+    const e = await rejects(downloadFile('tokenizer_config.json', opts({ repo: LLAMA, retries: 1 })), HubHttpError);
+    assert.equal(e.status, 500);
+    assert.equal(e.retryable, true);
+  });
+
+  test('a bad repo id or path is refused before any request', async () => {
+    await rejects(downloadFile(WEIGHTS, opts({ repo: '../etc' })), HubError);
+    await rejects(downloadFile('../../x', opts()), HubError);
+    assert.equal(hub.requests.length, 0);
+  });
+});
+
+describe('hub settings', () => {
+  test('endpoint: the setting, else HF_ENDPOINT, else the public hub', () => {
+    assert.equal(resolveEndpoint('http://mirror.local/', { HF_ENDPOINT: 'https://hf-mirror.example' }), 'http://mirror.local');
+    assert.equal(resolveEndpoint('', { HF_ENDPOINT: 'https://hf-mirror.example/' }), 'https://hf-mirror.example');
+    assert.equal(resolveEndpoint(undefined, {}), 'https://huggingface.co');
+    assert.throws(() => resolveEndpoint('ftp://x', {}), HubError);
+  });
+
+  test('cache: HF_HUB_CACHE, else HF_HOME/hub, else XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub', () => {
+    assert.equal(hubCacheDir({ HF_HUB_CACHE: '/a', HF_HOME: '/b' }), '/a');
+    assert.equal(hubCacheDir({ HF_HOME: '/b' }), path.join('/b', 'hub'));
+    assert.equal(hubCacheDir({ XDG_CACHE_HOME: '/c' }), path.join('/c', 'huggingface', 'hub'));
+    assert.equal(hubCacheDir({}), path.join(os.homedir(), '.cache', 'huggingface', 'hub'));
+  });
+});
+
+
+/** A port on 127.0.0.1 with nothing listening. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
