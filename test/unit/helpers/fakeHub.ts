@@ -42,6 +42,8 @@ export interface HubRequest {
   path: string;
   range?: string;
   authorization?: string;
+  /** Body bytes this response sent. */
+  bytes: number;
 }
 
 export interface FakeHub {
@@ -77,7 +79,7 @@ export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifet
   const sockets = new Set<Socket>();
   let cdnUrl = '';
 
-  const serveBody = async (req: http.IncomingMessage, res: http.ServerResponse, key: string, data: Buffer, headers: Record<string, string>) => {
+  const serveBody = async (req: http.IncomingMessage, res: http.ServerResponse, rec: HubRequest, key: string, data: Buffer, headers: Record<string, string>) => {
     // A HEAD spends only a status fault; body faults wait for a GET.
     const f = req.method === 'HEAD' && !faults.get(key)?.[0]?.status ? undefined : takeFault(faults, key);
     if (f?.status) return end(res, f.status, {});
@@ -94,12 +96,16 @@ export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifet
       ...(m ? { 'content-range': `bytes ${start}-${stop - 1}/${data.length}` } : {}),
     });
     if (req.method === 'HEAD') return res.end();
-    await sendBody(res, data, start, stop, f, (n) => sent.set(key, (sent.get(key) ?? 0) + n));
+    await sendBody(res, data, start, stop, f, (n) => {
+      rec.bytes += n;
+      sent.set(key, (sent.get(key) ?? 0) + n);
+    });
   };
 
   const hub = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    requests.push({ server: 'hub', method: req.method ?? '', path: url.pathname, range: req.headers.range, authorization: req.headers.authorization });
+    const rec: HubRequest = { server: 'hub', method: req.method ?? '', path: url.pathname, range: req.headers.range, authorization: req.headers.authorization, bytes: 0 };
+    requests.push(rec);
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (!m || (req.method !== 'GET' && req.method !== 'HEAD')) return end(res, 404, { 'x-error-code': 'EntryNotFound' });
     const [repoId, revision, file] = [m[1]!, decodeURIComponent(m[2]!), m[3]!.split('/').map(decodeURIComponent).join('/')];
@@ -118,14 +124,15 @@ export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifet
       const sha = sha256(data);
       return end(res, 302, { ...common, location: `${cdnUrl}/blobs/${sha}`, 'x-linked-etag': `"${sha}"`, 'x-linked-size': String(data.length), etag: `"${gitSha1(Buffer.from(`oid sha256:${sha}`))}"` });
     }
-    void serveBody(req, res, `${repoId}/${file}`, data, { ...common, etag: `"${gitSha1(data)}"` });
+    void serveBody(req, res, rec, `${repoId}/${file}`, data, { ...common, etag: `"${gitSha1(data)}"` });
   });
   const cdn = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    requests.push({ server: 'cdn', method: req.method ?? '', path: url.pathname, range: req.headers.range, authorization: req.headers.authorization });
+    const rec: HubRequest = { server: 'cdn', method: req.method ?? '', path: url.pathname, range: req.headers.range, authorization: req.headers.authorization, bytes: 0 };
+    requests.push(rec);
     const blob = blobs.get(url.pathname.replace(/^\/blobs\//, ''));
     if (!blob) return end(res, 404, {});
-    void serveBody(req, res, `${blob.repo}/${blob.file}`, blob.data, { etag: `"${sha256(blob.data)}"` });
+    void serveBody(req, res, rec, `${blob.repo}/${blob.file}`, blob.data, { etag: `"${sha256(blob.data)}"` });
   });
   const listen = (s: http.Server) => new Promise<string>((resolve, reject) => {
     s.maxConnections = o.maxConnections ?? 16;
@@ -188,6 +195,7 @@ async function sendBody(res: http.ServerResponse, data: Buffer, start: number, s
     }
     pos = next;
     if (f?.dropAt === pos) {
+      // The client may keep fewer than dropAt bytes: what its stream had queued is lost with the connection.
       res.socket?.destroy();
       return;
     }
