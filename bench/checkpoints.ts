@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeSafetensors } from '../src/build/safetensors';
+import { seededRandom } from '../src/engine/sampling';
 
 export interface CheckpointShape {
   family: 'llama' | 'qwen2' | 'mistral';
@@ -30,21 +31,9 @@ export const QWEN25_05B: CheckpointShape = {
   tied: true, ropeTheta: 1e6, maxPositions: 32768, rmsEps: 1e-6,
 };
 
-/** Seeded PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The tensors of a checkpoint of this shape, in HF names and layouts ([out, in] for linears). */
 export function randomTensors(s: CheckpointShape, seed: number): { name: string; shape: number[]; data: Float32Array }[] {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const normal = (n: number, std: number) => {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i += 2) {

@@ -1,7 +1,7 @@
 // What every decoder shares: the request, prefill with prefix reuse, and the output stream with
 // its stop rules (end-of-text tokens, a token budget, a caller's text predicate).
 import { CausalModel } from '../model/causal';
-import { SamplingOptions } from '../sampling';
+import { SamplingOptions, seededRandom } from '../sampling';
 import { StreamDecoder, TextTokenizer } from '../tokenizer';
 import { CompletionTrace, StepTrace } from '../trace';
 
@@ -95,6 +95,58 @@ export function healRow(row: Float32Array, tk: TextTokenizer, heal: string | und
   const mask = tk.healMask(heal, row.length);
   for (let i = 0; i < row.length; i++) if (!mask[i]) row[i] = -Infinity;
   return row;
+}
+
+/** What every decoder sets up before its loop: the trace, the output stream, the seeded RNG, and the prefill's logits row. */
+export async function opening(model: { folder: { name: string; tokenizer: TextTokenizer } }, req: DecodeRequest, strategy: string, drafter: string,
+  runPrefill: () => Promise<{ row: Float32Array; reused: number; ms: number }>): Promise<{ tk: TextTokenizer; trace: CompletionTrace; out: Output; rand: () => number; row: Float32Array }> {
+  const tk = model.folder.tokenizer;
+  const trace = newTrace(strategy, model, drafter, req.prompt.length);
+  const out = new Output(tk, req);
+  const rand = seededRandom(req.sampling.seed);
+  const pre = await runPrefill();
+  trace.reusedTokens = pre.reused;
+  trace.prefillMs = pre.ms;
+  return { tk, trace, out, rand, row: pre.row };
+}
+
+/** One step of a decoder: the tokens it adds after the pending one, and its trace record once emitted. */
+export interface LoopStep {
+  newIds: number[];
+  trace: (emitted: number, index: number) => StepTrace;
+}
+
+/**
+ * The loop every decoder shares: yield the first token, then run the decoder's `step` (draft,
+ * verify, accept, roll back, update) until a stop rule fires or the context is full, streaming
+ * each step's tokens and recording its trace; then close the trace. `room` is the context left.
+ */
+export async function* decodeLoop(trace: CompletionTrace, out: Output, first: DecodeChunk, room: () => number, step: (room: number) => Promise<LoopStep>): AsyncGenerator<DecodeChunk, CompletionTrace> {
+  const t0 = performance.now();
+  yield first;
+  while (!out.done) {
+    const r = room();
+    if (r < 0) {
+      out.reason = 'context';
+      break;
+    }
+    const s = await step(r);
+    const { ids, delta } = out.push(s.newIds);
+    const st = s.trace(ids.length, trace.steps.length);
+    trace.steps.push(st);
+    yield { ids, delta, step: st };
+  }
+  trace.tokens = out.ids.length;
+  trace.output = out.ids;
+  trace.decodeMs = performance.now() - t0;
+  trace.stopReason = out.reason ?? 'length';
+  return trace;
+}
+
+/** The first token after prefill as a plain chunk (decoders without exit layers). */
+export function plainFirst(out: Output, token: number): DecodeChunk {
+  const { ids, delta } = out.push([token]);
+  return { ids, delta };
 }
 
 export function newTrace(strategy: string, model: { folder: { name: string } }, drafter: string, promptTokens: number): CompletionTrace {

@@ -5,9 +5,9 @@
 // (CALM's state propagation by default, see model/layered.ts).
 import { HastenError, throwIfAborted } from '../errors';
 import { Hidden, LayeredModel, SkippedKv } from '../model/layered';
-import { choose, seededRandom } from '../sampling';
+import { choose } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
-import { DecodeChunk, DecodeRequest, healRow, newTrace, Output } from './common';
+import { decodeLoop, DecodeChunk, DecodeRequest, healRow, opening, Output } from './common';
 import { confidence, ConfidenceMeasure, needsLogits } from './confidence';
 
 export interface EarlyExitOptions {
@@ -82,39 +82,23 @@ export function firstChunk(trace: CompletionTrace, out: Output, token: number, p
 
 /** CALM decoding: one token per step, each exiting at the first confident layer. */
 export async function* earlyExit(model: LayeredModel, req: DecodeRequest, o: EarlyExitOptions, strategy = 'early-exit'): AsyncGenerator<DecodeChunk, CompletionTrace> {
-  const tk = model.folder.tokenizer;
-  const trace = newTrace(strategy, model, 'none', req.prompt.length);
-  const out = new Output(tk, req);
-  const rand = seededRandom(req.sampling.seed);
-  const pre = await prefillLayered(model, req.prompt, req.signal, req.heal);
-  trace.reusedTokens = pre.reused;
-  trace.prefillMs = pre.ms;
-  const t0 = performance.now();
-  const c0 = choose(pre.row, req.sampling, rand);
+  const { tk, trace, out, rand, row } = await opening(model, req, strategy, 'none', () => prefillLayered(model, req.prompt, req.signal, req.heal));
+  const c0 = choose(row, req.sampling, rand);
   let pending = c0.token;
-  yield firstChunk(trace, out, pending, c0.prob, model.numLayers, tk.tokenText(pending));
-  while (!out.done) {
-    if (Output.room(model) < 0) {
-      out.reason = 'context';
-      break;
-    }
+  const first = firstChunk(trace, out, pending, c0.prob, model.numLayers, tk.tokenText(pending));
+  return yield* decodeLoop(trace, out, first, () => Output.room(model), async () => {
     const s0 = performance.now();
     const r = await exitPass(model, pending, o, req.signal);
     model.commit([pending], [r.slot]);
     const next = choose(r.row, req.sampling, rand);
     pending = next.token;
     const ms = performance.now() - s0;
-    const { ids, delta } = out.push([pending]);
-    const step = {
-      step: trace.steps.length, drafter: 'none', nodes: [], emitted: ids.length, draftMs: 0, verifyMs: ms, totalMs: ms,
-      bonus: { token: pending, text: tk.tokenText(pending), prob: next.prob, kind: 'bonus' as const, exitLayer: r.exitLayer },
+    return {
+      newIds: [pending],
+      trace: (emitted, step) => ({
+        step, drafter: 'none', nodes: [], emitted, draftMs: 0, verifyMs: ms, totalMs: ms,
+        bonus: { token: next.token, text: tk.tokenText(next.token), prob: next.prob, kind: 'bonus' as const, exitLayer: r.exitLayer },
+      }),
     };
-    trace.steps.push(step);
-    yield { ids, delta, step };
-  }
-  trace.tokens = out.ids.length;
-  trace.output = out.ids;
-  trace.decodeMs = performance.now() - t0;
-  trace.stopReason = out.reason ?? 'length';
-  return trace;
+  });
 }

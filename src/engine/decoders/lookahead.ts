@@ -19,7 +19,7 @@ import { argmax, choose, seededRandom } from '../sampling';
 import { CompletionTrace } from '../trace';
 import { verifyRows } from '../verify/accept';
 import { DraftTree, emptyTree, trieOf } from '../verify/tree';
-import { DecodeChunk, DecodeRequest, newTrace, Output, prefill } from './common';
+import { decodeLoop, DecodeChunk, DecodeRequest, opening, Output, plainFirst, prefill } from './common';
 import { stepTrace } from './speculative';
 
 export interface LookaheadOptions {
@@ -120,28 +120,14 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
   if (!(o.window >= 1) || !(o.ngram >= 2)) {
     throw new HastenError('bad-request', `Lookahead needs a window of at least 1 and n-grams of at least 2 (got W=${o.window}, N=${o.ngram}).`, 'Fix lookaheadWindow / lookaheadNgram.');
   }
-  const tk = model.folder.tokenizer;
-  const trace = newTrace('lookahead', model, 'lookahead', req.prompt.length);
-  const out = new Output(tk, req);
-  const rand = seededRandom(req.sampling.seed);
   const pool = new NgramPool(o.ngram, Math.max(1, o.candidates));
   const window = new JacobiWindow(req.prompt, o.window, seededRandom(req.sampling.seed ^ 0x9e3779b9));
-  const pre = await prefill(model, req.prompt, req.signal, req.heal);
-  trace.reusedTokens = pre.reused;
-  trace.prefillMs = pre.ms;
-  const t0 = performance.now();
+  const { tk, trace, out, rand, row } = await opening(model, req, 'lookahead', 'lookahead', () => prefill(model, req.prompt, req.signal, req.heal));
   const history = [...req.prompt];
   if (o.contextNgrams) pool.addSequence(history);
-  let pending = choose(pre.row, req.sampling, rand).token;
+  let pending = choose(row, req.sampling, rand).token;
   history.push(pending);
-  const first = out.push([pending]);
-  yield { ids: first.ids, delta: first.delta };
-  while (!out.done) {
-    const room = Output.room(model);
-    if (room < 0) {
-      out.reason = 'context';
-      break;
-    }
+  return yield* decodeLoop(trace, out, plainFirst(out, pending), () => Output.room(model), async (room) => {
     const s0 = performance.now();
     // 1. Draft: pool n-grams that continue the pending token, no deeper than budget and context.
     const depth = Math.max(0, Math.min(room, req.maxNewTokens - out.ids.length - 1, o.ngram - 1));
@@ -159,7 +145,7 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
     const offset = 1 + levels * W;
     // 3. Accept.
     const verdict = verifyRows(tree, (node) => logits.row(node < 0 ? 0 : offset + node), req.sampling, rand);
-    // 4. Roll back: keep the pending token and the accepted path; the window and the rest become holes.
+    // 4. Roll back: keep the pending token and the accepted path; the window and the rest are dropped.
     model.commit([0, ...verdict.accepted.map((a) => offset + a)]);
     const newIds = [...verdict.accepted.map((a) => tree.tokens[a]!), verdict.bonus];
     history.push(...newIds);
@@ -167,17 +153,9 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
     // 5. Update: the next Jacobi level, the pool.
     if (levels > 0) window.advance(nextLevel(logits, levels, W), o.ngram, pool);
     if (o.contextNgrams) pool.addSequence(history, history.length - newIds.length - o.ngram + 1);
-    const { ids, delta } = out.push(newIds);
     const s2 = performance.now();
-    const step = stepTrace(trace.steps.length, 'lookahead', tree, verdict, tk.tokenText.bind(tk), ids.length, s1 - s0, s2 - s1);
-    trace.steps.push(step);
-    yield { ids, delta, step };
-  }
-  trace.tokens = out.ids.length;
-  trace.output = out.ids;
-  trace.decodeMs = performance.now() - t0;
-  trace.stopReason = out.reason ?? 'length';
-  return trace;
+    return { newIds, trace: (emitted, n) => stepTrace(n, 'lookahead', tree, verdict, tk.tokenText.bind(tk), emitted, s1 - s0, s2 - s1) };
+  });
 }
 
 /** The greedy guess at each column after the last level: the next Jacobi level. */

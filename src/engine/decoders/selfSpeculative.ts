@@ -5,11 +5,11 @@ import { LayerSkipDraft, LayerSkipDrafter } from '../drafters/layerSkip';
 import { throwIfAborted } from '../errors';
 import { Logits } from '../model/causal';
 import { Hidden, LayeredModel } from '../model/layered';
-import { choose, seededRandom } from '../sampling';
+import { choose } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
 import { Verdict, verifyRows } from '../verify/accept';
 import { DraftTree } from '../verify/tree';
-import { DecodeChunk, DecodeRequest, newTrace, Output } from './common';
+import { decodeLoop, DecodeChunk, DecodeRequest, opening, Output } from './common';
 import { firstChunk, prefillLayered } from './earlyExit';
 
 /**
@@ -35,26 +35,14 @@ export async function verifyPass(model: LayeredModel, pending: number, tree: Dra
 }
 
 export async function* selfSpeculative(model: LayeredModel, drafter: LayerSkipDrafter, req: DecodeRequest, maxNodes: number, strategy = 'self-speculation'): AsyncGenerator<DecodeChunk, CompletionTrace> {
-  const tk = model.folder.tokenizer;
   const L = model.numLayers;
-  const trace = newTrace(strategy, model, drafter.name, req.prompt.length);
-  const out = new Output(tk, req);
-  const rand = seededRandom(req.sampling.seed);
-  const pre = await prefillLayered(model, req.prompt, req.signal, req.heal);
-  trace.reusedTokens = pre.reused;
-  trace.prefillMs = pre.ms;
-  const t0 = performance.now();
+  const { tk, trace, out, rand, row } = await opening(model, req, strategy, drafter.name, () => prefillLayered(model, req.prompt, req.signal, req.heal));
   const history = [...req.prompt];
-  const c0 = choose(pre.row, req.sampling, rand);
+  const c0 = choose(row, req.sampling, rand);
   let pending = c0.token;
   history.push(pending);
-  yield firstChunk(trace, out, pending, c0.prob, L, tk.tokenText(pending));
-  while (!out.done) {
-    const room = Output.room(model);
-    if (room < 0) {
-      out.reason = 'context';
-      break;
-    }
+  const first = firstChunk(trace, out, pending, c0.prob, L, tk.tokenText(pending));
+  return yield* decodeLoop(trace, out, first, () => Output.room(model), async (room) => {
     const s0 = performance.now();
     // 1. Draft with layers 0..E-1 (no deeper than the remaining budget and context).
     const budget = req.maxNewTokens - out.ids.length - 1;
@@ -75,16 +63,9 @@ export async function* selfSpeculative(model: LayeredModel, drafter: LayerSkipDr
     pending = verdict.bonus;
     // 5. Update: acceptance adapts k at this E, time per token scores E.
     drafter.update({ tree, accepted: verdict.accepted, history });
-    const { ids, delta } = out.push(newIds);
-    const step = stepTrace(trace.steps.length, drafter.name, tree, verdict, (id) => tk.tokenText(id), d.exitLayer, L, ids.length, s1 - s0, performance.now() - s1);
-    trace.steps.push(step);
-    yield { ids, delta, step };
-  }
-  trace.tokens = out.ids.length;
-  trace.output = out.ids;
-  trace.decodeMs = performance.now() - t0;
-  trace.stopReason = out.reason ?? 'length';
-  return trace;
+    const s2 = performance.now();
+    return { newIds, trace: (emitted, n) => stepTrace(n, drafter.name, tree, verdict, (id) => tk.tokenText(id), d.exitLayer, L, emitted, s1 - s0, s2 - s1) };
+  });
 }
 
 /** Drafted nodes exited at layer E; the bonus (or recovered) token came from the full depth L. */

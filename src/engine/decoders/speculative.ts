@@ -3,11 +3,11 @@
 import { Drafter } from '../drafters/types';
 import { HastenError } from '../errors';
 import { CausalModel } from '../model/causal';
-import { choose, seededRandom } from '../sampling';
+import { choose } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
 import { Verdict, verifyRows } from '../verify/accept';
 import { DraftTree } from '../verify/tree';
-import { DecodeChunk, DecodeRequest, newTrace, Output, prefill } from './common';
+import { decodeLoop, DecodeChunk, DecodeRequest, opening, Output, plainFirst, prefill } from './common';
 
 export interface SpeculativeOptions {
   /** Most draft nodes verified in one pass. */
@@ -16,26 +16,12 @@ export interface SpeculativeOptions {
 
 export async function* speculative(target: CausalModel, drafter: Drafter, req: DecodeRequest, strategy: string, o: SpeculativeOptions): AsyncGenerator<DecodeChunk, CompletionTrace> {
   if (req.prompt.length === 0) throw new HastenError('bad-request', 'The prompt is empty.', 'Decoding needs at least one prompt token.');
-  const tk = target.folder.tokenizer;
-  const trace = newTrace(strategy, target, drafter.name, req.prompt.length);
-  const out = new Output(tk, req);
-  const rand = seededRandom(req.sampling.seed);
   await drafter.begin(req.prompt, req.signal);
-  const pre = await prefill(target, req.prompt, req.signal, req.heal);
-  trace.reusedTokens = pre.reused;
-  trace.prefillMs = pre.ms;
-  const t0 = performance.now();
+  const { tk, trace, out, rand, row } = await opening(target, req, strategy, drafter.name, () => prefill(target, req.prompt, req.signal, req.heal));
   const history = [...req.prompt];
-  let pending = choose(pre.row, req.sampling, rand).token;
+  let pending = choose(row, req.sampling, rand).token;
   history.push(pending);
-  const first = out.push([pending]);
-  yield { ids: first.ids, delta: first.delta };
-  while (!out.done) {
-    const room = Output.room(target);
-    if (room < 0) {
-      out.reason = 'context';
-      break;
-    }
+  return yield* decodeLoop(trace, out, plainFirst(out, pending), () => Output.room(target), async (room) => {
     const s0 = performance.now();
     // 1. Draft (no deeper than the remaining budget and context).
     const budget = req.maxNewTokens - out.ids.length - 1;
@@ -45,24 +31,16 @@ export async function* speculative(target: CausalModel, drafter: Drafter, req: D
     const logits = await target.forward([pending, ...tree.tokens], [-1, ...tree.parents.map((p) => p + 1)], req.signal);
     // 3. Accept.
     const verdict = verifyRows(tree, (node) => logits.row(node + 1), req.sampling, rand);
-    // 4. Roll back: keep the root and the accepted path; everything else becomes a hole.
+    // 4. Roll back: keep the root and the accepted path; the rest of the block is dropped.
     target.commit([0, ...verdict.accepted.map((a) => a + 1)]);
     const newIds = [...verdict.accepted.map((a) => tree.tokens[a]!), verdict.bonus];
     history.push(...newIds);
     pending = verdict.bonus;
     // 5. Update the drafter (KV sync, adaptive length).
     drafter.update({ tree, accepted: verdict.accepted, history });
-    const { ids, delta } = out.push(newIds);
     const s2 = performance.now();
-    const step = stepTrace(trace.steps.length, drafter.name, tree, verdict, tk.tokenText.bind(tk), ids.length, s1 - s0, s2 - s1);
-    trace.steps.push(step);
-    yield { ids, delta, step };
-  }
-  trace.tokens = out.ids.length;
-  trace.output = out.ids;
-  trace.decodeMs = performance.now() - t0;
-  trace.stopReason = out.reason ?? 'length';
-  return trace;
+    return { newIds, trace: (emitted, n) => stepTrace(n, drafter.name, tree, verdict, tk.tokenText.bind(tk), emitted, s1 - s0, s2 - s1) };
+  });
 }
 
 export function stepTrace(n: number, drafter: string, tree: DraftTree, v: Verdict, text: (id: number) => string, emitted: number, draftMs: number, verifyMs: number): StepTrace {
