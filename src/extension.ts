@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import path from 'node:path';
 import { CONFIG_SECTION, CONTEXT_KEYS, ENGINE_KEYS, readConfig, type HastenConfig } from './config';
 import type { Ctx } from './ctx';
+import { reportEventLoop } from './eventLoop';
 import { EngineHost, type HostState } from './completion/engineHost';
 import { WorkspaceFeed } from './completion/feed';
 import { TraceHistory } from './completion/history';
@@ -95,6 +96,8 @@ export function activate(context: vscode.ExtensionContext): void {
       statusBar.update(health());
     }),
   );
+  const loopEvery = Number(process.env.HASTEN_EVENT_LOOP_REPORT_MS);
+  if (loopEvery > 0) context.subscriptions.push({ dispose: reportEventLoop(loopEvery, (line) => log.info(line)) });
   const version = (context.extension.packageJSON as { version?: string }).version ?? '?';
   log.info(`Hasten ${version} activated (VS Code ${vscode.version}, ${process.platform}-${process.arch}, Node ${process.versions.node})`);
   if (config.enable) void load();
