@@ -12,7 +12,7 @@
 //               the prefetch it starts cancelled by the next request).
 //
 // Options: --items N (latency items, default 20)  --words N (per item, default 3)
-//          --completions N (memory phase, default 1000)  --json FILE
+//          --completions N (memory phase, default 1000)  --json FILE  --strategy NAME (default auto)
 import Module from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -96,8 +96,9 @@ function words(truth: string, n: number): string[] {
 }
 
 async function main(): Promise<void> {
-  const { values: v } = parseArgs({ options: { items: { type: 'string', default: '20' }, words: { type: 'string', default: '3' }, completions: { type: 'string', default: '1000' }, json: { type: 'string' } } });
-  const cfg = readConfig({ get: <T>(_k: string, d: T) => d });
+  const { values: v } = parseArgs({ options: { items: { type: 'string', default: '20' }, words: { type: 'string', default: '3' }, completions: { type: 'string', default: '1000' }, json: { type: 'string' }, strategy: { type: 'string' } } });
+  // --strategy fixes the decoding strategy (default: the setting's default, auto).
+  const cfg = readConfig({ get: <T>(k: string, d: T) => (k === 'strategy' && v.strategy ? (v.strategy as T) : d) });
   // What this machine does to an idle event loop (other processes, the OS), to read the figures against.
   const idle = monitorEventLoopDelay({ resolution: 1 });
   idle.enable();
