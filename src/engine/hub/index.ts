@@ -10,3 +10,6 @@ export { PRESETS, presetById, dtypeFor, estimateMemory, describeNeeds, CHECKPOIN
 export type { Preset, Device, MemoryEstimate } from './presets';
 export { prepareModel, buildKey } from './prepare';
 export type { PrepareOptions, PreparedModel } from './prepare';
+export { classifyFolder, localSnapshot } from './local';
+export type { FolderKind } from './local';
+export { ProgressMeter, formatProgress, formatDuration } from './progress';
