@@ -51,6 +51,11 @@ export interface ContextConfig {
   readonly retrievalMaxFileChars: number;
 }
 
+export interface HubConfig {
+  /** '' = HF_ENDPOINT, else the public hub. */
+  readonly endpoint: string;
+}
+
 export interface HastenConfig {
   /** UI only: whether completions are offered. */
   readonly enable: boolean;
@@ -58,6 +63,7 @@ export interface HastenConfig {
   readonly decode: DecodeConfig;
   readonly completion: CompletionConfig;
   readonly context: ContextConfig;
+  readonly hub: HubConfig;
 }
 
 /** The subset of vscode.WorkspaceConfiguration we read, so this file stays testable without VS Code. */
@@ -170,6 +176,7 @@ export function readConfig(settings: SettingsReader, report: ProblemReporter = (
       extraChars: r.int('context.extraChars', 1024, 0, 100_000),
       retrievalMaxFileChars: r.int('retrieval.maxFileChars', 200_000, 0, 5_000_000),
     },
+    hub: { endpoint: r.text('hub.endpoint', '') },
   };
 }
 

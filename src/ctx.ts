@@ -15,6 +15,10 @@ export interface Ctx {
   readonly history: TraceHistory;
   /** The current settings. */
   config(): HastenConfig;
+  /** Where secrets live (the hub token). */
+  readonly secrets: vscode.SecretStorage;
+  /** The extension's global storage folder (built models). */
+  readonly storageDir: string;
   /** The folder relative model paths are resolved against (the first workspace folder). */
   baseDir(): string | undefined;
 }

@@ -13,6 +13,8 @@ export const COMMAND_IDS = [
   'hasten.showLog',
   'hasten.openVisualiser',
   'hasten.showMenu',
+  'hasten.downloadModel',
+  'hasten.setHubToken',
 ] as const;
 
 export type CommandId = (typeof COMMAND_IDS)[number];

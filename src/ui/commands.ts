@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { CONFIG_SECTION } from '../config';
 import type { Ctx } from '../ctx';
 import { benchmarkCurrentFile } from './benchmark';
+import { downloadModel, setHubToken } from './download';
 import type { CommandId } from './commandIds';
 import { selectModel, selectProvider, selectStrategy, showMenu, tune } from './pickers';
 import { VisualiserPanel } from './visualiser/panel';
@@ -26,4 +27,6 @@ export const commandTable: Readonly<Record<CommandId, CommandFactory>> = {
   'hasten.showLog': (ctx) => () => ctx.log.show(true),
   'hasten.openVisualiser': (ctx) => () => void VisualiserPanel.createOrShow({ extensionUri: ctx.extensionUri, feed: ctx.history, log: ctx.log }),
   'hasten.showMenu': () => () => showMenu(),
+  'hasten.downloadModel': (ctx) => () => downloadModel(ctx),
+  'hasten.setHubToken': (ctx) => () => setHubToken(ctx),
 };

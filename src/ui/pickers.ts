@@ -113,6 +113,7 @@ export async function showMenu(): Promise<void> {
     { label: '$(circle-slash) Toggle Completions', command: 'hasten.toggle' },
     { label: '$(rocket) Select Decoding Strategy', command: 'hasten.selectStrategy' },
     { label: '$(file-binary) Select Model', command: 'hasten.selectModel' },
+    { label: '$(cloud-download) Download Model…', command: 'hasten.downloadModel' },
     { label: '$(chip) Select Execution Provider', command: 'hasten.selectProvider' },
     { label: '$(settings) Tune Decoding', command: 'hasten.tune' },
     { label: '$(dashboard) Run Benchmark on Current File', command: 'hasten.benchmark' },

@@ -29,6 +29,7 @@ function valueOf(cfg: HastenConfig, key: string): unknown {
     prefetch: cfg.completion.prefetch, temperature: cfg.decode.temperature, draftLength: cfg.decode.draftLength, 'tree.width': cfg.decode.treeWidth, 'tree.depth': cfg.decode.treeDepth,
     'tree.maxNodes': cfg.decode.treeMaxNodes, exitThreshold: cfg.decode.exitThreshold, 'context.prefixChars': cfg.completion.prefixChars, 'context.suffixChars': cfg.completion.suffixChars,
     'context.ringChunks': cfg.context.ringChunks, 'context.chunkLines': cfg.context.chunkLines, 'context.extraChars': cfg.context.extraChars, 'retrieval.maxFileChars': cfg.context.retrievalMaxFileChars,
+    'hub.endpoint': cfg.hub.endpoint,
   };
   assert.ok(key in at, `the fuzz test maps hasten.${key}`);
   return at[key];
