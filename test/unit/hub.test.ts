@@ -196,6 +196,48 @@ describe('hub download: resume, checksum, cancellation', () => {
   });
 });
 
+describe('hub download: concurrency and moved things', () => {
+  test('two downloads of one file at once: one transfer, both get the file', async () => {
+    const [a, b] = await Promise.all([downloadFile(WEIGHTS, opts()), downloadFile(WEIGHTS, opts())]);
+    assert.equal(a.path, b.path);
+    assert.equal(hub.bytesSent(QWEN, WEIGHTS), sizeOf(QWEN, WEIGHTS));
+    assert.deepEqual([a.cached, b.cached].sort(), [false, true]);
+  });
+
+  test('a lock held by a live process is waited for; one whose process is gone is taken over', async () => {
+    const lock = new RepoCache(cacheDir, QWEN).lock(hub.sha256(QWEN, WEIGHTS));
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    fs.writeFileSync(lock, String(process.ppid));
+    const t0 = Date.now();
+    setTimeout(() => fs.rmSync(lock), 400);
+    await downloadFile(WEIGHTS, opts());
+    assert.ok(Date.now() - t0 >= 400, 'waited for the live holder');
+    assert.equal(fs.existsSync(lock), false);
+
+    fs.writeFileSync(lock, '2147483646'); // no such pid
+    const t1 = Date.now();
+    await downloadFile('tokenizer.json', opts());
+    await downloadFile(WEIGHTS, opts({ cacheDir: fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-hub-')) }));
+    assert.ok(Date.now() - t1 < 2000);
+  });
+
+  test('a CDN link that is refused is asked for again, and the download resumes', async () => {
+    hub.fault(QWEN, WEIGHTS, { status: 403 });
+    const got = await downloadFile(WEIGHTS, opts({ retries: 1 }));
+    assert.ok(fs.readFileSync(got.path).equals(served(QWEN, WEIGHTS)));
+    const heads = hub.requests.filter((r) => r.method === 'HEAD' && r.path.endsWith(`/${WEIGHTS}`));
+    assert.equal(heads.length, 2, 'a fresh HEAD for a fresh link');
+  });
+
+  test('a renamed repo: the relative redirect is followed and the file lands under the asked name', async () => {
+    await hub.close();
+    hub = await startFakeHub(repos, { lifetimeMs: 30_000, renamed: { 'old-org/tiny': QWEN } });
+    const got = await downloadFile('config.json', opts({ repo: 'old-org/tiny' }));
+    assert.ok(got.path.includes('models--old-org--tiny'));
+    assert.ok(fs.readFileSync(got.path).equals(served(QWEN, 'config.json')));
+  });
+});
+
 describe('hub download: failures by cause', () => {
   test('not enough free space: DiskFullError before any byte is fetched', async () => {
     let asked = '';

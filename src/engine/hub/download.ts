@@ -8,6 +8,7 @@ import { abortError, isAbortError } from '../errors';
 import { ChecksumError, DiskFullError, EntryNotFoundError, HubError, HubHttpError, OfflineError } from './errors';
 import { FetchFn, fetchMetadata, FileMetadata, isRetryable, RequestContext, TransientError } from './http';
 import { checkRepoPath, hubCacheDir, isCommit, RepoCache, resolveEndpoint } from './layout';
+import { withLock } from './lock';
 import { digestOf, transfer } from './transfer';
 
 export interface DownloadOptions {
@@ -107,7 +108,9 @@ export async function downloadFiles(files: readonly string[], o: DownloadOptions
       o.onProgress?.({ file, done: tally.done, total, received: tally.received });
     };
     try {
-      out.push(await fetchBlob(cache, file, meta, ctx, o, report));
+      const lock = cache.lock(meta.etag);
+      fs.mkdirSync(path.dirname(lock), { recursive: true });
+      out.push(await withLock(lock, () => fetchBlob(cache, file, meta, ctx, o, report), o.signal));
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
       throw new HubHttpError(`Downloading ${o.repo}/${file} failed after ${(o.retries ?? 5) + 1} attempts (${err.message}); the partial file is kept and the next try resumes it.`, 0, true);
@@ -199,17 +202,23 @@ async function fetchBlob(cache: RepoCache, file: string, meta: FileMetadata, ctx
   const digest = digestOf(meta.etag);
   const incomplete = cache.incomplete(meta.etag);
   let received = 0;
+  let location = meta.location;
+  let stale = false;
   for (let checksumFailures = 0; ; ) {
     const { hash } = await withRetries(async () => {
+      if (stale) location = await freshLocation(meta, { ...ctx, revision: meta.commit, file });
       let fresh = 0;
       try {
         return await transfer({
-          url: meta.location, context: { ...ctx, file }, incomplete, size: meta.size, digest, stallMs: o.stallMs ?? 30_000,
+          url: location, context: { ...ctx, file }, incomplete, size: meta.size, digest, stallMs: o.stallMs ?? 30_000,
           onBytes: (n, have) => {
             fresh = n;
             report(have, received + n);
           },
         });
+      } catch (err) {
+        stale = err instanceof TransientError && err.refreshLocation;
+        throw err;
       } finally {
         received += fresh;
       }
@@ -220,6 +229,13 @@ async function fetchBlob(cache: RepoCache, file: string, meta: FileMetadata, ctx
   }
   fs.renameSync(incomplete, blob);
   return result(false, received);
+}
+
+/** A new CDN link for the same bytes (signed links expire); the etag must not have changed. */
+async function freshLocation(meta: FileMetadata, c: RequestContext): Promise<string> {
+  const m = await fetchMetadata(c);
+  if (m.etag !== meta.etag || m.size !== meta.size) throw new HubHttpError(`${c.repo}/${c.file} changed on the hub during the download.`, 0, true);
+  return m.location;
 }
 
 /** Runs `fn` again after a backoff while it fails with a retryable error. */

@@ -30,7 +30,8 @@ export interface RequestContext {
 
 /** A dropped connection, a timeout or a stall: worth retrying, and resuming. */
 export class TransientError extends Error {
-  constructor(message: string) {
+  /** The CDN refused a link it gave: ask the hub for a new one before retrying. */
+  constructor(message: string, readonly refreshLocation = false) {
     super(message);
     this.name = 'TransientError';
   }

@@ -67,6 +67,11 @@ export class RepoCache {
     return `${this.blob(etag)}.incomplete`;
   }
 
+  /** Hasten's cross-process lock for one blob (beside huggingface_hub's .locks, under its own name). */
+  lock(etag: string): string {
+    return path.join(this.cacheDir, '.locks', path.basename(this.dir), `${etag}.hasten.lock`);
+  }
+
   snapshotDir(commit: string): string {
     return path.join(this.dir, 'snapshots', commit);
   }

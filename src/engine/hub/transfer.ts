@@ -102,7 +102,13 @@ async function get(o: TransferOptions, have: number, signal: AbortSignal): Promi
       fs.truncateSync(o.incomplete, 0);
       throw new TransientError('the server refused the resume range');
     }
-    if (res.status !== 200 && res.status !== 206) throw responseError(res, o.context);
+    if (res.status !== 200 && res.status !== 206) {
+      if (new URL(url).origin !== new URL(o.context.endpoint).origin && res.status >= 400 && res.status < 500) {
+        void res.body?.cancel().catch(() => undefined);
+        throw new TransientError(`the CDN answered ${res.status} (its link may have expired)`, true);
+      }
+      throw responseError(res, o.context);
+    }
     if (!res.body) throw new TransientError('empty response body');
     return res;
   }

@@ -68,7 +68,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const gitSha1 = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 
 /** Starts the hub and its CDN on 127.0.0.1 (ephemeral ports). */
-export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifetimeMs?: number; maxConnections?: number } = {}): Promise<FakeHub> {
+export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifetimeMs?: number; maxConnections?: number; renamed?: Record<string, string> } = {}): Promise<FakeHub> {
   const token = o.token ?? 'hf_fake_test_token_0123456789';
   const byId = new Map(repos.map((r) => [r.id, { ...r, commit: commitHash(r) }]));
   const blobs = new Map<string, { repo: string; file: string; data: Buffer }>();
@@ -109,6 +109,9 @@ export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifet
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (!m || (req.method !== 'GET' && req.method !== 'HEAD')) return end(res, 404, { 'x-error-code': 'EntryNotFound' });
     const [repoId, revision, file] = [m[1]!, decodeURIComponent(m[2]!), m[3]!.split('/').map(decodeURIComponent).join('/')];
+    // A renamed repo answers with a relative redirect to its new name, as the hub does.
+    const to = o.renamed?.[repoId];
+    if (to) return end(res, 307, { location: url.pathname.replace(`/${repoId}/`, `/${to}/`) });
     const repo = byId.get(repoId);
     if (!repo) return end(res, 404, { 'x-error-code': 'RepoNotFound' });
     if (repo.gated) {
