@@ -128,3 +128,16 @@ test('src/ imports no networking module and calls no network API (child_process 
   assert.doesNotMatch(forker, /\b(exec|execFile|spawn|execSync|spawnSync|execFileSync)\(/, `${FORKS_ENGINE} only forks the engine's entry`);
   assert.deepEqual(hits, []);
 });
+
+test('the global fetch is reached only from the hub\'s HTTP module, so downloads are the one way out', () => {
+  const uses = fs.readdirSync(path.join(ROOT, 'src'), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => path.join(e.parentPath, e.name))
+    .filter((f) => {
+      const code = fs.readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+      // `fetch` as a value (`?? fetch`, `fetch(`, `typeof fetch`), not a property (`o.fetch`, `fetch:`, `fetch?:`).
+      return /(^|[^\w.'"`])fetch\b(?!\s*\??:)/m.test(code);
+    })
+    .map((f) => path.relative(ROOT, f));
+  assert.deepEqual(uses, [path.join('src', 'engine', 'hub', 'http.ts')]);
+});
