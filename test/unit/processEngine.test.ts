@@ -141,3 +141,35 @@ test('dispose ends the engine process and reports no unasked exit', { timeout: 6
   assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the process is gone');
   assert.equal(unasked, 0);
 });
+
+test('an engine process whose extension host dies (SIGKILL, no goodbye) exits on its own', { timeout: 60_000 }, async () => {
+  const { spawn } = await import('node:child_process');
+  // A stand-in extension host: loads an engine process, prints its pid, then waits to be killed.
+  const host = spawn(process.execPath, ['--import', 'tsx', '-e', `
+    const { ProcessEngine } = require(${JSON.stringify(path.join(ROOT, 'src', 'completion', 'processEngine.ts'))});
+    ProcessEngine.load({ modelDir: ${JSON.stringify(MODEL)}, draftDir: null, cmlmDir: null }, ${JSON.stringify(ENTRY)}).then((e) => console.log('engine', e.pid));
+    setInterval(() => {}, 1000);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pid = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    host.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /engine (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    host.once('exit', () => reject(new Error(`the stand-in host exited: ${out}`)));
+  });
+  host.kill('SIGKILL');
+  const deadline = Date.now() + 10_000;
+  let alive = true;
+  while (alive && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+  }
+  if (alive) process.kill(pid, 'SIGKILL');
+  assert.equal(alive, false, 'the orphaned engine process exited within 10 s');
+});
