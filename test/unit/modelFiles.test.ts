@@ -60,7 +60,7 @@ test('a model folder rebuilt, half-written, restored and deleted under a loaded 
     let reloaded = until(host, (s) => s.kind === 'ready', 'reload after a rebuild');
     for (const f of ['config.json', 'tokenizer.json']) fs.writeFileSync(path.join(dir, f), fs.readFileSync(path.join(dir, f)));
     await reloaded;
-    assert.equal((host.status as { warnings: string[] }).warnings.length, 0);
+    assert.equal((host.status as Extract<HostState, { kind: 'ready' }>).warnings.length, 0);
     assert.notEqual((host.engine as ProcessEngine).pid, pid0);
     assert.equal(log.lines.filter((l) => l.includes('changed on disk: reloading')).length, 1, 'one reload for several writes');
 
