@@ -44,6 +44,8 @@ export interface Quality {
 }
 
 export interface GraphsResult {
+  /** The system speed-ups and identity are measured against: the torch export, or the builder's standard graph without git history. */
+  base: string;
   items: string[];
   maxNewTokens: number;
   builds: { dtype: Dtype; seconds: number; weightBytes: number }[];
@@ -170,13 +172,21 @@ export async function runGraphs(o: GraphsOptions): Promise<GraphsResult> {
     builds.push({ dtype, seconds: b.seconds, weightBytes: b.weightBytes });
     dirs[dtype] = b.dir;
   }
-  const torch = torchExport();
+  // A clone without history has no torch export to compare with: the builder's standard graph is the base then.
+  let torch: string | null = null;
+  const peerErrors: string[] = [];
+  try {
+    torch = torchExport();
+  } catch (err) {
+    peerErrors.push(`torch export (git show ${TORCH_EXPORT_COMMIT}): ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+  const base = torch ? BASE : 'builder standard';
   const cfg = JSON.parse(fs.readFileSync(path.join(TARGET, 'config.json'), 'utf8')) as { num_hidden_layers: number; num_key_value_heads: number; head_dim: number; hasten: { build: { kvSlots: number } } };
   const shape = { layers: cfg.num_hidden_layers, kvHeads: cfg.num_key_value_heads, headDim: cfg.head_dim, slots: cfg.hasten.build.kvSlots };
   o.onProgress?.('kernels');
   const kernels: KernelCount[] = [];
   const count = async (graph: string, file: string, kind: 'standard' | 'fast') => kernels.push({ graph, file: path.relative(ROOT, file), nodes: null, kernelsPerStep: await kernelsPerStep(file, kind, shape) });
-  await count(BASE, path.join(torch, 'onnx', 'model.onnx'), 'standard');
+  if (torch) await count(BASE, path.join(torch, 'onnx', 'model.onnx'), 'standard');
   await count('builder standard (Optimum I/O)', path.join(TARGET, 'onnx', 'model.onnx'), 'standard');
   for (const d of ['fp16', 'fp32', 'int8', 'int4'] as const) await count(`builder fast ${d}`, path.join(dirs[d]!, 'onnx', 'model_fast.onnx'), 'fast');
 
@@ -187,13 +197,9 @@ export async function runGraphs(o: GraphsOptions): Promise<GraphsResult> {
     return e;
   };
   const peers: PeerSystem[] = [];
-  const peerErrors: string[] = [];
   try {
-    const base = await load(torch);
-    const systems: HeadlineSystem[] = [
-      { id: BASE, family: 'hasten', lossy: false, strategy: 'autoregressive', engine: base },
-      { id: 'builder standard', family: 'hasten', lossy: false, strategy: 'autoregressive', engine: await load(TARGET, 'standard') },
-    ];
+    const systems: HeadlineSystem[] = [{ id: 'builder standard', family: 'hasten', lossy: false, strategy: 'autoregressive', engine: await load(TARGET, 'standard') }];
+    if (torch) systems.unshift({ id: BASE, family: 'hasten', lossy: false, strategy: 'autoregressive', engine: await load(torch) });
     const fast: Partial<Record<Dtype, Engine>> = {};
     for (const d of ['fp16', 'fp32', 'int8', 'int4'] as const) {
       fast[d] = await load(dirs[d]!);
@@ -204,7 +210,7 @@ export async function runGraphs(o: GraphsOptions): Promise<GraphsResult> {
     try {
       const { openLlamaCpp } = await import('./peers/llamacpp');
       for (const quant of ['F32', 'Q8_0', 'Q4_0'] as const) {
-        const r = await openLlamaCpp({ targetDir: TARGET, threads: o.threads, contextSize: base.target.contextLength, quant, plainOnly: true });
+        const r = await openLlamaCpp({ targetDir: TARGET, threads: o.threads, contextSize: fast.fp16!.target.contextLength, quant, plainOnly: true });
         if (r.ok) peers.push(...r.systems);
         else peerErrors.push(r.message);
       }
@@ -224,8 +230,8 @@ export async function runGraphs(o: GraphsOptions): Promise<GraphsResult> {
     let done = 0;
     // Peers continue from our healed first token, computed on the shipped graph.
     const records = await runHeadline(fast.fp16!, o.items, { systems, maxNewTokens: o.maxNewTokens, onProgress: (l) => o.onProgress?.(l, ++done, total) });
-    const tk = base.target.folder.tokenizer;
-    const rows = tabulateHeadline(records, systems, o.items, (ids) => tk.decode(ids), BASE);
+    const tk = fast.fp16!.target.folder.tokenizer;
+    const rows = tabulateHeadline(records, systems, o.items, (ids) => tk.decode(ids), base);
 
     o.onProgress?.('bits per byte');
     const texts = o.qualityItems.map((i) => i.prefix + i.truth + i.suffix);
@@ -234,7 +240,7 @@ export async function runGraphs(o: GraphsOptions): Promise<GraphsResult> {
       quality.push({ system: `fast ${d}`, dtype: d, ...(await bitsPerByte(fast[d]!.target, texts)) });
     }
     return {
-      items: o.items.map((i) => i.id), maxNewTokens: o.maxNewTokens, builds, kernels, quality, rows, records,
+      base, items: o.items.map((i) => i.id), maxNewTokens: o.maxNewTokens, builds, kernels, quality, rows, records,
       peers: peers.map((p) => ({ id: p.id, description: p.description })), peerErrors,
     };
   } finally {

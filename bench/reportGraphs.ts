@@ -75,10 +75,10 @@ export function graphsMarkdown(g: GraphsResult): string {
   return [
     '## The graph builder on the bundled target',
     '',
-    `Plain decoding of each graph and precision on ${g.items.length} held-out prompts (at most ${g.maxNewTokens} new tokens, greedy), interleaved per prompt; speed-up and identity are against the torch export the builder replaced (its graph from git, commit \`${'02c9e38'}\`). ` +
+    `Plain decoding of each graph and precision on ${g.items.length} held-out prompts (at most ${g.maxNewTokens} new tokens, greedy), interleaved per prompt; speed-up and identity are against ${g.base === 'torch export' ? 'the torch export the builder replaced (its graph from git, commit `02c9e38`)' : `${g.base} (no git history for the torch export)`}. ` +
       'Identity across precisions is not expected (different weights); within a graph every lossless strategy is proven token for token by the tests.',
     '',
-    table(['system', 'tok/s', 'vs torch export', 'identical to the torch export', 'failed'], rows.map((r) => [r.system, f(r.tokensPerSecond, 1), `${f(r.speedup)}×`, `${r.identical}/${r.runs - r.failed}`, r.failed ? `${r.failed}: ${r.firstError ?? ''}` : ''])),
+    table(['system', 'tok/s', `vs ${g.base}`, `identical to ${g.base}`, 'failed'], rows.map((r) => [r.system, f(r.tokensPerSecond, 1), `${f(r.speedup)}×`, `${r.identical}/${r.runs - r.failed}`, r.failed ? `${r.failed}: ${r.firstError ?? ''}` : ''])),
     '',
     'Kernels per decode step (onnxruntime profiler, median over 8 steps after a 32-token prompt, 1 thread):',
     '',

@@ -110,6 +110,19 @@ test('npm run bench -- --quick writes REPORT.md, report.json and every plot', { 
     assert.ok(json.limit!.target.points.length === 32);
     assert.ok(json.exp1!.points.length > 0 && json.exp2!.points.length > 0 && json.exp3!.rows.length > 0);
     assert.ok(json.latency!.samples > 0);
+    // The graph builder's sections: the shipped fast graph is lean, and every fp16-weight graph (the
+    // torch export, the builder's standard graph, its fast graphs) writes the same greedy tokens.
+    const g = json.graphs!;
+    const kernels = (graph: string) => g.kernels.find((k) => k.graph === graph)!.kernelsPerStep;
+    assert.ok(kernels('builder fast fp16') <= 100, `${kernels('builder fast fp16')} kernels a step`);
+    for (const id of ['builder standard', 'fast fp16', 'fast fp32']) {
+      const r = g.rows.find((x) => x.system === id && x.workload === 'all')!;
+      assert.equal(r.failed, 0, `${id}: ${r.firstError}`);
+      assert.equal(r.identical, r.runs, `${id} differs from ${g.base}`);
+    }
+    assert.deepEqual(g.quality.map((q) => q.dtype).sort(), ['fp16', 'fp32', 'int4', 'int8']);
+    assert.ok(json.standin!.points.some((p) => p.system === 'hasten') && json.standin!.builds.length === 2);
+    for (const h of ['## The graph builder on the bundled target', '## Real size', '### The graph builder\'s targets']) assert.ok(md.includes(h), `REPORT.md lacks ${h}`);
     for (const name of ['headline-speedup.svg', 'limit-verify-cost.svg', 'exp1-acceptance.svg', 'exp1-speedup.svg', 'exp2-pareto.svg', 'exp2-exact.svg', 'exp3-latency.svg', 'exp3-quality.svg']) {
       assert.match(fs.readFileSync(path.join(out, name), 'utf8'), /^<svg/, name);
     }
