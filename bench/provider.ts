@@ -113,6 +113,9 @@ async function main(): Promise<void> {
   const history = new TraceHistory();
   let finished = 0;
   history.onDidRecordTrace((r) => !r.prefetch && finished++);
+  // Which decoders ran (auto picks per request), so a step in the engine's RSS can be matched to a first use.
+  const decoders = new Map<string, number>();
+  history.onDidRecordTrace((r) => decoders.set(`${r.trace.strategy}/${r.trace.drafter}`, (decoders.get(`${r.trace.strategy}/${r.trace.drafter}`) ?? 0) + 1));
   const service = new CompletionService({ engine: () => host.engine, decode: () => cfg.decode, completion: () => cfg.completion, log, history });
   const ring = new ContextRing({ ...DEFAULT_RING, capacity: cfg.context.ringChunks, chunkLines: cfg.context.chunkLines });
   const provider = new HastenInlineProvider({ service, ring, config: () => cfg.completion, extraChars: () => cfg.context.extraChars });
@@ -160,7 +163,7 @@ async function main(): Promise<void> {
   loop2.enable();
   const total = Number(v.completions);
   const warmup = Math.min(100, Math.floor(total / 10));
-  const samples: { completions: number; rssMb: number; heapMb: number; engineRssMb: number; engineHeapMb: number; engineExternalMb: number }[] = [];
+  const samples: { completions: number; rssMb: number; heapMb: number; engineRssMb: number; engineHeapMb: number; engineExternalMb: number; decoders: Record<string, number> }[] = [];
   const engineMemory = () => (host.engine as import('../src/completion/processEngine').ProcessEngine).memory();
   let rssWarm = 0;
   let engineRssWarm = 0;
@@ -190,8 +193,9 @@ async function main(): Promise<void> {
     // Every 50 completions from the start, warm-up included, so the curve shows where growth stops.
     if (n % 50 === 0) {
       const w = await engineMemory();
-      samples.push({ completions: n - warmup, rssMb: mb(rss()), heapMb: mb(process.memoryUsage().heapUsed), engineRssMb: mb(w.rss), engineHeapMb: mb(w.heapUsed), engineExternalMb: mb(w.external) });
+      samples.push({ completions: n - warmup, rssMb: mb(rss()), heapMb: mb(process.memoryUsage().heapUsed), engineRssMb: mb(w.rss), engineHeapMb: mb(w.heapUsed), engineExternalMb: mb(w.external), decoders: Object.fromEntries(decoders) });
       const x = samples.at(-1)!;
+      console.error(`  decoders so far: ${[...decoders].map(([k, c]) => `${k}=${c}`).join(' ')}`);
       console.error(`  after ${n}: RSS ${x.rssMb.toFixed(0)} MB (heap ${x.heapMb.toFixed(0)} MB); engine process RSS ${x.engineRssMb.toFixed(0)} MB (heap ${x.engineHeapMb.toFixed(0)} MB, +${x.engineExternalMb.toFixed(0)} MB external)`);
     }
   }
