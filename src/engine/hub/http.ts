@@ -1,6 +1,8 @@
 // The hub's HTTP protocol: resolve URLs, the metadata a HEAD returns (commit, etag, size, the CDN
 // location of an LFS file), and the mapping of error responses to typed errors. Redirects are
 // followed by hand so the first response's headers are kept and the token goes only to the endpoint.
+import http from 'node:http';
+import https from 'node:https';
 import { abortError } from '../errors';
 import { BadMetadataError, EntryNotFoundError, GatedRepoError, HubError, HubHttpError, RepoNotFoundError } from './errors';
 
@@ -74,6 +76,44 @@ export function describeNetworkError(err: unknown, url: string): string {
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve ${new URL(url).hostname}`;
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return `connection to ${host} dropped`;
   return `${cause?.message ?? (err as Error).message ?? String(err)} (${host})`;
+}
+
+/** A GET whose body is a Node stream. */
+export interface BodyResponse {
+  status: number;
+  headers: Headers;
+  body: AsyncIterable<Buffer>;
+  /** Drops the body unread. */
+  discard(): void;
+  /** The answer as a fetch Response without its body, for responseError. */
+  response(): Response;
+}
+
+/**
+ * GET through node:http(s) rather than fetch: its body streams as Buffers without the WHATWG
+ * stream layer, which on loopback left fetch at about half of curl's throughput. No redirects followed.
+ */
+export function streamGet(url: string, c: RequestContext, headers: Record<string, string>, signal: AbortSignal): Promise<BodyResponse> {
+  const mod = url.startsWith('https:') ? https : http;
+  const limit = c.timeoutMs ?? 10_000;
+  return new Promise((resolve, reject) => {
+    const fail = (err: unknown) => {
+      clearTimeout(timer);
+      if (c.signal?.aborted) reject(abortError());
+      else if (signal.aborted) reject(signal.reason instanceof Error ? signal.reason : new TransientError('stalled'));
+      else reject(err instanceof TransientError ? err : new TransientError(describeNetworkError(err, url)));
+    };
+    const req = mod.request(url, { method: 'GET', headers, signal }, (res) => {
+      clearTimeout(timer);
+      const h = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+      const status = res.statusCode ?? 0;
+      resolve({ status, headers: h, body: res, discard: () => res.destroy(), response: () => new Response(null, { status: status >= 200 && status <= 599 ? status : 502, headers: h }) });
+    });
+    const timer = setTimeout(() => req.destroy(new TransientError(`no answer from ${new URL(url).host} within ${limit} ms`)), limit);
+    req.on('error', fail);
+    req.end();
+  });
 }
 
 /** HEAD of a file: its commit, etag, size and location. Follows same-repo redirects (renamed repos). */
