@@ -38,6 +38,16 @@ function buildOptions({ production = false } = {}) {
       target: 'node20',
       external: EXTENSION_EXTERNALS,
     },
+    // The graph builder runs in its own process too: building a real model is minutes of CPU.
+    buildProcess: {
+      ...common,
+      entryPoints: ['src/engine/hub/buildProcess.ts'],
+      outfile: 'dist/buildProcess.js',
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      external: EXTENSION_EXTERNALS,
+    },
     webview: {
       ...common,
       entryPoints: ['webview/main.ts'],

@@ -89,7 +89,7 @@ export function checkVsixEntries(names: readonly string[], ortDir: string): stri
   const problems: string[] = [];
   const has = (n: string) => names.includes(`extension/${n}`);
   for (const required of [
-    'package.json', 'dist/extension.js', 'dist/engineProcess.js', 'dist/webview.js',
+    'package.json', 'dist/extension.js', 'dist/engineProcess.js', 'dist/buildProcess.js', 'dist/webview.js',
     'node_modules/onnxruntime-node/dist/index.js',
     'node_modules/onnxruntime-common/dist/cjs/index.js', 'node_modules/onnxruntime-common/dist/cjs/package.json',
     `${ortDir}/onnxruntime_binding.node`,

@@ -6,7 +6,7 @@ import { CONFIG_SECTION } from '../config';
 import type { Ctx } from '../ctx';
 import { isAbortError } from '../engine';
 import {
-  classifyFolder, describeNeeds, downloadCheckpoint, dtypeFor, GatedRepoError, HubError, localSnapshot, prepareModel, PRESETS, ProgressMeter,
+  classifyFolder, describeNeeds, downloadCheckpoint, dtypeFor, forkBuild, GatedRepoError, HubError, localSnapshot, prepareModel, PRESETS, ProgressMeter,
   resolveEndpoint, Snapshot,
 } from '../engine/hub';
 
@@ -109,6 +109,7 @@ async function buildAndSelect(ctx: Ctx, repo: string, snapshot: Snapshot): Promi
       let shown = 0;
       return prepareModel({
         snapshot, repo, dtype, modelsDir: path.join(ctx.storageDir, 'models'), signal: ac.signal,
+        runBuild: forkBuild(path.join(ctx.extensionUri.fsPath, 'dist', 'buildProcess.js')),
         onProgress: (done, total, what) => {
           const pct = total ? (100 * done) / total : 0;
           progress.report({ message: what, increment: pct - shown });

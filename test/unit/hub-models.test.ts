@@ -9,6 +9,7 @@ import { writeRandomCheckpoint } from '../../bench/checkpoints';
 import { BUILDER_VERSION } from '../../src/build/builder';
 import { Engine } from '../../src/engine';
 import { downloadCheckpoint } from '../../src/engine/hub/checkpoint';
+import { forkBuild } from '../../src/engine/hub/buildRunner';
 import { buildKey, prepareModel } from '../../src/engine/hub/prepare';
 import { describeNeeds, dtypeFor, estimateMemory, PRESETS, presetById, qwen05Params } from '../../src/engine/hub/presets';
 import { FakeHub, FakeRepo, QWEN_TOKENIZER, startFakeHub, TINY_SHAPES, tinyCheckpointRepos } from './helpers/fakeHub';
@@ -109,5 +110,27 @@ describe('checkpoint from the fake hub to a model', () => {
     } finally {
       await engine.dispose();
     }
+  });
+
+  test('the build runs in a child process with progress; cancelling it stops the process and leaves no half-built folder', async () => {
+    const repo = 'fake-org/tiny-llama';
+    const snap = await downloadCheckpoint({ repo, endpoint: hub.url, cacheDir, offline: false });
+    const runBuild = forkBuild(path.join(__dirname, '..', '..', 'src', 'engine', 'hub', 'buildProcess.ts'));
+    const modelsDir = path.join(tmp, 'forked');
+    const ac = new AbortController();
+    let seen = 0;
+    await assert.rejects(
+      prepareModel({ snapshot: snap, repo, dtype: 'int8', modelsDir, contextLength: 128, runBuild, signal: ac.signal, onProgress: () => ++seen === 1 && ac.abort() }),
+      (e: Error) => e.name === 'AbortError',
+    );
+    assert.deepEqual(fs.readdirSync(modelsDir), [], 'no output and no .building- folder');
+
+    const progress: number[] = [];
+    const p = await prepareModel({ snapshot: snap, repo, dtype: 'int8', modelsDir, contextLength: 128, runBuild, onProgress: (d) => progress.push(d) });
+    assert.equal(p.built, true);
+    assert.ok(progress.length > 1);
+    assert.deepEqual(fs.readdirSync(modelsDir), [path.basename(p.dir)]);
+    const cfg = JSON.parse(fs.readFileSync(path.join(p.dir, 'config.json'), 'utf8')) as { hasten: { build: { dtype: string } } };
+    assert.equal(cfg.hasten.build.dtype, 'int8');
   });
 });

@@ -97,7 +97,7 @@ test('listZip reads names and sizes from the central directory', () => {
 });
 
 const GOOD = [
-  'extension.vsixmanifest', 'extension/package.json', 'extension/dist/extension.js', 'extension/dist/engineProcess.js', 'extension/dist/webview.js',
+  'extension.vsixmanifest', 'extension/package.json', 'extension/dist/extension.js', 'extension/dist/engineProcess.js', 'extension/dist/buildProcess.js', 'extension/dist/webview.js',
   'extension/node_modules/onnxruntime-node/dist/index.js', 'extension/node_modules/onnxruntime-common/dist/cjs/index.js',
   'extension/node_modules/onnxruntime-common/dist/cjs/package.json',
   `extension/${ORT}/linux/x64/onnxruntime_binding.node`, `extension/${ORT}/linux/x64/libonnxruntime.so.1`,

@@ -13,3 +13,5 @@ export type { PrepareOptions, PreparedModel } from './prepare';
 export { classifyFolder, localSnapshot } from './local';
 export type { FolderKind } from './local';
 export { ProgressMeter, formatProgress, formatDuration } from './progress';
+export { forkBuild } from './buildRunner';
+export type { BuildRunner } from './buildRunner';

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { build, BUILDER_VERSION } from '../../build/builder';
 import type { Dtype } from '../../build/weights';
+import type { BuildRunner } from './buildRunner';
 import type { Snapshot } from './download';
 
 export interface PrepareOptions {
@@ -17,6 +18,8 @@ export interface PrepareOptions {
   contextLength?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number, what: string) => void;
+  /** How to run the builder (default: in this process; the extension forks dist/buildProcess.js). */
+  runBuild?: BuildRunner;
 }
 
 export interface PreparedModel {
@@ -40,7 +43,7 @@ export async function prepareModel(o: PrepareOptions): Promise<PreparedModel> {
   const dir = path.join(o.modelsDir, `${o.repo.replace('/', '--')}-${o.dtype}-${key}`);
   if (isBuilt(dir, o.dtype)) return { dir, key, built: false };
   fs.mkdirSync(o.modelsDir, { recursive: true });
-  await build({ from: o.snapshot.dir, out: dir, dtype: o.dtype, contextLength: o.contextLength, signal: o.signal, onProgress: o.onProgress, force: true });
+  await (o.runBuild ?? build)({ from: o.snapshot.dir, out: dir, dtype: o.dtype, contextLength: o.contextLength, signal: o.signal, onProgress: o.onProgress, force: true });
   return { dir, key, built: true };
 }
 
