@@ -6,7 +6,7 @@ import { CONFIG_SECTION } from '../config';
 import type { Ctx } from '../ctx';
 import { isAbortError } from '../engine';
 import {
-  classifyFolder, describeNeeds, downloadCheckpoint, dtypeFor, forkBuild, GatedRepoError, HubError, localSnapshot, prepareModel, PRESETS, ProgressMeter,
+  classifyFolder, defaultToken, describeNeeds, downloadCheckpoint, dtypeFor, forkBuild, GatedRepoError, HubError, localSnapshot, prepareModel, PRESETS, ProgressMeter,
   resolveEndpoint, Snapshot,
 } from '../engine/hub';
 
@@ -33,6 +33,7 @@ export async function downloadModel(ctx: Ctx): Promise<void> {
     })),
     { label: 'Other', kind: vscode.QuickPickItemKind.Separator },
     { label: '$(cloud-download) Hugging Face repo id…', description: 'a safetensors checkpoint, e.g. Qwen/Qwen2.5-Coder-1.5B', pick: askRepo },
+    { label: '$(package) Bundled demo models…', description: 'the small models Hasten ships (offline, weak)', pick: async () => void (await vscode.commands.executeCommand('hasten.selectModel')) },
     { label: '$(folder-opened) Local folder…', description: 'a safetensors checkpoint (built here) or a folder with onnx/*.onnx (used as it is)', pick: askFolder },
   ];
   const chosen = await vscode.window.showQuickPick(items, { title: 'Hasten: download model', placeHolder: 'Pick a model (sizes are estimates)' });
@@ -69,8 +70,9 @@ async function useLocal(ctx: Ctx, folder: string): Promise<void> {
 
 async function download(ctx: Ctx, repo: string): Promise<Snapshot> {
   const endpoint = resolveEndpoint(ctx.config().hub.endpoint);
-  const token = (await ctx.secrets.get(TOKEN_KEY)) || undefined;
-  ctx.log.info(`Downloading ${repo} from ${endpoint}${token ? ' (with the stored token)' : ''}.`);
+  const stored = (await ctx.secrets.get(TOKEN_KEY)) || undefined;
+  const token = stored ?? defaultToken();
+  ctx.log.info(`Downloading ${repo} from ${endpoint}${stored ? ' with the stored token' : token ? ' with the token of HF_TOKEN or huggingface-cli login' : ''}.`);
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Hasten: downloading ${repo}`, cancellable: true },
     async (progress, cancel) => {

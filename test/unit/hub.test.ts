@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   ChecksumError, DiskFullError, downloadFile, DownloadOptions, downloadFiles, EntryNotFoundError, GatedRepoError, HubError,
-  HubHttpError, hubCacheDir, OfflineError, RepoCache, RepoNotFoundError, resolveEndpoint,
+  defaultToken, HubHttpError, hubCacheDir, OfflineError, RepoCache, RepoNotFoundError, resolveEndpoint,
 } from '../../src/engine/hub';
 import { FakeHub, FakeRepo, startFakeHub, tinyCheckpointRepos } from './helpers/fakeHub';
 
@@ -330,6 +330,19 @@ describe('hub settings', () => {
     assert.equal(resolveEndpoint('', { HF_ENDPOINT: 'https://hf-mirror.example/' }), 'https://hf-mirror.example');
     assert.equal(resolveEndpoint(undefined, {}), 'https://huggingface.co');
     assert.throws(() => resolveEndpoint('ftp://x', {}), HubError);
+  });
+
+  test('token: HF_TOKEN, else the file huggingface-cli login writes', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-hfhome-'));
+    try {
+      assert.equal(defaultToken({ HF_TOKEN: ' hf_env ', HF_HOME: home }), 'hf_env');
+      assert.equal(defaultToken({ HF_HOME: home }), undefined);
+      fs.writeFileSync(path.join(home, 'token'), 'hf_file\n');
+      assert.equal(defaultToken({ HF_HOME: home }), 'hf_file');
+      assert.equal(defaultToken({ HF_HOME: '/nonexistent', HF_TOKEN_PATH: path.join(home, 'token') }), 'hf_file');
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 
   test('cache: HF_HUB_CACHE, else HF_HOME/hub, else XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub', () => {

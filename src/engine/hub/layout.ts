@@ -34,6 +34,20 @@ export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(xdg, 'huggingface', 'hub');
 }
 
+/**
+ * A token other tools left for us, as huggingface_hub finds it: HF_TOKEN, else the file
+ * `huggingface-cli login` writes (HF_TOKEN_PATH, else HF_HOME/token, else ~/.cache/huggingface/token).
+ */
+export function defaultToken(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.HF_TOKEN?.trim()) return env.HF_TOKEN.trim();
+  const home = env.HF_HOME || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'huggingface');
+  try {
+    return fs.readFileSync(env.HF_TOKEN_PATH || path.join(home, 'token'), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Throws unless `repo` looks like owner/name. */
 export function checkRepoId(repo: string): void {
   if (!REPO_ID.test(repo) || repo.includes('--') || repo.includes('..')) {
