@@ -77,7 +77,14 @@ describe('checkpoint from the fake hub to a model', () => {
   });
 
   test('a sharded checkpoint: the shards the index names, all at one commit', async () => {
-    const snap = await downloadCheckpoint({ repo: SHARDED, endpoint: hub.url, cacheDir, offline: false });
+    const seen: { done: number; total: number }[] = [];
+    const snap = await downloadCheckpoint({ repo: SHARDED, endpoint: hub.url, cacheDir, offline: false, onProgress: (p) => seen.push(p) });
+    // One progress run over the tokenizer and the weights: one total, counting up to it.
+    const sizes = (names: string[]) => names.reduce((sum, f) => sum + snap.files.find((x) => x.file === f)!.size, 0);
+    const total = sizes(['tokenizer.json', 'tokenizer_config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+    assert.ok(seen.every((p) => p.total === total));
+    assert.ok(seen.every((p, i) => i === 0 || p.done >= seen[i - 1]!.done));
+    assert.equal(seen.at(-1)!.done, total);
     const names = snap.files.map((f) => f.file).sort();
     assert.deepEqual(names, ['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json']);
     assert.ok(snap.files.every((f) => f.commit === hub.commitOf(SHARDED)));

@@ -10,16 +10,22 @@ import { CHECKPOINT_FILES, CHECKPOINT_OPTIONAL } from './presets';
 
 const INDEX = 'model.safetensors.index.json';
 
-/** Downloads config, tokenizer and safetensors weights (single or sharded) of `o.repo`. */
+/**
+ * Downloads config, tokenizer and safetensors weights (single or sharded) of `o.repo`: first the
+ * small files that say which weights there are (config.json, the shard index), quietly; then the
+ * tokenizer and the weights in one call, so progress and the free-space check cover them together.
+ */
 export async function downloadCheckpoint(o: DownloadOptions): Promise<Snapshot> {
-  const head = await downloadFiles(CHECKPOINT_FILES, o, CHECKPOINT_OPTIONAL);
-  const at = { ...o, revision: head.commit };
+  const head = await downloadFiles(['config.json'], { ...o, onProgress: undefined }, [INDEX]);
   const index = head.files.find((f) => f.file === INDEX);
   const weights = index ? shardsOf(index) : ['model.safetensors'];
-  const rest = await downloadFiles(weights, at);
-  const files: DownloadedFile[] = [...head.files, ...rest.files];
+  const rest = await downloadFiles(
+    [...CHECKPOINT_FILES.filter((f) => f !== 'config.json'), ...weights],
+    { ...o, revision: head.commit },
+    CHECKPOINT_OPTIONAL.filter((f) => f !== INDEX),
+  );
   // refs/<revision> pointed at the commit when the first call resolved it.
-  return { dir: head.dir, commit: head.commit, files };
+  return { dir: head.dir, commit: head.commit, files: [...head.files, ...rest.files] };
 }
 
 /** The shard files an index names, each once, in order. */
