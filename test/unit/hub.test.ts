@@ -286,7 +286,9 @@ describe('hub download: failures by cause', () => {
   test('offline (connection refused): OfflineError, unless the cache has the files for that revision', async () => {
     const port = await closedPort();
     const dead = `http://127.0.0.1:${port}`;
-    const err = await rejects(downloadFile(WEIGHTS, opts({ endpoint: dead, retries: 1 })), OfflineError);
+    const t0 = Date.now();
+    const err = await rejects(downloadFile(WEIGHTS, opts({ endpoint: dead, retries: 5, backoffMs: 300 })), OfflineError);
+    assert.ok(Date.now() - t0 < 1500, 'a refused connection is retried once, not five times with backoff');
     assert.equal(err.kind, 'offline');
     assert.match(err.message, /connection refused/);
     await downloadFiles(['config.json', WEIGHTS], opts());

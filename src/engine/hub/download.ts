@@ -113,7 +113,7 @@ export async function downloadFiles(files: readonly string[], o: DownloadOptions
       out.push(await withLock(lock, () => fetchBlob(cache, file, meta, ctx, o, report), o.signal));
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
-      throw new HubHttpError(`Downloading ${o.repo}/${file} failed after ${(o.retries ?? 5) + 1} attempts (${err.message}); the partial file is kept and the next try resumes it.`, 0, true);
+      throw new HubHttpError(`Downloading ${o.repo}/${file} failed, retries included (${err.message}); the partial file is kept and the next try resumes it.`, 0, true);
     }
     report(meta.size, out.at(-1)!.received);
   }
@@ -246,6 +246,8 @@ async function withRetries<T>(fn: () => Promise<T>, o: DownloadOptions): Promise
       return await fn();
     } catch (err) {
       if (isAbortError(err) || !isRetryable(err) || attempt >= retries) throw err;
+      // Unreachable twice in a row is offline: the cache may answer, no point waiting half a minute.
+      if (err instanceof TransientError && err.unreachable && attempt >= 1) throw err;
       const base = Math.min((o.backoffMs ?? 1000) * 2 ** attempt, 30_000);
       await sleep(base * (0.75 + Math.random() / 2), o.signal);
     }

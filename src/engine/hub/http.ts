@@ -33,8 +33,14 @@ export interface RequestContext {
 /** A dropped connection, a timeout or a stall: worth retrying, and resuming. */
 export class TransientError extends Error {
   /** The CDN refused a link it gave: ask the hub for a new one before retrying. */
-  constructor(message: string, readonly refreshLocation = false) {
+  readonly refreshLocation: boolean;
+  /** No route or no listener (refused, unknown host): offline, not a hiccup. */
+  readonly unreachable: boolean;
+
+  constructor(message: string, o: { refreshLocation?: boolean; unreachable?: boolean } = {}) {
     super(message);
+    this.refreshLocation = o.refreshLocation ?? false;
+    this.unreachable = o.unreachable ?? false;
     this.name = 'TransientError';
   }
 }
@@ -63,8 +69,15 @@ export async function fetchOnce(url: string, c: RequestContext, init: { method: 
     if (c.signal?.aborted) throw abortError();
     if (timeout.aborted) throw new TransientError(`no answer from ${new URL(url).host} within ${c.timeoutMs ?? 10_000} ms`);
     if (init.signal?.aborted) throw init.signal.reason instanceof Error ? init.signal.reason : new TransientError('stalled');
-    throw new TransientError(describeNetworkError(err, url));
+    throw networkError(err, url);
   }
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN']);
+
+function networkError(err: unknown, url: string): TransientError {
+  const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as NodeJS.ErrnoException).code;
+  return new TransientError(describeNetworkError(err, url), { unreachable: UNREACHABLE.has(code ?? '') });
 }
 
 /** "connection refused by 127.0.0.1:9" and the like, from undici's error and its cause. */
@@ -101,7 +114,7 @@ export function streamGet(url: string, c: RequestContext, headers: Record<string
       clearTimeout(timer);
       if (c.signal?.aborted) reject(abortError());
       else if (signal.aborted) reject(signal.reason instanceof Error ? signal.reason : new TransientError('stalled'));
-      else reject(err instanceof TransientError ? err : new TransientError(describeNetworkError(err, url)));
+      else reject(err instanceof TransientError ? err : networkError(err, url));
     };
     const req = mod.request(url, { method: 'GET', headers, signal }, (res) => {
       clearTimeout(timer);

@@ -155,7 +155,7 @@ async function get(o: TransferOptions, have: number, signal: AbortSignal): Promi
     if (res.status !== 200 && res.status !== 206) {
       if (new URL(url).origin !== new URL(o.context.endpoint).origin && res.status >= 400 && res.status < 500) {
         res.discard();
-        throw new TransientError(`the CDN answered ${res.status} (its link may have expired)`, true);
+        throw new TransientError(`the CDN answered ${res.status} (its link may have expired)`, { refreshLocation: true });
       }
       res.discard();
       throw responseError(res.response(), o.context);
