@@ -12,7 +12,7 @@ import { downloadCheckpoint } from '../../src/engine/hub/checkpoint';
 import { forkBuild } from '../../src/engine/hub/buildRunner';
 import { buildKey, prepareModel } from '../../src/engine/hub/prepare';
 import { describeNeeds, dtypeFor, estimateMemory, PRESETS, presetById, qwen05Params } from '../../src/engine/hub/presets';
-import { FakeHub, FakeRepo, QWEN_TOKENIZER, startFakeHub, TINY_SHAPES, tinyCheckpointRepos } from './helpers/fakeHub';
+import { bundledCheckpointRepos, FakeHub, FakeRepo, QWEN_TOKENIZER, startFakeHub, TINY_SHAPES, tinyCheckpointRepos } from './helpers/fakeHub';
 
 describe('presets', () => {
   test('Qwen2.5-Coder 0.5B/1.5B/3B/7B base, DeepSeek-Coder 1.3B base and a LayerSkip Llama, each on main', () => {
@@ -65,7 +65,7 @@ describe('checkpoint from the fake hub to a model', () => {
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-hubmodels-'));
     cacheDir = path.join(tmp, 'hub');
-    const repos: FakeRepo[] = tinyCheckpointRepos();
+    const repos: FakeRepo[] = [...tinyCheckpointRepos(), ...bundledCheckpointRepos()];
     const dir = writeRandomCheckpoint(path.join(tmp, 'sharded'), TINY_SHAPES['fake-org/tiny-llama']!, { seed: 5, tokenizerDir: QWEN_TOKENIZER, shards: 2 });
     repos.push({ id: SHARDED, files: Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))])) });
     hub = await startFakeHub(repos, { lifetimeMs: 120_000 });
@@ -139,5 +139,16 @@ describe('checkpoint from the fake hub to a model', () => {
     assert.deepEqual(fs.readdirSync(modelsDir), [path.basename(p.dir)]);
     const cfg = JSON.parse(fs.readFileSync(path.join(p.dir, 'config.json'), 'utf8')) as { hasten: { build: { dtype: string } } };
     assert.equal(cfg.hasten.build.dtype, 'int8');
+  });
+
+  test('the bundled target\'s checkpoint, downloaded and built as it was (fp16, context 256), gives the shipped graphs byte for byte', async () => {
+    const repo = 'hasten/hasten-target';
+    const snap = await downloadCheckpoint({ repo, endpoint: hub.url, cacheDir, offline: false });
+    const models = path.join(__dirname, '..', '..', 'models', 'hasten-target');
+    for (const f of snap.files) assert.ok(fs.readFileSync(f.path).equals(fs.readFileSync(path.join(models, f.file))), f.file);
+    const p = await prepareModel({ snapshot: snap, repo, dtype: 'fp16', modelsDir: path.join(tmp, 'bundled'), contextLength: 256 });
+    for (const g of ['model_fast.onnx', 'model_fast_tree.onnx', 'model.onnx']) {
+      assert.ok(fs.readFileSync(path.join(p.dir, 'onnx', g)).equals(fs.readFileSync(path.join(models, 'onnx', g))), g);
+    }
   });
 });

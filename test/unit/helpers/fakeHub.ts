@@ -245,3 +245,14 @@ export function tinyCheckpointRepos(): FakeRepo[] {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
+
+const CHECKPOINT_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+
+/** The bundled models' checkpoints (models/<name>/: config, safetensors, tokenizer) as repos `hasten/<name>`. */
+export function bundledCheckpointRepos(names = ['hasten-target', 'hasten-draft-s']): FakeRepo[] {
+  const models = path.join(__dirname, '../../../models');
+  return names.map((name) => ({
+    id: `hasten/${name}`,
+    files: Object.fromEntries(CHECKPOINT_FILES.map((f) => [f, fs.readFileSync(path.join(models, name, f))])),
+  }));
+}
