@@ -1,21 +1,23 @@
 // "Hasten: Download Model…" and "Hasten: Set Hugging Face Token": the quick picks, the progress
 // notifications and the messages. The work is src/engine/hub's; this file only drives it.
 import * as vscode from 'vscode';
+import os from 'node:os';
 import path from 'node:path';
 import { CONFIG_SECTION } from '../config';
 import type { Ctx } from '../ctx';
 import { isAbortError } from '../engine';
 import {
   classifyFolder, defaultToken, describeNeeds, downloadCheckpoint, dtypeFor, forkBuild, GatedRepoError, HubError, localSnapshot, prepareModel, PRESETS, ProgressMeter,
-  resolveEndpoint, Snapshot,
+  resolveEndpoint, Snapshot, memoryWarning,
 } from '../engine/hub';
+import type { Device, Preset } from '../engine/hub';
 
 /** SecretStorage key of the hub token (never in settings or logs). */
 export const TOKEN_KEY = 'hasten.hub.token';
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 const SET_TOKEN = 'Set Token';
 
-type Source = { repo: string; label: string } | { folder: string };
+type Source = { repo: string; label: string; preset?: Preset } | { folder: string };
 
 interface SourceItem extends vscode.QuickPickItem {
   pick: () => Promise<Source | undefined>;
@@ -29,7 +31,7 @@ export async function downloadModel(ctx: Ctx): Promise<void> {
       label: p.label,
       description: describeNeeds(p),
       detail: [p.repo, p.draft ? 'Qwen2.5-Coder 0.5B can draft for it' : undefined, p.note].filter(Boolean).join(' · '),
-      pick: async () => ({ repo: p.repo, label: p.label }),
+      pick: async () => ({ repo: p.repo, label: p.label, preset: p }),
     })),
     { label: 'Other', kind: vscode.QuickPickItemKind.Separator },
     { label: '$(cloud-download) Hugging Face repo id…', description: 'a safetensors checkpoint, e.g. Qwen/Qwen2.5-Coder-1.5B', pick: askRepo },
@@ -41,7 +43,8 @@ export async function downloadModel(ctx: Ctx): Promise<void> {
   if (!source) return;
   try {
     if ('folder' in source) return await useLocal(ctx, source.folder);
-    const snapshot = await download(ctx, source.repo);
+    if (source.preset && !(await fitsOrConfirmed(ctx, source.preset))) return;
+    const snapshot = await download(ctx, source.repo, source.preset);
     await buildAndSelect(ctx, source.repo, snapshot);
   } catch (err) {
     await report(ctx, err);
@@ -68,7 +71,17 @@ async function useLocal(ctx: Ctx, folder: string): Promise<void> {
   await buildAndSelect(ctx, `local/${path.basename(folder)}`, localSnapshot(folder, kind.weights));
 }
 
-async function download(ctx: Ctx, repo: string): Promise<Snapshot> {
+const device = (ctx: Ctx): Device => (ctx.config().engine.executionProvider === 'cpu' ? 'cpu' : 'gpu');
+
+/** Warns (modal) when a preset will not fit this machine's memory; true to go on. */
+async function fitsOrConfirmed(ctx: Ctx, p: Preset): Promise<boolean> {
+  const warning = memoryWarning(p, device(ctx), os.totalmem());
+  if (!warning) return true;
+  const go = 'Download anyway';
+  return (await vscode.window.showWarningMessage(`Hasten: ${warning} It may not load, or may swap.`, { modal: true }, go)) === go;
+}
+
+async function download(ctx: Ctx, repo: string, preset?: Preset): Promise<Snapshot> {
   const endpoint = resolveEndpoint(ctx.config().hub.endpoint);
   const stored = (await ctx.secrets.get(TOKEN_KEY)) || undefined;
   const token = stored ?? defaultToken();
@@ -82,7 +95,7 @@ async function download(ctx: Ctx, repo: string): Promise<Snapshot> {
       let shown = 0;
       let lastAt = 0;
       const snap = await downloadCheckpoint({
-        repo, endpoint, token, signal: ac.signal,
+        repo, revision: preset?.revision, endpoint, token, signal: ac.signal,
         onProgress: (p) => {
           const now = Date.now();
           const message = meter.update(p, now);
@@ -92,7 +105,7 @@ async function download(ctx: Ctx, repo: string): Promise<Snapshot> {
           progress.report({ message: `${p.file}: ${message}`, increment: pct - shown });
           shown = pct;
         },
-      });
+      }, preset);
       const fetched = snap.files.filter((f) => !f.cached).length;
       ctx.log.info(`${repo} at ${snap.commit}: ${fetched} file(s) downloaded, ${snap.files.length - fetched} already in the cache (${snap.dir}).`);
       return snap;
@@ -101,8 +114,7 @@ async function download(ctx: Ctx, repo: string): Promise<Snapshot> {
 }
 
 async function buildAndSelect(ctx: Ctx, repo: string, snapshot: Snapshot): Promise<void> {
-  const device = ctx.config().engine.executionProvider === 'cpu' ? 'cpu' : 'gpu';
-  const dtype = dtypeFor(device);
+  const dtype = dtypeFor(device(ctx));
   const prepared = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Hasten: building ${repo} (${dtype})`, cancellable: true },
     async (progress, cancel) => {

@@ -11,7 +11,7 @@ import { Engine } from '../../src/engine';
 import { downloadCheckpoint } from '../../src/engine/hub/checkpoint';
 import { forkBuild } from '../../src/engine/hub/buildRunner';
 import { buildKey, prepareModel } from '../../src/engine/hub/prepare';
-import { describeNeeds, dtypeFor, estimateMemory, PRESETS, presetById, qwen05Params } from '../../src/engine/hub/presets';
+import { describeNeeds, dtypeFor, estimateMemory, memoryWarning, PRESETS, presetById, qwen05Params } from '../../src/engine/hub/presets';
 import { bundledCheckpointRepos, FakeHub, FakeRepo, QWEN_TOKENIZER, startFakeHub, TINY_SHAPES, tinyCheckpointRepos } from './helpers/fakeHub';
 
 describe('presets', () => {
@@ -52,6 +52,10 @@ describe('presets', () => {
     assert.ok(estimateMemory(q05, 'cpu', 32768).bytes > cpu.bytes);
     const sizes = PRESETS.filter((p) => p.repo.startsWith('Qwen/')).map((p) => estimateMemory(p, 'gpu').bytes);
     assert.deepEqual(sizes, [...sizes].sort((a, b) => a - b));
+    const q7 = presetById('qwen2.5-coder-7b')!;
+    assert.equal(memoryWarning(q05, 'cpu', 16e9), undefined);
+    assert.match(memoryWarning(q7, 'cpu', 8e9)!, /^Qwen2\.5-Coder 7B base needs about \d+\.\d GB of memory at int4, and this machine has 8\.0 GB in all\.$/);
+    assert.equal(memoryWarning(q7, 'gpu', 8e9), undefined);
     assert.match(describeNeeds(q05), /^≈ \d+\.\d GB RAM \(int4, CPU\) · ≈ \d+\.\d GB VRAM \(fp16, GPU\)$/);
   });
 });

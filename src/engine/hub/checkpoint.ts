@@ -15,14 +15,14 @@ const INDEX = 'model.safetensors.index.json';
  * small files that say which weights there are (config.json, the shard index), quietly; then the
  * tokenizer and the weights in one call, so progress and the free-space check cover them together.
  */
-export async function downloadCheckpoint(o: DownloadOptions): Promise<Snapshot> {
+export async function downloadCheckpoint(o: DownloadOptions, files: { files?: readonly string[]; optionalFiles?: readonly string[] } = {}): Promise<Snapshot> {
   const head = await downloadFiles(['config.json'], { ...o, onProgress: undefined }, [INDEX]);
   const index = head.files.find((f) => f.file === INDEX);
   const weights = index ? shardsOf(index) : ['model.safetensors'];
   const rest = await downloadFiles(
-    [...CHECKPOINT_FILES.filter((f) => f !== 'config.json'), ...weights],
+    [...new Set([...(files.files ?? CHECKPOINT_FILES).filter((f) => f !== 'config.json'), ...weights])],
     { ...o, revision: head.commit },
-    CHECKPOINT_OPTIONAL.filter((f) => f !== INDEX),
+    (files.optionalFiles ?? CHECKPOINT_OPTIONAL).filter((f) => f !== INDEX),
   );
   // refs/<revision> pointed at the commit when the first call resolved it.
   return { dir: head.dir, commit: head.commit, files: [...head.files, ...rest.files] };

@@ -6,7 +6,7 @@ export type { FileMetadata } from './http';
 export { downloadFile, downloadFiles } from './download';
 export type { DownloadOptions, DownloadProgress, DownloadedFile, Snapshot } from './download';
 export { downloadCheckpoint, shardsOf } from './checkpoint';
-export { PRESETS, presetById, dtypeFor, estimateMemory, describeNeeds, CHECKPOINT_FILES, CHECKPOINT_OPTIONAL } from './presets';
+export { PRESETS, presetById, dtypeFor, estimateMemory, describeNeeds, memoryWarning, CHECKPOINT_FILES, CHECKPOINT_OPTIONAL } from './presets';
 export type { Preset, Device, MemoryEstimate } from './presets';
 export { prepareModel, buildKey } from './prepare';
 export type { PrepareOptions, PreparedModel } from './prepare';

@@ -113,3 +113,12 @@ export function describeNeeds(p: Preset): string {
   const gpu = estimateMemory(p, 'gpu');
   return `≈ ${gb(cpu.bytes)} RAM (${cpu.dtype}, CPU) · ≈ ${gb(gpu.bytes)} VRAM (${gpu.dtype}, GPU)`;
 }
+
+/** Why a preset will not fit in `totalBytes` of host memory on a CPU (undefined when it fits); GPUs are not checked here. */
+export function memoryWarning(p: Preset, device: Device, totalBytes: number): string | undefined {
+  if (device !== 'cpu') return undefined;
+  const need = estimateMemory(p, device).bytes;
+  if (need <= totalBytes * 0.8) return undefined;
+  const gb = (n: number) => `${(n / 1e9).toFixed(1)} GB`;
+  return `${p.label} needs about ${gb(need)} of memory at ${estimateMemory(p, device).dtype}, and this machine has ${gb(totalBytes)} in all.`;
+}
