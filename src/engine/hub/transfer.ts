@@ -24,7 +24,7 @@ export interface TransferOptions {
   digest: Digest;
   /** No bytes for this long aborts the attempt as a stall (a retry resumes). */
   stallMs: number;
-  /** Bytes written in this attempt so far, and bytes in the file. */
+  /** Bytes received in this attempt so far, and the file's size once they are written. */
   onBytes?: (fresh: number, have: number) => void;
 }
 
@@ -53,7 +53,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
   else if (res.status === 206 && rangeStart(res) !== have) throw new TransientError(`the server answered Range bytes=${have}- with ${res.headers.get('content-range')}`);
   const hash = newHash(o.digest, o.size);
   if (have > 0) await hashInto(hash, o.incomplete, have);
-  const out = new BatchWriter(await fs.promises.open(o.incomplete, have > 0 ? 'r+' : 'w'), have, (written) => o.onBytes?.(written - have, written));
+  const out = new BatchWriter(await fs.promises.open(o.incomplete, have > 0 ? 'r+' : 'w'), have);
   let last = Date.now();
   const timer = setInterval(() => {
     if (Date.now() - last > o.stallMs) stall.abort(new TransientError(`no bytes for ${o.stallMs} ms`));
@@ -64,6 +64,8 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
       if (out.end + value.length > o.size) throw new TransientError(`the server sent more than the ${o.size} bytes it announced`);
       hash?.update(value);
       await out.push(value);
+      // Progress as bytes arrive (a slow link would otherwise move in 4 MB steps).
+      o.onBytes?.(out.end - have, out.end);
     }
     await out.drain();
     if (out.written !== o.size) throw new TransientError(`the body ended at ${out.written} of ${o.size} bytes`);
@@ -96,7 +98,7 @@ class BatchWriter {
   /** Bytes on disk, in flight and batched. */
   end: number;
 
-  constructor(private readonly fh: fs.promises.FileHandle, at: number, private readonly onWritten: (written: number) => void) {
+  constructor(private readonly fh: fs.promises.FileHandle, at: number) {
     this.written = at;
     this.end = at;
   }
@@ -130,7 +132,6 @@ class BatchWriter {
     this.pending = this.fh.writev(chunks, at).then((r) => {
       if (r.bytesWritten !== bytes) throw new Error(`short write: ${r.bytesWritten} of ${bytes} bytes`);
       this.written = at + bytes;
-      this.onWritten(this.written);
     });
   }
 }
