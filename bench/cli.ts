@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine, HastenError, isStrategy, PROVIDERS, Provider, STRATEGY_IDS, Strategy, summarise } from '../src/engine';
 import { BUILD_USAGE, buildCommand } from './build';
+import { DOWNLOAD_USAGE, downloadCommand } from './download';
 import { EXITS_USAGE, exitsCommand } from './exits';
 import { MASKPREDICT_USAGE, maskPredictCommand } from './maskpredict';
 import { formatTable, runBench, tabulate } from './run';
@@ -18,6 +19,7 @@ const USAGE = `usage:
   hasten bench [--strategies a,b] [--workloads line-start,mid-line,repetitive] [--limit N] [--max-tokens N] [--json FILE] [--quick] [common options]
   hasten kv-rollback [--limit N] [common options]   rollback by masked holes vs copying the cache every step
 ${BUILD_USAGE}
+${DOWNLOAD_USAGE}
 ${EXITS_USAGE}
 ${MASKPREDICT_USAGE}
 common options: --model DIR (default models/hasten-target)  --draft DIR|none  --provider ${PROVIDERS.join('|')}  --threads N
@@ -160,6 +162,7 @@ async function main(): Promise<void> {
   if (cmd === 'calibrate' || cmd === 'exit-sweep') return exitsCommand(cmd, rest);
   if (cmd === 'maskpredict-sweep') return maskPredictCommand(rest);
   if (cmd === 'build') return buildCommand(rest);
+  if (cmd === 'download') return void (await downloadCommand(rest));
   let parsed;
   try {
     parsed = parseArgs({ args: rest, options: OPTIONS, strict: true });

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeRandomCheckpoint } from '../../bench/checkpoints';
+import { downloadCommand } from '../../bench/download';
 import { BUILDER_VERSION } from '../../src/build/builder';
 import { Engine } from '../../src/engine';
 import { downloadCheckpoint } from '../../src/engine/hub/checkpoint';
@@ -154,5 +155,14 @@ describe('checkpoint from the fake hub to a model', () => {
     for (const g of ['model_fast.onnx', 'model_fast_tree.onnx', 'model.onnx']) {
       assert.ok(fs.readFileSync(path.join(p.dir, 'onnx', g)).equals(fs.readFileSync(path.join(models, 'onnx', g))), g);
     }
+  });
+
+  test('hasten download: the same downloader from the CLI, then a build', async () => {
+    const out = path.join(tmp, 'cli-models');
+    const args = ['fake-org/tiny-qwen2', '--endpoint', hub.url, '--cache', path.join(tmp, 'cli-cache'), '--build', 'int4', '--out', out, '--quiet'];
+    const r = await downloadCommand(args);
+    assert.equal(r.snapshot, path.join(tmp, 'cli-cache', 'models--fake-org--tiny-qwen2', 'snapshots', hub.commitOf('fake-org/tiny-qwen2')));
+    assert.ok(r.built && fs.existsSync(path.join(r.built, 'onnx', 'model_fast.onnx')));
+    await assert.rejects(downloadCommand(['a/b', '--build', 'int3', '--out', out]), /--build must be one of/);
   });
 });
