@@ -248,6 +248,15 @@ describe('hub download: failures by cause', () => {
     assert.equal(gets('hub').length + gets('cdn').length, 0);
   });
 
+  test('a disk that fills while writing (ENOSPC): DiskFullError, not a retry loop', { skip: !fs.existsSync('/dev/full') && 'needs /dev/full' }, async () => {
+    // The partial file is a link to /dev/full, where every write fails with ENOSPC.
+    fs.mkdirSync(blobsDir(QWEN), { recursive: true });
+    fs.symlinkSync('/dev/full', path.join(blobsDir(QWEN), `${hub.sha256(QWEN, WEIGHTS)}.incomplete`));
+    const err = await rejects(downloadFile(WEIGHTS, opts({ retries: 3 })), DiskFullError);
+    assert.equal(err.kind, 'disk-full');
+    assert.equal(gets('cdn').length, 1);
+  });
+
   test('the space check counts only what a partial still lacks', async () => {
     hub.fault(QWEN, WEIGHTS, { dropAt: 1_500_000 });
     await rejects(downloadFile(WEIGHTS, opts()), HubHttpError);

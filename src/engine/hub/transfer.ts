@@ -93,6 +93,8 @@ class BatchWriter {
   private batch: Uint8Array[] = [];
   private batchBytes = 0;
   private pending: Promise<void> = Promise.resolve();
+  /** A failed write (ENOSPC...), kept so that no rejection goes unhandled, and thrown at the next flush. */
+  private failed: unknown;
   /** Bytes on disk. */
   written: number;
   /** Bytes on disk, in flight and batched. */
@@ -114,6 +116,7 @@ class BatchWriter {
   async drain(): Promise<void> {
     await this.flush();
     await this.pending;
+    if (this.failed) throw this.failed;
   }
 
   close(): Promise<void> {
@@ -122,6 +125,7 @@ class BatchWriter {
 
   private async flush(): Promise<void> {
     await this.pending;
+    if (this.failed) throw this.failed;
     if (this.batchBytes === 0) return;
     // writev: the chunks as they came, no copy into one buffer.
     const chunks = this.batch;
@@ -129,10 +133,14 @@ class BatchWriter {
     const at = this.written;
     this.batch = [];
     this.batchBytes = 0;
-    this.pending = this.fh.writev(chunks, at).then((r) => {
-      if (r.bytesWritten !== bytes) throw new Error(`short write: ${r.bytesWritten} of ${bytes} bytes`);
-      this.written = at + bytes;
-    });
+    this.pending = this.fh.writev(chunks, at)
+      .then((r) => {
+        if (r.bytesWritten !== bytes) throw new Error(`short write: ${r.bytesWritten} of ${bytes} bytes`);
+        this.written = at + bytes;
+      })
+      .catch((err: unknown) => {
+        this.failed = err;
+      });
   }
 }
 
