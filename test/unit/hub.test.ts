@@ -17,6 +17,7 @@ import { FakeHub, FakeRepo, startFakeHub, tinyCheckpointRepos } from './helpers/
 const QWEN = 'fake-org/tiny-qwen2';
 const LLAMA = 'fake-org/tiny-llama';
 const GATED = 'fake-org/gated';
+const NESTED = 'fake-org/nested';
 const WEIGHTS = 'model.safetensors';
 const CHECKPOINT = ['config.json', WEIGHTS, 'tokenizer.json', 'tokenizer_config.json'];
 
@@ -26,6 +27,7 @@ let cacheDir: string;
 
 before(() => {
   repos = tinyCheckpointRepos();
+  repos.push({ id: NESTED, files: { 'config.json': Buffer.from('{}\n'), 'onnx/model.onnx': Buffer.alloc(5000, 3), 'onnx/sub/extra.json': Buffer.from('[1]\n') } });
   repos.push({ id: GATED, gated: true, files: { 'config.json': Buffer.from('{"model_type":"llama"}\n'), [WEIGHTS]: Buffer.alloc(4096, 7) } });
 });
 
@@ -105,6 +107,14 @@ describe('hub cache layout', () => {
     assert.equal(hub.requests.length, 0);
   });
 
+  test('files in folders link back to the blobs with as many ../ as they are deep', async () => {
+    const snap = await downloadFiles(['onnx/model.onnx', 'onnx/sub/extra.json'], opts({ repo: NESTED }));
+    const sha = createHash('sha256').update(served(NESTED, 'onnx/model.onnx')).digest('hex');
+    assert.equal(fs.readlinkSync(path.join(snap.dir, 'onnx', 'model.onnx')), path.join('..', '..', '..', 'blobs', sha));
+    assert.match(fs.readlinkSync(path.join(snap.dir, 'onnx', 'sub', 'extra.json')), /^\.\.\/\.\.\/\.\.\/\.\.\/blobs\/[0-9a-f]{40}$/);
+    assert.ok(fs.readFileSync(path.join(snap.dir, 'onnx', 'sub', 'extra.json')).equals(served(NESTED, 'onnx/sub/extra.json')));
+  });
+
   test('a blob already present under another revision is linked, not downloaded', async () => {
     await downloadFile(WEIGHTS, opts());
     const cache = new RepoCache(cacheDir, QWEN);
@@ -135,6 +145,18 @@ describe('hub download: resume, checksum, cancellation', () => {
     assert.equal(got.received, size - kept);
     assert.ok(fs.readFileSync(got.path).equals(served(QWEN, WEIGHTS)));
     assert.deepEqual(incompletes(QWEN), []);
+  });
+
+  test('a server that ignores Range: the partial is replaced by the whole file', async () => {
+    hub.fault(QWEN, WEIGHTS, { dropAt: 500_000 });
+    await rejects(downloadFile(WEIGHTS, opts()), HubHttpError);
+    hub.fault(QWEN, WEIGHTS, { ignoreRange: true });
+    const got = await downloadFile(WEIGHTS, opts());
+    const last = gets('cdn').at(-1)!;
+    assert.match(last.range ?? '', /^bytes=\d+-$/);
+    assert.equal(last.bytes, sizeOf(QWEN, WEIGHTS));
+    assert.equal(got.received, sizeOf(QWEN, WEIGHTS));
+    assert.ok(fs.readFileSync(got.path).equals(served(QWEN, WEIGHTS)));
   });
 
   test('a drop within one call is retried with backoff and resumed', async () => {

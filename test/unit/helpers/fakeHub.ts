@@ -33,6 +33,8 @@ export interface Fault {
   stallMs?: number;
   /** Answer this status instead (e.g. 500). */
   status?: number;
+  /** Answer a Range request with the whole file (200), as servers without range support do. */
+  ignoreRange?: boolean;
   times?: number;
 }
 
@@ -83,7 +85,7 @@ export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifet
     // A HEAD spends only a status fault; body faults wait for a GET.
     const f = req.method === 'HEAD' && !faults.get(key)?.[0]?.status ? undefined : takeFault(faults, key);
     if (f?.status) return end(res, f.status, {});
-    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    const m = f?.ignoreRange ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     let start = 0;
     let stop = data.length;
     if (m) {
