@@ -137,6 +137,7 @@ describe('hub download: resume, checksum, cancellation', () => {
     const partial = path.join(blobsDir(QWEN), `${hub.sha256(QWEN, WEIGHTS)}.incomplete`);
     const kept = fs.statSync(partial).size;
     assert.ok(kept > 0 && kept <= dropAt, `kept ${kept}`);
+    assert.equal(fs.readFileSync(new RepoCache(cacheDir, QWEN).refFile('main'), 'utf8'), hub.commitOf(QWEN), 'refs/main is written with the metadata');
 
     const got = await downloadFile(WEIGHTS, opts());
     const resumed = gets('cdn').at(-1)!;

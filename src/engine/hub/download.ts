@@ -94,6 +94,8 @@ export async function downloadFiles(files: readonly string[], o: DownloadOptions
     throw new OfflineError(ctx.endpoint, o.repo, firstMissing(cache, ctx.revision, all), err.message);
   }
   const commit = metas.find((m) => m)!.commit;
+  // Recorded at once, as huggingface_hub does: files that land are then found offline even if a later one fails.
+  cache.writeRef(ctx.revision, commit);
   const wanted = all.map((file, i) => ({ file, meta: metas[i] })).filter((w): w is { file: string; meta: FileMetadata } => Boolean(w.meta));
   await checkFreeSpace(cache, wanted.map((w) => w.meta), o);
 
@@ -117,7 +119,6 @@ export async function downloadFiles(files: readonly string[], o: DownloadOptions
     }
     report(meta.size, out.at(-1)!.received);
   }
-  cache.writeRef(ctx.revision, commit);
   return { dir: cache.snapshotDir(commit), commit, files: out };
 }
 
