@@ -13,6 +13,7 @@
 //
 // Options: --items N (latency items, default 20)  --words N (per item, default 3)
 //          --completions N (memory phase, default 1000)  --json FILE  --strategy NAME (default auto)
+//          --no-cpu-arena (ONNX Runtime sessions in the engine process without their CPU memory arena)
 import Module from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -96,7 +97,9 @@ function words(truth: string, n: number): string[] {
 }
 
 async function main(): Promise<void> {
-  const { values: v } = parseArgs({ options: { items: { type: 'string', default: '20' }, words: { type: 'string', default: '3' }, completions: { type: 'string', default: '1000' }, json: { type: 'string' }, strategy: { type: 'string' } } });
+  const { values: v } = parseArgs({ options: { items: { type: 'string', default: '20' }, words: { type: 'string', default: '3' }, completions: { type: 'string', default: '1000' }, json: { type: 'string' }, strategy: { type: 'string' }, 'no-cpu-arena': { type: 'boolean', default: false } } });
+  // The engine process inherits the environment: preload the arena switch there (an experiment, not a setting).
+  if (v['no-cpu-arena']) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(__dirname, 'noCpuArena.cjs')}`.trim();
   // --strategy fixes the decoding strategy (default: the setting's default, auto).
   const cfg = readConfig({ get: <T>(k: string, d: T) => (k === 'strategy' && v.strategy ? (v.strategy as T) : d) });
   // What this machine does to an idle event loop (other processes, the OS), to read the figures against.
