@@ -109,11 +109,14 @@ const NETWORK = [
 /**
  * The only ways out of the process, each in one file: downloads (the hub's HTTP module, which the user
  * starts; test/unit/privacy-download.test.ts checks where they connect) and forking the engine's own entry
- * (test/unit/privacy-process.test.ts traps the network inside it). Any other file on the list is a hit.
+ * (test/unit/privacy-process.test.ts traps the network inside it), and forking the graph builder's entry for
+ * Download Model… (its code is src/build/, which this check covers). Any other file on the list is a hit.
  */
 const HUB_HTTP = path.join('src', 'engine', 'hub', 'http.ts');
 const FORKS_ENGINE = path.join('src', 'completion', 'processEngine.ts');
-const ALLOWED: Record<string, RegExp> = { [HUB_HTTP]: /\b(http|https|net|tls|dns)\b|fetch/, [FORKS_ENGINE]: /child_process/ };
+/** Forks the graph builder's entry (src/engine/hub/buildProcess.ts: src/build/, under this same static check). */
+const FORKS_BUILDER = path.join('src', 'engine', 'hub', 'buildRunner.ts');
+const ALLOWED: Record<string, RegExp> = { [HUB_HTTP]: /\b(http|https|net|tls|dns)\b|fetch/, [FORKS_ENGINE]: /child_process/, [FORKS_BUILDER]: /child_process/ };
 
 /** Whether every match of `re` in `text` is a use the file is allowed. */
 function allowed(rel: string, text: string, re: RegExp): boolean {
@@ -131,8 +134,10 @@ test('src/ imports no networking module and calls no network API outside the hub
     const rel = path.relative(ROOT, f);
     return NETWORK.filter((re) => re.test(text) && !allowed(rel, text, re)).map((re) => `${rel}: ${re}`);
   });
-  const forker = fs.readFileSync(path.join(ROOT, FORKS_ENGINE), 'utf8');
-  assert.doesNotMatch(forker, /\b(exec|execFile|spawn|execSync|spawnSync|execFileSync)\(/, `${FORKS_ENGINE} only forks the engine's entry`);
+  for (const [file, what] of [[FORKS_ENGINE, "the engine's entry"], [FORKS_BUILDER, "the builder's entry"]]) {
+    const forker = fs.readFileSync(path.join(ROOT, file!), 'utf8');
+    assert.doesNotMatch(forker, /\b(exec|execFile|spawn|execSync|spawnSync|execFileSync)\(/, `${file} only forks ${what}`);
+  }
   assert.deepEqual(hits, []);
 });
 
