@@ -148,6 +148,12 @@ describe('graph builder: the engine on a built folder', () => {
       assert.equal(fast.retain([...IDS.slice(0, 5), 600, 42]), 6);
       const again = await fast.forward([42, 43], null);
       assert.ok(maxDiff(again.row(1), await row(std, [...IDS.slice(0, 5), 600, 42, 43])) < 1e-4, 'after retain');
+      fast.commit([0, 1]);
+      // Past the first allocation (256 slots): the buffers double, keeping what they hold.
+      const long = Array.from({ length: 300 }, (_, i) => 1000 + ((i * 37) % 5000));
+      const grown = await fast.forward(long, null, undefined, { lastOnly: true });
+      assert.ok(maxDiff(grown.row(299), await row(std, [...IDS.slice(0, 5), 600, 42, 43, ...long])) < 1e-4, 'after the cache grew');
+      assert.throws(() => grown.row(0), /not computed/);
     } finally {
       await fast.dispose();
       await std.dispose();

@@ -4,34 +4,55 @@
 // copied per step. Committed tokens occupy slots 0..count-1; a forward block is written after
 // them; commit moves the kept nodes of a tree down to close the gaps (a few rows per layer), and
 // rejected slots are simply overwritten by the next block. There are never holes.
+//
+// onnxruntime-node (1.30) writes a preallocated output in place but then also copies every output
+// into a fresh ArrayBuffer for the result object, so each step costs a copy of the whole cache. The
+// buffers therefore start small and double as the sequence grows (up to the graph's slots), so that
+// copy follows the tokens really held, not the model's whole context.
 import * as ort from 'onnxruntime-node';
 import { Logits } from './logits';
 
 const MIN = -3.4028234663852886e38;
 
+/** Slots allocated at first (grown by doubling when a block would not fit). */
+export const INITIAL_SLOTS = 256;
+
 export class InPlaceKv {
-  private readonly keys: ort.Tensor[];
-  private readonly values: ort.Tensor[];
-  private readonly keyData: Float32Array[];
-  private readonly valueData: Float32Array[];
+  private keys: ort.Tensor[] = [];
+  private values: ort.Tensor[] = [];
+  private keyData: Float32Array[] = [];
+  private valueData: Float32Array[] = [];
+  /** Slots allocated now (at most `slots`). */
+  capacity = 0;
   /** Committed tokens (the first `count` slots). */
   count = 0;
   /** Tokens of the last forward block, still tentative. */
   private pending = 0;
   private biasBuf = new Float32Array(0);
 
-  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number) {
-    const make = () => new Float32Array(kvHeads * slots * headDim);
-    this.keyData = Array.from({ length: layers }, make);
-    this.valueData = Array.from({ length: layers }, make);
-    const dims = [1, kvHeads, slots, headDim];
+  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number, initial = INITIAL_SLOTS) {
+    this.allocate(Math.min(slots, initial));
+  }
+
+  /** (Re)allocates every buffer with `capacity` slots, keeping the committed rows. */
+  private allocate(capacity: number): void {
+    const hd = this.headDim;
+    const grow = (old: Float32Array | undefined) => {
+      const d = new Float32Array(this.kvHeads * capacity * hd);
+      if (old) for (let h = 0; h < this.kvHeads; h++) d.set(old.subarray(h * this.capacity * hd, (h * this.capacity + this.count) * hd), h * capacity * hd);
+      return d;
+    };
+    this.keyData = Array.from({ length: this.layers }, (_, l) => grow(this.keyData[l]));
+    this.valueData = Array.from({ length: this.layers }, (_, l) => grow(this.valueData[l]));
+    const dims = [1, this.kvHeads, capacity, hd];
     this.keys = this.keyData.map((d) => new ort.Tensor('float32', d, dims));
     this.values = this.valueData.map((d) => new ort.Tensor('float32', d, dims));
+    this.capacity = capacity;
   }
 
   /** Bytes held by the cache. */
   get bytes(): number {
-    return 2 * this.layers * this.kvHeads * this.slots * this.headDim * 4;
+    return 2 * this.layers * this.kvHeads * this.capacity * this.headDim * 4;
   }
 
   reset(): void {
@@ -59,6 +80,7 @@ export class InPlaceKv {
     const past = this.count;
     const total = past + T;
     if (total > this.slots) throw new RangeError(`in-place KV cache: ${total} slots needed, ${this.slots} allocated`);
+    if (total > this.capacity) this.allocate(Math.min(this.slots, Math.max(total, 2 * this.capacity)));
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, T]),
       seqlens_k: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
@@ -114,7 +136,7 @@ export class InPlaceKv {
       for (let l = 0; l < this.layers; l++) {
         for (const data of [this.keyData[l]!, this.valueData[l]!]) {
           for (let h = 0; h < this.kvHeads; h++) {
-            const off = h * this.slots * hd;
+            const off = h * this.capacity * hd;
             data.copyWithin(off + to * hd, off + from * hd, off + (from + 1) * hd);
           }
         }
@@ -129,7 +151,7 @@ export class InPlaceKv {
     const src = which === 'key' ? this.keyData[l]! : this.valueData[l]!;
     const hd = this.headDim;
     const out = new Float32Array(this.kvHeads * this.count * hd);
-    for (let h = 0; h < this.kvHeads; h++) out.set(src.subarray(h * this.slots * hd, (h * this.slots + this.count) * hd), h * this.count * hd);
+    for (let h = 0; h < this.kvHeads; h++) out.set(src.subarray(h * this.capacity * hd, (h * this.capacity + this.count) * hd), h * this.count * hd);
     return out;
   }
 }
