@@ -5,60 +5,20 @@
 // case that crashes the loader process counts as survived only if a new engine process then serves
 // a completion (the restart path); the extension's own process is never at risk (it is this one).
 import assert from 'node:assert/strict';
-import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ProcessEngine } from '../../src/completion/processEngine';
 import type { FuzzReply } from './helpers/fuzzLoader';
+import { Loader } from './helpers/loaderClient';
 import { BASE, makeMutant, type Mutant } from './helpers/modelMutants';
 
 const CASES = Number(process.env.HASTEN_FUZZ_CASES ?? 1000);
-const HANG_MS = 10_000;
 const ROOT = path.join(__dirname, '..', '..');
-const LOADER = path.join(__dirname, 'helpers', 'fuzzLoader.ts');
 const ENTRY = path.join(ROOT, 'src', 'completion', 'engineProcess.ts');
 
 type Outcome = 'working model' | 'clear error' | 'unclear error' | 'completion failed' | 'hang' | 'unhandled rejection' | 'leaked session' | 'crash, restart served' | 'crash, restart failed';
-
-class Loader {
-  private child: ChildProcess | undefined;
-
-  private start(): ChildProcess {
-    const child = fork(LOADER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
-    child.stderr!.resume();
-    child.on('error', () => {});
-    return child;
-  }
-
-  /** The loader's reply, or how its process ended, or 'hang'. */
-  load(dir: string): Promise<FuzzReply | { exit: string } | 'hang'> {
-    const child = (this.child ??= this.start());
-    return new Promise((resolve) => {
-      const done = (v: FuzzReply | { exit: string } | 'hang') => {
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        if (v === 'hang' || 'exit' in v) {
-          child.kill('SIGKILL');
-          this.child = undefined;
-        }
-        resolve(v);
-      };
-      const onMessage = (m: FuzzReply) => done(m);
-      const onExit = (code: number | null, signal: string | null) => done({ exit: signal ?? `code ${code}` });
-      const timer = setTimeout(() => done('hang'), HANG_MS);
-      child.on('message', onMessage);
-      child.on('exit', onExit);
-      child.send({ dir });
-    });
-  }
-
-  stop(): void {
-    this.child?.kill('SIGKILL');
-  }
-}
 
 /** The restart path after a crash: a fresh engine process on a good model serves a completion. */
 async function restartServes(): Promise<boolean> {
