@@ -31,11 +31,19 @@ export interface Arch {
   slidingWindow: number | null;
 }
 
+/** Upper bounds far above any real decoder: a config claiming more is damaged or hostile (it would only exhaust memory). */
+const LIMITS: Record<string, number> = {
+  hidden_size: 65536, num_attention_heads: 1024, num_key_value_heads: 1024, head_dim: 1024, num_hidden_layers: 1024,
+  intermediate_size: 262144, vocab_size: 4_194_304, max_position_embeddings: 10_485_760,
+};
+
 function num(cfg: Record<string, unknown>, key: string, file: string, opts: { int?: boolean; fallback?: number } = {}): number {
   const v = cfg[key] ?? opts.fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (opts.int !== false && !Number.isInteger(v))) {
     throw new BuildError(`${file}: "${key}" must be a positive ${opts.int === false ? 'number' : 'integer'} (found ${JSON.stringify(v)}).`, 'Use the config.json saved with the checkpoint.');
   }
+  const max = LIMITS[key];
+  if (max !== undefined && v > max) throw new BuildError(`${file}: "${key}" is ${v}, beyond any real model (at most ${max}).`, 'The config.json is damaged: use the one saved with the checkpoint.');
   return v;
 }
 

@@ -87,6 +87,12 @@ export async function build(o: BuildOptions): Promise<BuildSummary> {
   const cfg = readJson(cfgFile);
   const arch = readArch(cfg, cfgFile);
   const ckpt = Checkpoint.open(from);
+  // The layer count must match the checkpoint before any graph is emitted (a lying count would only build huge graphs).
+  const last = `model.layers.${arch.layers - 1}.self_attn.q_proj.weight`;
+  if (!ckpt.has(last) || ckpt.has(`model.layers.${arch.layers}.self_attn.q_proj.weight`)) {
+    const held = ckpt.names.filter((n) => /^model\.layers\.\d+\.self_attn\.q_proj\.weight$/.test(n)).length;
+    throw new BuildError(`${cfgFile}: num_hidden_layers is ${arch.layers} but the checkpoint holds ${held} layers.`, 'config.json does not describe these weights: use the config saved with the checkpoint.');
+  }
   if (!fs.existsSync(path.join(from, 'tokenizer.json'))) throw new BuildError(`${path.join(from, 'tokenizer.json')} is missing.`, 'Hasten needs the fast tokenizer file (tokenizer.json) of the checkpoint.');
   if (fs.existsSync(out) && !o.force) throw new BuildError(`${out} already exists.`, 'Pass --force to replace it, or choose another --out.');
   const contextLength = Math.min(o.contextLength ?? arch.maxPositions, arch.maxPositions, 32768);
