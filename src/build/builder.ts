@@ -91,7 +91,8 @@ export async function build(o: BuildOptions): Promise<BuildSummary> {
   const last = `model.layers.${arch.layers - 1}.self_attn.q_proj.weight`;
   if (!ckpt.has(last) || ckpt.has(`model.layers.${arch.layers}.self_attn.q_proj.weight`)) {
     const held = ckpt.names.filter((n) => /^model\.layers\.\d+\.self_attn\.q_proj\.weight$/.test(n)).length;
-    throw new BuildError(`${cfgFile}: num_hidden_layers is ${arch.layers} but the checkpoint holds ${held} layers.`, 'config.json does not describe these weights: use the config saved with the checkpoint.');
+    throw new BuildError(`${cfgFile} says num_hidden_layers ${arch.layers}, but ${ckpt.files.join(', ')} hold${ckpt.files.length === 1 ? 's' : ''} ${held} layers (${ckpt.has(last) ? `an extra model.layers.${arch.layers}` : `no ${last}`}).`,
+      'The checkpoint and its config.json do not match: download the checkpoint again, or use the config saved with it.');
   }
   if (!fs.existsSync(path.join(from, 'tokenizer.json'))) throw new BuildError(`${path.join(from, 'tokenizer.json')} is missing.`, 'Hasten needs the fast tokenizer file (tokenizer.json) of the checkpoint.');
   if (fs.existsSync(out) && !o.force) throw new BuildError(`${out} already exists.`, 'Pass --force to replace it, or choose another --out.');
