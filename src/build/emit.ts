@@ -142,11 +142,12 @@ export class Emitter {
 
   // ------------------------------------------------------------------ graph pieces
 
-  /** x [.., k] -> [.., n] */
-  linear(g: Graph, x: string, lin: Linear): string {
+  /** x [.., k] -> [.., n] (named `out` when given) */
+  linear(g: Graph, x: string, lin: Linear, out?: string): string {
     if (lin.kind === 'nbits') {
-      return g.op('MatMulNBits', [x, g.stored(lin.b), g.stored(lin.scales), '', '', lin.bias ? g.stored(lin.bias) : ''],
-        { K: lin.k, N: lin.n, bits: lin.bits, block_size: this.opts.blockSize, accuracy_level: this.opts.accuracyLevel }, MS);
+      const inputs = [x, g.stored(lin.b), g.stored(lin.scales)];
+      if (lin.bias) inputs.push('', '', g.stored(lin.bias));
+      return g.op('MatMulNBits', inputs, { K: lin.k, N: lin.n, bits: lin.bits, block_size: this.opts.blockSize, accuracy_level: this.opts.accuracyLevel }, MS, out);
     }
     const w = lin.half ? g.op('Cast', [g.stored(lin.w)], { to: DT.FLOAT }) : g.stored(lin.w);
     const y = g.op('MatMul', [x, w]);
@@ -225,9 +226,7 @@ export class Emitter {
     const src = this.headSource();
     const dt = this.opts.dtype;
     if ((dt === 'int8' || dt === 'int4') && this.opts.quantiseHead) {
-      const lin = this.storeLinear('lm_head', () => ({ w: this.read(src, [a.vocab, a.hidden]), n: a.vocab, k: a.hidden }));
-      return g.op('MatMulNBits', [x, g.stored((lin as { b: StoredTensor }).b), g.stored((lin as { scales: StoredTensor }).scales)],
-        { K: a.hidden, N: a.vocab, bits: dt === 'int8' ? 8 : 4, block_size: this.opts.blockSize, accuracy_level: this.opts.accuracyLevel }, MS, 'logits');
+      return this.linear(g, x, this.storeLinear('lm_head', () => ({ w: this.read(src, [a.vocab, a.hidden]), n: a.vocab, k: a.hidden })), 'logits');
     }
     // Gemm with transB reads the [vocab, hidden] table as it is: a tied head shares the embedding.
     let table: StoredTensor;
