@@ -253,7 +253,7 @@ test('a model without a layered variant: a clear error naming the missing files 
     for (const strategy of ['early-exit', 'self-speculation'] as const) {
       const gen = engine.complete({ prefix: 'def f(x):\n    return ', suffix: '', strategy, maxNewTokens: 4 })[Symbol.asyncIterator]();
       await assert.rejects(gen.next(), (e: unknown) => e instanceof HastenError && e.code === 'variant-missing' &&
-        e.message.includes('layered_embed.onnx') && e.message.includes('bash models/build.sh --from export'));
+        e.message.includes('layered_embed.onnx') && e.fix.includes('npm run hasten -- build') && e.fix.includes('layered'));
     }
   } finally {
     await engine.dispose();

@@ -8,6 +8,7 @@ import { InPlaceKv } from './inplace';
 import { KvCache } from './kvcache';
 import { Logits } from './logits';
 import { openSession, Provider, RuntimeOptions } from './session';
+import { asFloat32, StandardIo } from './standardIo';
 
 const MIN = -3.4028234663852886e38;
 
@@ -67,6 +68,8 @@ export class CausalModel {
     /** The builder's fast graph: KV updated in place by onnxruntime, no holes, no copies. */
     private readonly inPlace: InPlaceKv | null = null,
     private readonly runtime: RuntimeOptions | null = null,
+    /** A standard export's I/O differences (positions, use_cache_branch, fp16 K/V). */
+    private readonly io: StandardIo = new StandardIo(folder.files.standard, standard),
   ) {
     const c = folder.config;
     this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim);
@@ -95,8 +98,9 @@ export class CausalModel {
     const std = await openSession(f.standard, runtime);
     try {
       checkIo(folder, std.session);
+      const io = new StandardIo(f.standard, std.session);
       const tree = withTree && f.tree ? (await openSession(f.tree, runtime)).session : null;
-      return new CausalModel(folder, std.session, tree, std.provider);
+      return new CausalModel(folder, std.session, tree, std.provider, null, null, io);
     } catch (err) {
       await std.session.release();
       throw err;
@@ -248,7 +252,7 @@ export class CausalModel {
   }
 
   private get hasPositions(): boolean {
-    return this.standard.inputNames.includes('position_ids');
+    return this.io.positions;
   }
 
   private async runBlock(tokens: readonly number[], par: readonly number[], dep: number[], tree: ort.InferenceSession | null): Promise<Logits> {
@@ -272,20 +276,22 @@ export class CausalModel {
       feeds.attention_mask = new ort.Tensor('int64', mask, [1, S + T]);
     }
     for (let l = 0; l < c.layers; l++) {
-      feeds[`past_key_values.${l}.key`] = c.key(l);
-      feeds[`past_key_values.${l}.value`] = c.value(l);
+      feeds[`past_key_values.${l}.key`] = this.io.past(c.key(l));
+      feeds[`past_key_values.${l}.value`] = this.io.past(c.value(l));
     }
+    this.io.extra(feeds, S);
     const out = await (tree ?? this.standard).run(feeds);
     const keys: ort.Tensor[] = [];
     const values: ort.Tensor[] = [];
     for (let l = 0; l < c.layers; l++) {
-      keys.push(out[`present.${l}.key`]!);
-      values.push(out[`present.${l}.value`]!);
+      keys.push(asFloat32(out[`present.${l}.key`]!));
+      values.push(asFloat32(out[`present.${l}.value`]!));
     }
     c.append(keys, values, T);
     this.lastBlock = tokens;
     this.pendingBatch = null;
-    return new Logits(out.logits!.data as Float32Array, T, out.logits!.dims[2]!);
+    const logits = asFloat32(out.logits!);
+    return new Logits(logits.data as Float32Array, T, logits.dims[2]!);
   }
 
   /**
@@ -318,19 +324,21 @@ export class CausalModel {
       return new ort.Tensor('float32', out, [B, ...t.dims.slice(1)]);
     };
     for (let l = 0; l < c.layers; l++) {
-      feeds[`past_key_values.${l}.key`] = tile(c.key(l));
-      feeds[`past_key_values.${l}.value`] = tile(c.value(l));
+      feeds[`past_key_values.${l}.key`] = this.io.past(tile(c.key(l)));
+      feeds[`past_key_values.${l}.value`] = this.io.past(tile(c.value(l)));
     }
+    this.io.extra(feeds, S);
     const out = await this.standard.run(feeds);
-    const V = out.logits!.dims[2]!;
-    const all = out.logits!.data as Float32Array;
+    const outLogits = asFloat32(out.logits!);
+    const V = outLogits.dims[2]!;
+    const all = outLogits.data as Float32Array;
     const logits = new Float32Array(tokens.length * V);
     rows.forEach((r, b) => r.forEach((node, j) => logits.set(all.subarray((b * W + j) * V, (b * W + j + 1) * V), node * V)));
     const keys: ort.Tensor[] = [];
     const values: ort.Tensor[] = [];
     for (let l = 0; l < c.layers; l++) {
-      keys.push(out[`present.${l}.key`]!);
-      values.push(out[`present.${l}.value`]!);
+      keys.push(asFloat32(out[`present.${l}.key`]!));
+      values.push(asFloat32(out[`present.${l}.value`]!));
     }
     this.pendingBatch = { rows, keys, values, width: W };
     this.lastBlock = tokens;

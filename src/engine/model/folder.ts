@@ -180,21 +180,55 @@ function findManifest(dir: string): { entry: ManifestEntry; name: string } | und
   return entry === undefined ? undefined : { entry: checkEntry(file, name, entry), name };
 }
 
-function standardGraph(dir: string): string {
+/** The dtype suffixes onnx-community and Optimum exports use (`onnx/model_q4.onnx`), '' being fp32. */
+export const ONNX_DTYPES = ['fp32', 'fp16', 'q4', 'q4f16', 'int8', 'uint8', 'quantized', 'bnb4'] as const;
+export type OnnxDtype = (typeof ONNX_DTYPES)[number];
+
+/**
+ * Which export a folder with several runs when none is named. fp32 first (the most exact, and what a
+ * CPU runs fastest per weight byte read), then 8-bit, then 4-bit, then graphs with fp16 I/O, whose
+ * K/V and logits are converted on every step.
+ */
+export const DTYPE_PREFERENCE: readonly OnnxDtype[] = ['fp32', 'int8', 'quantized', 'uint8', 'q4', 'bnb4', 'q4f16', 'fp16'];
+
+/** Graph base names, newest layout first: `model` (Optimum with past) and `decoder_model_merged` (use_cache_branch). */
+const BASES = ['model', 'decoder_model_merged'] as const;
+
+const fileOf = (base: string, dtype: OnnxDtype) => `${base}${dtype === 'fp32' ? '' : `_${dtype}`}.onnx`;
+
+/** The exports a folder's onnx/ holds, as dtype and file name, in `DTYPE_PREFERENCE` order. */
+export function onnxExports(dir: string): { dtype: OnnxDtype; file: string }[] {
+  const out: { dtype: OnnxDtype; file: string }[] = [];
+  for (const dtype of DTYPE_PREFERENCE) {
+    for (const base of BASES) {
+      if (fs.existsSync(path.join(dir, 'onnx', fileOf(base, dtype)))) out.push({ dtype, file: fileOf(base, dtype) });
+    }
+  }
+  return out;
+}
+
+function standardGraph(dir: string, dtype?: OnnxDtype): string {
   const fast = path.join(dir, 'onnx', 'model_fast.onnx');
-  if (!fs.existsSync(path.join(dir, 'onnx', 'model.onnx')) && fs.existsSync(fast)) return fast;
-  // fp32 I/O exports only: fp16 graphs take float16 KV tensors, which this runtime does not feed.
-  for (const f of ['model.onnx', 'model_quantized.onnx', 'model_int8.onnx', 'model_uint8.onnx']) {
-    const p = path.join(dir, 'onnx', f);
-    if (fs.existsSync(p)) return p;
+  const found = onnxExports(dir);
+  if (found.length === 0 && fs.existsSync(fast)) return fast;
+  if (dtype !== undefined && !ONNX_DTYPES.includes(dtype)) {
+    throw new HastenError('bad-request', `"${dtype}" is not an ONNX export dtype.`, `Name one of ${ONNX_DTYPES.join(', ')}.`);
+  }
+  const pick = dtype === undefined ? found[0] : found.find((f) => f.dtype === dtype);
+  if (pick) return path.join(dir, 'onnx', pick.file);
+  if (dtype !== undefined && found.length) {
+    throw new HastenError('model-missing', `${path.join(dir, 'onnx')} has no ${dtype} export (${fileOf('model', dtype)}); it has ${found.map((f) => f.file).join(', ')}.`,
+      `Pick one of ${[...new Set(found.map((f) => f.dtype))].join(', ')}, or download onnx/${fileOf('model', dtype)} into the folder.`);
   }
   throw new HastenError('model-missing', `${path.join(dir, 'onnx', 'model.onnx')} is missing.`,
-    'A model folder needs onnx/model.onnx (Optimum export with past_key_values); fp16-only exports are not supported.');
+    'A model folder needs onnx/model.onnx or one of its dtype variants (model_fp16.onnx, model_q4.onnx, ..., or decoder_model_merged*.onnx), an export with past_key_values; or build one from a checkpoint with npm run hasten -- build.');
 }
 
 export interface OpenOptions {
   /** Verify sha256 sums when the folder is in a manifest (default true). */
   verify?: boolean;
+  /** Which ONNX export to run when the folder has several (default: the first of `DTYPE_PREFERENCE` present). */
+  dtype?: OnnxDtype;
 }
 
 /** Opens a model folder: validates its files and config, loads its tokenizer. */
@@ -216,7 +250,7 @@ export function openModelFolder(dir: string, opts: OpenOptions = {}): ModelFolde
   }
   const v = found?.entry.variants;
   const at = (rel: string) => path.join(abs, rel);
-  const files: ModelFiles = isCmlm ? { standard: at(v?.cmlm ?? 'onnx/model.onnx'), cmlm: at(v?.cmlm ?? 'onnx/model.onnx') } : { standard: standardGraph(abs) };
+  const files: ModelFiles = isCmlm ? { standard: at(v?.cmlm ?? 'onnx/model.onnx'), cmlm: at(v?.cmlm ?? 'onnx/model.onnx') } : { standard: standardGraph(abs, opts.dtype) };
   const tree = v?.tree ?? (fs.existsSync(at('onnx/model_tree.onnx')) ? 'onnx/model_tree.onnx' : undefined);
   if (tree && !isCmlm) files.tree = at(tree);
   const fast = v?.fast ?? (fs.existsSync(at('onnx/model_fast.onnx')) ? 'onnx/model_fast.onnx' : undefined);

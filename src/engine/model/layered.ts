@@ -80,7 +80,7 @@ export function layeredFiles(folder: ModelFolder): LayeredFiles {
   if (missing.length) {
     throw new HastenError('variant-missing',
       `${folder.dir} has no layered variant, which early exit and self-speculation need: missing ${missing.map((f) => path.relative(folder.dir, f)).slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''} (onnx/layered_embed.onnx, layered_block_0..${L - 1}.onnx, layered_head.onnx, layered_kv_propagate.onnx).`,
-      'Export the layered variant with bash models/build.sh --from export (a model trained with early-exit heads), or pick another strategy.');
+      'Build it from the safetensors checkpoint with npm run hasten -- build --from CHECKPOINT_DIR --out MODEL_DIR --variants standard,fast,tree,layered (early exit needs a model trained with early-exit loss, such as LayerSkip), or pick a strategy that runs on the standard graph: autoregressive, prompt-lookup, draft-model or token-tree.');
   }
   return files;
 }
