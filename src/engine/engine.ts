@@ -5,7 +5,7 @@ import { autoregressive } from './decoders/autoregressive';
 import { DecodeChunk } from './decoders/common';
 import { speculative } from './decoders/speculative';
 import { DraftModelDrafter } from './drafters/draftModel';
-import { PromptLookupDrafter, DEFAULT_LOOKUP } from './drafters/promptLookup';
+import { PromptLookupDrafter, DEFAULT_LOOKUP, lookupSteps, LookupOptions } from './drafters/promptLookup';
 import { RetrievalDrafter, RetrievalIndex } from './drafters/retrieval';
 import { Drafter } from './drafters/types';
 import { HastenError, isAbortError } from './errors';
@@ -16,7 +16,7 @@ import { DEFAULT_NAR, defaultCmlm, isNarStrategy, NarSettings, NarStrategies } f
 import { DEFAULT_RUNTIME, RuntimeOptions } from './model/session';
 import { buildPrompt, Prompt } from './prompt';
 import { GREEDY, SamplingOptions } from './sampling';
-import { AutoSelector, Strategy } from './strategies';
+import { AutoSelector, PRIOR_SPEEDUP, Strategy } from './strategies';
 import { Channel } from './channel';
 import { CompletionTrace } from './trace';
 
@@ -45,6 +45,9 @@ export interface DecodeSettings extends ExitSettings, NarSettings {
   /** Most draft nodes verified in one pass. */
   maxNodes: number;
 }
+
+/** Prompt lookup's settings: its drafter's, and the yardstick auto measures every completion against. */
+const LOOKUP: LookupOptions = { ...DEFAULT_LOOKUP, draftLength: 8 };
 
 export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, draftAdaptive: true, treeWidths: [3, 2, 2, 1, 1, 1], maxNodes: 24, ...DEFAULT_EXIT, ...DEFAULT_NAR };
 
@@ -166,8 +169,10 @@ export class Engine {
       const r: IteratorResult<DecodeChunk, CompletionTrace> = await gen.next();
       if (r.done) {
         Object.assign(live, { ...r.value, id: live.id, strategy: live.strategy });
-        // Decode time only: prefill costs every strategy the same and would swamp short completions.
-        this.auto.record(strategy, r.value.tokens, r.value.decodeMs);
+        // Every lossless strategy's completions count, chosen by auto or not. Decode time only (prefill costs
+        // every strategy the same and would swamp short completions), per step prompt lookup would have taken
+        // on this completion, so that contexts of different difficulty compare (AutoSelector).
+        if (PRIOR_SPEEDUP[strategy] !== undefined) this.auto.record(strategy, r.value.tokens, r.value.decodeMs, lookupSteps(prompt, r.value.output, LOOKUP));
         yield { text, delta: '', done: true, trace: live };
         return;
       }
@@ -216,7 +221,7 @@ export class Engine {
   private newDrafter(strategy: Strategy, s: DecodeSettings): Drafter {
     switch (strategy) {
       case 'prompt-lookup':
-        return new PromptLookupDrafter({ ...DEFAULT_LOOKUP, draftLength: Math.max(s.draftLength, 8) });
+        return new PromptLookupDrafter({ ...LOOKUP, draftLength: Math.max(s.draftLength, LOOKUP.draftLength) });
       case 'retrieval':
         return new RetrievalDrafter(this.retrieval);
       case 'draft-model':

@@ -50,15 +50,25 @@ export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, sl
 
 /**
  * The auto strategy: a bandit over the lossless strategies that starts from measured priors. It
- * takes the candidate with the lowest estimated milliseconds per token (measured, or from the
- * priors relative to one that was measured). Every `exploreEvery`th request goes elsewhere: to a
- * candidate never measured (in prior order), else to the least recently tried one that could
- * plausibly win; clearly slower ones are revisited only every `slowRounds` such rounds. The strategy
- * in use is kept until another is estimated `hysteresis` faster. Exploration so costs about 2% when
- * the priors hold, and a model whose drafts pay off is still found.
+ * takes the candidate with the lowest estimated cost (measured, or from the priors relative to one
+ * that was measured). Every `exploreEvery`th request goes elsewhere: to a candidate never measured
+ * (in prior order), else to the least recently tried one that could plausibly win; clearly slower
+ * ones are revisited only every `slowRounds` such rounds. The strategy in use is kept until another
+ * is estimated `hysteresis` faster. Exploration so costs about 2% when the priors hold, and a model
+ * whose drafts pay off is still found.
+ *
+ * Cost is decode milliseconds per unit of a per-context yardstick, `ref` in `record`: the engine
+ * passes the steps prompt lookup would have needed for the same completion (`lookupSteps`, free to
+ * compute). A completion's milliseconds per token depend on its context far more than on the
+ * strategy (an easy context is 2× faster for every drafter), so comparing raw ms/token of strategies
+ * measured on different contexts let a strategy last measured on an easy context look faster than
+ * the one in use on harder ones: on the bench, auto moved to lookahead when the workload changed
+ * (mid-line after line-start) and lost 7% to prompt lookup. Per yardstick step, a context's
+ * difficulty cancels out. Without `ref`, tokens are the yardstick (ms per token).
  */
 export class AutoSelector {
-  private readonly msPerToken = new Map<Strategy, number>();
+  /** Decode ms per yardstick unit (ms per token without one). */
+  private readonly cost = new Map<Strategy, number>();
   private readonly lastTried = new Map<Strategy, number>();
   private requests = 0;
   /** The strategy exploited so far. */
@@ -82,37 +92,37 @@ export class AutoSelector {
     return others[0] ?? best;
   }
 
-  /** Milliseconds per token for each candidate: measured, else scaled from a measured one by the priors, else by prior rank alone. */
+  /** Cost for each candidate: measured, else scaled from a measured one by the priors, else by prior rank alone. */
   private estimate(candidates: readonly Strategy[]): (s: Strategy) => number {
-    return (s) => this.msPerToken.get(s) ?? this.fromPriors(s, candidates) ?? 1 / prior(s);
+    return (s) => this.cost.get(s) ?? this.fromPriors(s, candidates) ?? 1 / prior(s);
   }
 
   /** `s`'s cost scaled by the priors from a measured strategy other than `s`, if there is one. */
-  private fromPriors(s: Strategy, among: Iterable<Strategy> = this.msPerToken.keys()): number | undefined {
+  private fromPriors(s: Strategy, among: Iterable<Strategy> = this.cost.keys()): number | undefined {
     for (const ref of among) {
-      const ms = this.msPerToken.get(ref);
+      const ms = this.cost.get(ref);
       if (ref !== s && ms !== undefined) return (ms * prior(ref)) / prior(s);
     }
     return undefined;
   }
 
   /**
-   * Records a finished completion's decode time (prefill excluded: it costs every strategy alike).
-   * One completion's speed depends on its context as much as on the strategy, so no single sample
-   * decides: the first keeps a quarter of what the priors said, later ones move the estimate by at
-   * most a quarter; short completions count less.
+   * Records a finished completion's decode time (prefill excluded: it costs every strategy alike)
+   * against `ref`, the context's yardstick (see the class comment; `tokens` when not given). One
+   * completion's speed is noisy, so no single sample decides: the first keeps a quarter of what the
+   * priors said, later ones move the estimate by at most a quarter; short completions count less.
    */
-  record(strategy: Strategy, tokens: number, ms: number): void {
+  record(strategy: Strategy, tokens: number, ms: number, ref: number = tokens): void {
     this.lastTried.set(strategy, this.requests);
-    if (tokens < 2) return;
-    const sample = ms / tokens;
-    const measured = this.msPerToken.get(strategy);
+    if (tokens < 2 || ref <= 0) return;
+    const sample = ms / ref;
+    const measured = this.cost.get(strategy);
     const prev = measured ?? this.fromPriors(strategy);
     const w = (measured === undefined ? 0.75 : 0.25) * Math.min(1, tokens / 16);
-    this.msPerToken.set(strategy, prev === undefined ? sample : prev * (1 - w) + sample * w);
+    this.cost.set(strategy, prev === undefined ? sample : prev * (1 - w) + sample * w);
   }
 
   estimates(): Record<string, number> {
-    return Object.fromEntries(this.msPerToken);
+    return Object.fromEntries(this.cost);
   }
 }

@@ -73,3 +73,30 @@ export class PromptLookupDrafter implements Drafter {
 
   async dispose(): Promise<void> {}
 }
+
+/**
+ * How many verification steps prompt lookup would have taken to produce `output` after `prompt`
+ * (a chain drafter from a fresh draft length, each step accepting the draft's longest prefix that
+ * matches `output` plus one bonus token). Its drafts cost nothing to compute, so this is known for
+ * any completion, whichever strategy produced it: auto uses it as a per-context yardstick, so a
+ * completion on an easy context and one on a hard context can be compared (with greedy decoding the
+ * output is the same for every lossless strategy; with sampling it is an estimate).
+ */
+export function lookupSteps(prompt: readonly number[], output: readonly number[], o: LookupOptions = DEFAULT_LOOKUP): number {
+  if (output.length < 2) return 0;
+  const history = [...prompt, output[0]!];
+  const length = new DraftLength(o.draftLength, 1, 32);
+  let steps = 0;
+  for (let i = 1; i < output.length; ) {
+    steps++;
+    const depth = Math.min(length.current, output.length - i - 1);
+    const draft = depth > 0 ? (lookupContinuations(history, { ...o, branches: 1 }, depth)[0] ?? []) : [];
+    let k = 0;
+    while (k < draft.length && draft[k] === output[i + k]) k++;
+    length.update(draft.length, k);
+    const n = Math.min(k + 1, output.length - i);
+    for (let j = 0; j < n; j++) history.push(output[i + j]!);
+    i += n;
+  }
+  return steps;
+}
