@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HastenError } from '../errors';
 import { TextTokenizer } from '../tokenizer';
+import { readVocabulary, vocabularyDifference } from './vocabulary';
 
 /** The facts about a causal model that decoding needs. */
 export interface ModelConfig {
@@ -263,12 +264,14 @@ export function openModelFolder(dir: string, opts: OpenOptions = {}): ModelFolde
   return { dir: abs, name: found?.name ?? path.basename(abs), config, files, tokenizer, raw, ...(found ? { manifest: found.entry } : {}) };
 }
 
-/** Refuses a draft whose tokenizer differs from the target's: their ids would mean different text. */
+/**
+ * Refuses a draft whose vocabulary differs from the target's: their ids would mean different text.
+ * Compares token -> id maps and added tokens (src/engine/model/vocabulary.ts), not tokenizer.json's bytes.
+ */
 export function checkSameTokenizer(target: ModelFolder, draft: ModelFolder): void {
-  const a = fs.readFileSync(path.join(target.dir, 'tokenizer.json'));
-  const b = fs.readFileSync(path.join(draft.dir, 'tokenizer.json'));
-  if (!a.equals(b)) {
-    throw new HastenError('tokenizer-mismatch', `The draft model ${draft.dir} uses a different tokenizer from the target ${target.dir}.`,
-      'A draft must share the target\'s tokenizer.json; pick a draft from the same family (hasten.draftModel setting).');
+  const why = vocabularyDifference(readVocabulary(target.dir), readVocabulary(draft.dir));
+  if (why !== null) {
+    throw new HastenError('tokenizer-mismatch', `The draft model ${draft.dir} has a different vocabulary from the target ${target.dir}: ${why}.`,
+      'A draft must have the target\'s vocabulary (the same token ids); pick a draft from the same family, e.g. Qwen2.5-Coder 0.5B for the larger Qwen2.5-Coder models (hasten.draftModel setting).');
   }
 }
