@@ -14,3 +14,4 @@ export { GREEDY } from './sampling';
 export type { SamplingOptions } from './sampling';
 export { summarise } from './trace';
 export type { CompletionTrace, StepTrace, TraceNode, TraceSummary } from './trace';
+export { draftsFor, sameVocabulary } from './model/vocabulary';

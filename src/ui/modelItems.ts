@@ -17,6 +17,8 @@ export interface InUse {
   defaultTarget: string;
   /** Name of the bundled default draft of that target ('' when it has none). */
   defaultDraft: string;
+  /** Whether a bundled draft has the target's vocabulary (absent: every draft is offered); others are not offered. */
+  pairs?: (draftName: string) => boolean;
 }
 
 const size = (m: BundledModel) => `${(m.params / 1e6).toFixed(1)}M parameters`;
@@ -24,7 +26,7 @@ const size = (m: BundledModel) => `${(m.params / 1e6).toFixed(1)}M parameters`;
 /** The picker's rows for the bundled models. */
 export function modelRows(models: readonly BundledModel[], use: InUse): ModelRow[] {
   const targets = models.filter((m) => m.role !== 'draft');
-  const drafts = models.filter((m) => m.role === 'draft');
+  const drafts = models.filter((m) => m.role === 'draft' && (use.pairs?.(m.name) ?? true));
   const target = use.model === '' ? use.defaultTarget : use.model;
   const rows: ModelRow[] = [{ kind: 'separator', label: 'Completion models' }];
   for (const m of targets) {

@@ -1,9 +1,11 @@
 // The quick picks and inputs behind the commands: strategy, model, execution provider, tuning, menu.
 import * as vscode from 'vscode';
+import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_SECTION } from '../config';
 import type { Ctx } from '../ctx';
-import { availableProviders, PROVIDERS, STRATEGIES } from '../engine';
+import type { BundledModel } from '../completion/engineHost';
+import { availableProviders, draftsFor, PROVIDERS, STRATEGIES } from '../engine';
 import { KNOBS, validateKnob } from './knobs';
 import { modelRows } from './modelItems';
 
@@ -38,7 +40,8 @@ export async function selectModel(ctx: Ctx, folder?: unknown): Promise<void> {
   const { model: current, draftModel } = ctx.config().engine;
   const defaultTarget = path.basename(ctx.host.bundledDefault());
   const defaultDraft = ctx.host.engine?.draft?.folder.name ?? '';
-  const rows = modelRows(ctx.host.bundledModels(), { model: current, draftModel, defaultTarget, defaultDraft });
+  const bundled = ctx.host.bundledModels();
+  const rows = modelRows(bundled, { model: current, draftModel, defaultTarget, defaultDraft, pairs: pairsWith(ctx, current, bundled) });
   const items: ModelItem[] = [
     ...rows.map((r): ModelItem => (r.kind === 'separator'
       ? { label: r.label, kind: vscode.QuickPickItemKind.Separator }
@@ -55,6 +58,17 @@ export async function selectModel(ctx: Ctx, folder?: unknown): Promise<void> {
   }
   const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, title: 'Hasten: model folder', openLabel: 'Use this model' });
   if (uris?.[0]) await useFolder(ctx, uris[0].fsPath);
+}
+
+/** Which bundled drafts share the target's vocabulary (a draft's ids must mean the same text as the target's). */
+function pairsWith(ctx: Ctx, model: string, bundled: readonly BundledModel[]): (draftName: string) => boolean {
+  try {
+    const ok = new Set(draftsFor(ctx.host.resolveModel(model, ctx.baseDir()), bundled.map((m) => ctx.host.resolveModel(m.name)).filter((d) => fs.existsSync(d))).map((d) => path.basename(d)));
+    return (name) => ok.has(name);
+  } catch {
+    // An unreadable target offers no draft: loading it will say what is wrong.
+    return () => false;
+  }
 }
 
 async function useFolder(ctx: Ctx, dir: string): Promise<void> {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { EngineHost } from '../../src/completion/engineHost';
+import { draftsFor } from '../../src/engine';
 import { modelRows } from '../../src/ui/modelItems';
 
 const MODELS = path.resolve(__dirname, '..', '..', 'models');
@@ -32,4 +33,20 @@ test('the rows mark what is in use: a chosen draft, no draft, a target on disk',
   assert.deepEqual(current(modelRows(models, { model: '', draftModel: 'hasten-draft-s', defaultTarget: 'hasten-target', defaultDraft: 'hasten-draft-m' })), ['hasten-target', 'hasten-draft-s']);
   assert.deepEqual(current(modelRows(models, { model: '', draftModel: 'none', defaultTarget: 'hasten-target', defaultDraft: '' })), ['hasten-target']);
   assert.deepEqual(current(modelRows(models, { model: '/models/qwen', draftModel: '', defaultTarget: 'hasten-target', defaultDraft: '' })), []);
+});
+
+test('drafts are offered only for a target with their vocabulary (checked by draftsFor, as the picker does)', () => {
+  const models = host.bundledModels();
+  const pairs = (targetDir: string) => {
+    const ok = new Set(draftsFor(targetDir, models.map((m) => host.resolveModel(m.name))).map((d) => path.basename(d)));
+    return (name: string) => ok.has(name);
+  };
+  const drafts = (rows: ReturnType<typeof modelRows>) => rows.filter((r) => r.kind === 'model' && r.setting === 'draftModel').map((r) => r.label);
+  const use = { draftModel: '', defaultTarget: 'hasten-target', defaultDraft: '' };
+  assert.deepEqual(drafts(modelRows(models, { ...use, model: '', pairs: pairs(host.resolveModel('')) })), ['hasten-draft-m', 'hasten-draft-s']);
+  // A Qwen2.5-tokenizer target: no bundled draft shares its vocabulary, so none is offered (nor its group).
+  const qwen = path.resolve(__dirname, '..', '..', 'node_modules', '@lenml', 'tokenizer-qwen2_5', 'models');
+  const rows = modelRows(models, { ...use, model: qwen, pairs: pairs(qwen) });
+  assert.deepEqual(drafts(rows), []);
+  assert.ok(!rows.some((r) => r.kind === 'separator' && r.label.startsWith('Draft for')));
 });
