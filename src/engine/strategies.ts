@@ -39,23 +39,25 @@ const prior = (s: Strategy): number => PRIOR_SPEEDUP[s] ?? 0.5;
 export interface AutoOptions {
   /** Every this many requests, one goes to a candidate within `slowFactor` of the best estimate. */
   exploreEvery: number;
-  /** Candidates estimated slower than this × the best are tried only every `exploreEvery × slowRounds` requests. */
+  /** Candidates estimated (measured, or by the priors) slower than this × the best are tried only every `exploreEvery × slowRounds` requests. */
   slowFactor: number;
   slowRounds: number;
   /** The strategy in use is kept until another is estimated faster by this fraction (one completion's speed is noisy). */
   hysteresis: number;
 }
 
-export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, slowRounds: 8, hysteresis: 0.15 };
+export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, slowRounds: 4, hysteresis: 0.15 };
 
 /**
  * The auto strategy: a bandit over the lossless strategies that starts from measured priors. It
  * takes the candidate with the lowest estimated cost (measured, or from the priors relative to one
- * that was measured). Every `exploreEvery`th request goes elsewhere: to a candidate never measured
- * (in prior order), else to the least recently tried one that could plausibly win; clearly slower
- * ones are revisited only every `slowRounds` such rounds. The strategy in use is kept until another
- * is estimated `hysteresis` faster. Exploration so costs about 2% when the priors hold, and a model
- * whose drafts pay off is still found.
+ * that was measured). Every `exploreEvery`th request goes elsewhere, to a candidate that could
+ * plausibly win (estimated within `slowFactor` of the best): one never measured first (in prior
+ * order), else the least recently tried. Clearly slower ones, measured or by the priors, are tried
+ * only every `slowRounds` such rounds (every 96 requests). The strategy in use is kept until another
+ * is estimated `hysteresis` faster. Exploration so costs under 1% when the priors hold, and a model
+ * whose drafts pay off is still found (within about 300 requests when the priors put its draft model
+ * far behind).
  *
  * Cost is decode milliseconds per unit of a per-context yardstick, `ref` in `record`: the engine
  * passes the steps prompt lookup would have needed for the same completion (`lookupSteps`, free to
@@ -83,11 +85,14 @@ export class AutoSelector {
     const held = this.incumbent !== undefined && candidates.includes(this.incumbent) ? this.incumbent : undefined;
     const best = held !== undefined && est(ranked[0]!) > (1 - this.o.hysteresis) * est(held) ? held : ranked[0]!;
     if (this.requests % this.o.exploreEvery !== 0) return (this.incumbent = best);
-    // Each candidate is measured once (in prior order), then only plausible ones are, except in slow rounds.
-    const untried = ranked.find((c) => !this.lastTried.has(c));
-    if (untried) return untried;
+    // Only plausible winners are explored, except in slow rounds; a candidate never measured first (in prior order).
+    // A candidate the priors put far behind is so first measured in a slow round, not in the first rounds, where
+    // its exploration would cost a whole request at about half speed.
     const slowRound = this.requests % (this.o.exploreEvery * this.o.slowRounds) === 0;
-    const others = ranked.filter((c) => c !== best && (slowRound || est(c) <= this.o.slowFactor * est(best)));
+    const plausible = (c: Strategy) => slowRound || est(c) <= this.o.slowFactor * est(best);
+    const untried = ranked.find((c) => !this.lastTried.has(c) && plausible(c));
+    if (untried) return untried;
+    const others = ranked.filter((c) => c !== best && plausible(c));
     others.sort((a, b) => (this.lastTried.get(a) ?? 0) - (this.lastTried.get(b) ?? 0));
     return others[0] ?? best;
   }
