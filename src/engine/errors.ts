@@ -20,6 +20,7 @@ export type HastenErrorCode =
   | 'variant-missing'
   | 'bad-request'
   | 'context-overflow'
+  | 'model-too-large'
   | 'build-input'
   | 'download'
   | 'aborted';

@@ -1,11 +1,13 @@
 // One causal LM with its KV cache. `forward` runs a block of new tokens — a chain, or a token tree
 // given by parent indices — and `commit` says which of them stay in the cache. Every decoder and
 // verifier goes through these two calls, so rollback lives here and nowhere else.
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { HastenError, throwIfAborted } from '../errors';
 import { ModelFolder } from './folder';
 import { InPlaceKv } from './inplace';
 import { KvCache } from './kvcache';
+import { checkMemory, estimateMemory } from './memory';
 import { Logits } from './logits';
 import { openSession, Provider, RuntimeOptions } from './session';
 import { asFloat32, StandardIo } from './standardIo';
@@ -80,14 +82,20 @@ export class CausalModel {
    * `withTree`) on an in-place KV cache; other folders run the standard graph (and its tree graph)
    * with the masked-holes cache. `fast: false` forces the standard graph (for A/B measurements).
    */
-  static async open(folder: ModelFolder, runtime: RuntimeOptions, withTree = false, opts: { fast?: boolean } = {}): Promise<CausalModel> {
+  static async open(folder: ModelFolder, runtime: RuntimeOptions, withTree = false, opts: { fast?: boolean; memoryCheck?: boolean } = {}): Promise<CausalModel> {
     const f = folder.files;
-    if (f.fast && opts.fast !== false) {
-      const fast = await openSession(f.fast, runtime);
+    const c = folder.config;
+    const useFast = f.fast !== undefined && opts.fast !== false;
+    // Host memory only: a GPU provider's device memory is not known here.
+    if (runtime.provider === 'cpu' && opts.memoryCheck !== false) {
+      const graph = useFast ? f.fast! : f.standard;
+      checkMemory(`${folder.name} (${path.relative(folder.dir, graph)})`, estimateMemory(graph, c, folder.raw, useFast ? c.kvSlots ?? c.contextLength : c.contextLength));
+    }
+    if (useFast) {
+      const fast = await openSession(f.fast!, runtime);
       try {
-        checkFastIo(f.fast, folder, fast.session);
+        checkFastIo(f.fast!, folder, fast.session);
         const tree = withTree && f.fastTree ? (await openSession(f.fastTree, runtime)).session : null;
-        const c = folder.config;
         const kv = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, c.kvSlots ?? c.contextLength);
         return new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime);
       } catch (err) {
