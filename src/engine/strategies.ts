@@ -64,9 +64,10 @@ export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, sl
  * compute). A completion's milliseconds per token depend on its context far more than on the
  * strategy (an easy context is 2× faster for every drafter), so comparing raw ms/token of strategies
  * measured on different contexts let a strategy last measured on an easy context look faster than
- * the one in use on harder ones: on the bench, auto moved to lookahead when the workload changed
- * (mid-line after line-start) and lost 7% to prompt lookup. Per yardstick step, a context's
- * difficulty cancels out. Without `ref`, tokens are the yardstick (ms per token).
+ * the one in use on harder ones: in `hasten bench --limit 30`, auto moved to lookahead near the end
+ * of the line-start prompts and kept it for most of the mid-line ones (1.35× there against prompt
+ * lookup's 1.84×). Per yardstick step, a context's difficulty cancels out. Without `ref`, tokens are
+ * the yardstick (ms per token).
  */
 export class AutoSelector {
   /** Decode ms per yardstick unit (ms per token without one). */
