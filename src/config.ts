@@ -16,6 +16,8 @@ export interface EngineConfig {
   readonly executionProvider: Provider;
   /** Intra-op threads per session; 0 lets ONNX Runtime choose. */
   readonly threads: number;
+  /** Tokens of context (prompt + completion), at most the model's; 0 = by provider (2,048 on a CPU, 8,192 otherwise). */
+  readonly contextTokens: number;
 }
 
 export interface DecodeConfig {
@@ -74,7 +76,7 @@ export interface SettingsReader {
 export const CONFIG_SECTION = 'hasten';
 
 /** Setting keys (under `hasten.`) whose change needs the engine reloaded. */
-export const ENGINE_KEYS = ['model', 'draftModel', 'executionProvider', 'threads'] as const;
+export const ENGINE_KEYS = ['model', 'draftModel', 'executionProvider', 'threads', 'contextTokens'] as const;
 /** Setting keys that resize the extra-context ring. */
 export const CONTEXT_KEYS = ['context.ringChunks', 'context.chunkLines'] as const;
 
@@ -150,6 +152,7 @@ export function readConfig(settings: SettingsReader, report: ProblemReporter = (
       draftModel: r.text('draftModel', ''),
       executionProvider: r.oneOf('executionProvider', PROVIDERS, 'cpu'),
       threads: r.int('threads', 0, 0, 64),
+      contextTokens: r.int('contextTokens', 0, 0, 32768),
     },
     decode: {
       strategy: r.oneOf('strategy', STRATEGY_IDS, 'auto'),

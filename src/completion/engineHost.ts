@@ -148,7 +148,7 @@ export class EngineHost {
     return this.loader({
       modelDir,
       ...(draftDir !== undefined ? { draftDir } : {}),
-      runtime: { provider: cfg.executionProvider as Provider, threads: cfg.threads, shared: true },
+      runtime: { provider: cfg.executionProvider as Provider, threads: cfg.threads, shared: true, contextTokens: cfg.contextTokens },
       log: (level, message) => {
         this.log[level](message);
         if (level === 'warn') warnings.push(message);

@@ -9,7 +9,7 @@ import { InPlaceKv } from './inplace';
 import { KvCache } from './kvcache';
 import { checkMemory, estimateMemory } from './memory';
 import { Logits } from './logits';
-import { openSession, Provider, RuntimeOptions } from './session';
+import { contextFor, openSession, Provider, RuntimeOptions } from './session';
 import { asFloat32, StandardIo } from './standardIo';
 
 const MIN = -3.4028234663852886e38;
@@ -72,6 +72,8 @@ export class CausalModel {
     private readonly runtime: RuntimeOptions | null = null,
     /** A standard export's I/O differences (positions, use_cache_branch, fp16 K/V). */
     private readonly io: StandardIo = new StandardIo(folder.files.standard, standard),
+    /** Tokens the cache may hold: hasten.contextTokens, or by provider, within the model's context. */
+    readonly contextLength = contextFor(runtime ?? { provider }, folder.config.contextLength),
   ) {
     const c = folder.config;
     this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim);
@@ -86,10 +88,13 @@ export class CausalModel {
     const f = folder.files;
     const c = folder.config;
     const useFast = f.fast !== undefined && opts.fast !== false;
+    const context = contextFor(runtime, c.contextLength);
     // Host memory only: a GPU provider's device memory is not known here.
     if (runtime.provider === 'cpu' && opts.memoryCheck !== false) {
       const graph = useFast ? f.fast! : f.standard;
-      checkMemory(`${folder.name} (${path.relative(folder.dir, graph)})`, estimateMemory(graph, c, folder.raw, useFast ? c.kvSlots ?? c.contextLength : c.contextLength));
+      // A fast graph's slots are the context plus the tree headroom it was built with.
+      const slots = useFast ? Math.min(c.kvSlots ?? c.contextLength, context + (c.kvSlots ?? c.contextLength) - c.contextLength) : context;
+      checkMemory(`${folder.name} (${path.relative(folder.dir, graph)})`, estimateMemory(graph, c, folder.raw, slots));
     }
     if (useFast) {
       const fast = await openSession(f.fast!, runtime);
@@ -97,7 +102,7 @@ export class CausalModel {
         checkFastIo(f.fast!, folder, fast.session);
         const tree = withTree && f.fastTree ? (await openSession(f.fastTree, runtime)).session : null;
         const kv = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, c.kvSlots ?? c.contextLength);
-        return new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime);
+        return new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime, undefined, context);
       } catch (err) {
         await fast.session.release();
         throw err;
@@ -108,7 +113,7 @@ export class CausalModel {
       checkIo(folder, std.session);
       const io = new StandardIo(f.standard, std.session);
       const tree = withTree && f.tree ? (await openSession(f.tree, runtime)).session : null;
-      return new CausalModel(folder, std.session, tree, std.provider, null, null, io);
+      return new CausalModel(folder, std.session, tree, std.provider, null, null, io, context);
     } catch (err) {
       await std.session.release();
       throw err;
@@ -118,10 +123,6 @@ export class CausalModel {
   /** Which graph runs: the builder's fast graph with its in-place cache, or a standard export. */
   get graph(): 'fast' | 'standard' {
     return this.inPlace ? 'fast' : 'standard';
-  }
-
-  get contextLength(): number {
-    return this.folder.config.contextLength;
   }
 
   get vocab(): number {
