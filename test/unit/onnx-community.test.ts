@@ -161,6 +161,21 @@ describe('picking an export among dtype suffixes', () => {
     });
   });
 
+  test('a token tree on a fast graph built without its tree twin names the build that makes it', async () => {
+    const ck = path.join(tmp, 'ck');
+    const out = (await build({ from: ck, out: path.join(tmp, 'fast-only'), variants: ['fast'] })).out;
+    const m = await CausalModel.open(openModelFolder(out), runtime);
+    try {
+      assert.equal(m.graph, 'fast');
+      await m.forward(PROMPT, null);
+      m.commit(PROMPT.map((_, i) => i));
+      await assert.rejects(m.forward([1, 2, 3], [-1, 0, -1]), (err: HastenError) =>
+        err.code === 'variant-missing' && err.message.includes('model_fast_tree.onnx') && err.fix.includes('npm run hasten -- build --from CHECKPOINT_DIR --out MODEL_DIR --variants standard,fast,tree'));
+    } finally {
+      await m.dispose();
+    }
+  });
+
   test('early exit on an export without layered graphs names the build that makes them', () => {
     const folder = openModelFolder(path.join(tmp, 'nopos'));
     assert.throws(() => layeredFiles(folder), (err: HastenError) => {

@@ -202,7 +202,7 @@ export class CausalModel {
       if (!chain && !this.tree) {
         // Opened for chains only (a draft, or a target loaded without tree attention): load the tree graph on first use.
         const file = this.folder.files.fastTree;
-        if (!file || !this.runtime) throw new HastenError('variant-missing', `${this.folder.dir} has no fast tree graph (onnx/model_fast_tree.onnx) to verify a token tree.`, 'Rebuild it with npm run hasten -- build (variant tree), or use a chain strategy.');
+        if (!file || !this.runtime) throw new HastenError('variant-missing', `${this.folder.dir} has no fast tree graph (onnx/model_fast_tree.onnx) to verify a token tree.`, 'Rebuild it with npm run hasten -- build --from CHECKPOINT_DIR --out MODEL_DIR --variants standard,fast,tree, or use a chain strategy (autoregressive, prompt-lookup, draft-model).');
         this.tree = (await openSession(file, this.runtime)).session;
       }
       this.lastBlock = tokens;
