@@ -101,6 +101,30 @@ describe('onnx-community layouts decode like the builder graph they came from', 
     assert.deepEqual(got.tokens, ref.tokens);
   });
 
+  test('fp16 cache with rejected drafts: holes, then compaction, in float16, same greedy tokens', async () => {
+    const m = await CausalModel.open(openModelFolder(path.join(tmp, 'q4f16')), runtime);
+    try {
+      assert.equal(m.cache.type, 'float16');
+      let logits = await m.forward(PROMPT, null);
+      m.commit(PROMPT.map((_, i) => i));
+      const tokens: number[] = [];
+      for (let i = 0; i < ref.tokens.length; i++) {
+        const row = logits.row(logits.rows - 1);
+        let best = 0;
+        for (let v = 1; v < row.length; v++) if (row[v]! > row[best]!) best = v;
+        tokens.push(best);
+        // The token and a three-token draft after it, all rejected: three holes a step.
+        const block = await m.forward([best, 1, 2, 3], null);
+        m.commit([0]);
+        logits = { rows: 1, row: () => block.row(0) } as unknown as typeof logits;
+      }
+      assert.ok(m.cache.compactions > 0, 'the cache was compacted');
+      assert.deepEqual(tokens, ref.tokens);
+    } finally {
+      await m.dispose();
+    }
+  });
+
   test('a token tree on an fp16 export is verified as batched paths (no tree graph needed)', async () => {
     const dir = path.join(tmp, 'q4f16');
     const m = await CausalModel.open(openModelFolder(dir), runtime, true);

@@ -76,7 +76,7 @@ export class CausalModel {
     readonly contextLength = contextFor(runtime ?? { provider }, folder.config.contextLength),
   ) {
     const c = folder.config;
-    this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim);
+    this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim, this.io.kv);
   }
 
   /**
@@ -285,16 +285,16 @@ export class CausalModel {
       feeds.attention_mask = new ort.Tensor('int64', mask, [1, S + T]);
     }
     for (let l = 0; l < c.layers; l++) {
-      feeds[`past_key_values.${l}.key`] = this.io.past(c.key(l));
-      feeds[`past_key_values.${l}.value`] = this.io.past(c.value(l));
+      feeds[`past_key_values.${l}.key`] = c.key(l);
+      feeds[`past_key_values.${l}.value`] = c.value(l);
     }
     this.io.extra(feeds, S);
     const out = await (tree ?? this.standard).run(feeds);
     const keys: ort.Tensor[] = [];
     const values: ort.Tensor[] = [];
     for (let l = 0; l < c.layers; l++) {
-      keys.push(asFloat32(out[`present.${l}.key`]!));
-      values.push(asFloat32(out[`present.${l}.value`]!));
+      keys.push(out[`present.${l}.key`]!);
+      values.push(out[`present.${l}.value`]!);
     }
     c.append(keys, values, T);
     this.lastBlock = tokens;
@@ -327,14 +327,14 @@ export class CausalModel {
     const feeds = this.feedsFor(ids, pos, B);
     feeds.attention_mask = new ort.Tensor('int64', mask, [B, S + W]);
     const tile = (t: ort.Tensor) => {
-      const src = t.data as Float32Array;
-      const out = new Float32Array(src.length * B);
+      const src = t.data as Float32Array | Uint16Array;
+      const out = src instanceof Uint16Array ? new Uint16Array(src.length * B) : new Float32Array(src.length * B);
       for (let b = 0; b < B; b++) out.set(src, b * src.length);
-      return new ort.Tensor('float32', out, [B, ...t.dims.slice(1)]);
+      return new ort.Tensor(c.type, out, [B, ...t.dims.slice(1)]);
     };
     for (let l = 0; l < c.layers; l++) {
-      feeds[`past_key_values.${l}.key`] = this.io.past(tile(c.key(l)));
-      feeds[`past_key_values.${l}.value`] = this.io.past(tile(c.value(l)));
+      feeds[`past_key_values.${l}.key`] = tile(c.key(l));
+      feeds[`past_key_values.${l}.value`] = tile(c.value(l));
     }
     this.io.extra(feeds, S);
     const out = await this.standard.run(feeds);
@@ -346,8 +346,8 @@ export class CausalModel {
     const keys: ort.Tensor[] = [];
     const values: ort.Tensor[] = [];
     for (let l = 0; l < c.layers; l++) {
-      keys.push(asFloat32(out[`present.${l}.key`]!));
-      values.push(asFloat32(out[`present.${l}.value`]!));
+      keys.push(out[`present.${l}.key`]!);
+      values.push(out[`present.${l}.value`]!);
     }
     this.pendingBatch = { rows, keys, values, width: W };
     this.lastBlock = tokens;
@@ -362,8 +362,9 @@ export class CausalModel {
     if (b < 0 || nodes.some((n, j) => p.rows[b]![j] !== n)) throw new RangeError('commit() after a batched tree must keep a root-to-node path');
     const c = this.cache;
     const rowOf = (t: ort.Tensor) => {
-      const per = (t.data as Float32Array).length / p.rows.length;
-      return new ort.Tensor('float32', (t.data as Float32Array).slice(b * per, (b + 1) * per), [1, ...t.dims.slice(1)]);
+      const data = t.data as Float32Array | Uint16Array;
+      const per = data.length / p.rows.length;
+      return new ort.Tensor(c.type, data.slice(b * per, (b + 1) * per), [1, ...t.dims.slice(1)]);
     };
     const start = c.length;
     c.append(p.keys.map(rowOf), p.values.map(rowOf), p.width);

@@ -7,6 +7,9 @@
 // nothing numerically. Holes are squeezed out by `compact` once they exceed a quarter of the cache.
 import * as ort from 'onnxruntime-node';
 
+/** Element type of the cache: the graph's own K/V type, so a float16 export's cache is never converted. */
+export type KvType = 'float32' | 'float16';
+
 export class KvCache {
   private keys: ort.Tensor[] = [];
   private values: ort.Tensor[] = [];
@@ -19,12 +22,12 @@ export class KvCache {
   compactions = 0;
   compactMs = 0;
 
-  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number) {
+  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly type: KvType = 'float32') {
     this.reset();
   }
 
   reset(): void {
-    const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, this.kvHeads, 0, this.headDim]);
+    const empty = () => new ort.Tensor(this.type, this.type === 'float16' ? new Uint16Array(0) : new Float32Array(0), [1, this.kvHeads, 0, this.headDim]);
     this.keys = Array.from({ length: this.layers }, empty);
     this.values = Array.from({ length: this.layers }, empty);
     this.flags.fill(0);
@@ -95,7 +98,7 @@ export class KvCache {
     // and every slot moves to a lower index, so copyWithin in order never overwrites unread data.
     // Fresh buffers cost a page fault per 4 KiB on this VM (about 4 ms a compaction at ~250 slots).
     const squeeze = (t: ort.Tensor): ort.Tensor => {
-      const data = t.data as Float32Array;
+      const data = t.data as Float32Array | Uint16Array;
       let dst = 0;
       for (let h = 0; h < this.kvHeads; h++) {
         const base = h * this.length * hd;
@@ -106,7 +109,7 @@ export class KvCache {
           dst += to - from;
         }
       }
-      return new ort.Tensor('float32', data.subarray(0, dst), [1, this.kvHeads, n, hd]);
+      return new ort.Tensor(this.type, data.subarray(0, dst), [1, this.kvHeads, n, hd]);
     };
     this.keys = this.keys.map(squeeze);
     this.values = this.values.map(squeeze);
