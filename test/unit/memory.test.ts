@@ -52,6 +52,8 @@ describe('the estimate', () => {
     assert.equal(e.weightBytes, 9000);
     assert.equal(e.kvBytes, 2 * 2 * 2 * 16 * 100 * 4);
     assert.equal(e.bytes, 9000 * 3 + e.kvBytes + 64 * MB);
+    fs.writeFileSync(path.join(dir, 'model_q4f16.onnx'), Buffer.alloc(10));
+    assert.equal(estimateMemory(path.join(dir, 'model_q4f16.onnx'), cfg, {}, 100).kvBytes, 2 * 2 * 2 * 16 * 100 * 2);
   });
 });
 

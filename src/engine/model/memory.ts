@@ -19,7 +19,7 @@ export interface MemoryEstimate {
   /** Bytes of the graph and its external data on disk. */
   weightBytes: number;
   quantised: boolean;
-  /** The float32 KV cache at its largest, `kvSlots` tokens (config.json's context, or the build's slots). */
+  /** The KV cache at its largest, `kvSlots` tokens (the context, or the build's slots); float16 for fp16 / q4f16 exports. */
   kvBytes: number;
   kvSlots: number;
   bytes: number;
@@ -45,7 +45,8 @@ export function isQuantised(graph: string, raw: Record<string, unknown>): boolea
 export function estimateMemory(graph: string, config: ModelConfig, raw: Record<string, unknown>, kvSlots: number): MemoryEstimate {
   const onDisk = weightFiles(graph).reduce((n, f) => n + fs.statSync(f).size, 0);
   const quantised = isQuantised(graph, raw);
-  const kvBytes = 2 * config.numLayers * config.numKvHeads * config.headDim * kvSlots * 4;
+  // onnx-community's fp16 and q4f16 exports take float16 K/V, which the cache keeps as it is.
+  const kvBytes = 2 * config.numLayers * config.numKvHeads * config.headDim * kvSlots * (/_(fp16|q4f16)\.onnx$/.test(path.basename(graph)) ? 2 : 4);
   return { weightBytes: onDisk, quantised, kvBytes, kvSlots, bytes: Math.round(onDisk * (quantised ? QUANTISED_FACTOR : 1) + kvBytes + OVERHEAD_BYTES) };
 }
 
