@@ -81,7 +81,7 @@ describe('the refusal', () => {
     });
   });
 
-  test('a model larger than this machine is refused before onnxruntime opens it, and loads when the check is off', async () => {
+  test('a model larger than this machine is refused before onnxruntime opens it; the same folder loaded before', async () => {
     const ck = writeRandomCheckpoint(path.join(tmp, 'ck'), { family: 'llama', hidden: 32, layers: 1, heads: 2, kvHeads: 1, headDim: 16, intermediate: 64, vocab: 8192, tied: true, maxPositions: 64 },
       { seed: 3, tokenizerDir: TARGET });
     const out = (await build({ from: ck, out: path.join(tmp, 'big'), variants: ['standard', 'fast'] })).out;

@@ -83,14 +83,16 @@ export class CausalModel {
    * Opens the folder's graphs. A builder-made folder runs its fast graph (and fast tree graph when
    * `withTree`) on an in-place KV cache; other folders run the standard graph (and its tree graph)
    * with the masked-holes cache. `fast: false` forces the standard graph (for A/B measurements).
+   * The context is `runtime.contextTokens` or the provider's default (`contextFor`); on cpu a model
+   * whose estimated memory exceeds what is free is refused before any session is created.
    */
-  static async open(folder: ModelFolder, runtime: RuntimeOptions, withTree = false, opts: { fast?: boolean; memoryCheck?: boolean } = {}): Promise<CausalModel> {
+  static async open(folder: ModelFolder, runtime: RuntimeOptions, withTree = false, opts: { fast?: boolean } = {}): Promise<CausalModel> {
     const f = folder.files;
     const c = folder.config;
     const useFast = f.fast !== undefined && opts.fast !== false;
     const context = contextFor(runtime, c.contextLength);
     // Host memory only: a GPU provider's device memory is not known here.
-    if (runtime.provider === 'cpu' && opts.memoryCheck !== false) {
+    if (runtime.provider === 'cpu') {
       const graph = useFast ? f.fast! : f.standard;
       // A fast graph's slots are the context plus the tree headroom it was built with.
       const slots = useFast ? Math.min(c.kvSlots ?? c.contextLength, context + (c.kvSlots ?? c.contextLength) - c.contextLength) : context;
