@@ -14,7 +14,7 @@ import { describeExit, type EngineExit, type LoadedEngine } from './processEngin
 export type HostState =
   | { kind: 'idle' }
   | { kind: 'loading'; model: string }
-  | { kind: 'ready'; model: string; provider: string; draft: string | null; warnings: readonly string[] }
+  | { kind: 'ready'; model: string; provider: string; draft: string | null; warnings: readonly string[]; context?: number }
   | { kind: 'restarting'; model: string; reason: string }
   | { kind: 'error'; message: string };
 
@@ -139,7 +139,8 @@ export class EngineHost {
     const old = this.current;
     this.current = engine;
     engine.onDidExit?.((e) => this.ended(engine, e));
-    this.setState({ kind: 'ready', model: engine.target.folder.name, provider: engine.target.provider, draft: engine.draft?.folder.name ?? null, warnings });
+    const context = engine.target.contextLength;
+    this.setState({ kind: 'ready', model: engine.target.folder.name, provider: engine.target.provider, draft: engine.draft?.folder.name ?? null, warnings, ...(context ? { context } : {}) });
     await old?.dispose();
   }
 

@@ -31,6 +31,8 @@ export interface EngineInfo {
   provider: string;
   draft: string | null;
   available: Strategy[];
+  /** Tokens of context the target runs at. */
+  context: number;
 }
 
 export interface WireError {

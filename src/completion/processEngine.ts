@@ -23,7 +23,8 @@ export interface LoadedEngine {
   reset(): Promise<void>;
   available(): Strategy[];
   dispose(): Promise<void>;
-  readonly target: { readonly folder: { readonly name: string }; readonly provider: string };
+  /** `contextLength`: tokens the model runs at (hasten.contextTokens or the provider's default). */
+  readonly target: { readonly folder: { readonly name: string }; readonly provider: string; readonly contextLength?: number };
   readonly draft: { readonly folder: { readonly name: string } } | null;
   /** Fires once if the engine's process ends without being disposed (an engine in this thread never does). */
   readonly onDidExit?: Event<EngineExit>;
@@ -92,7 +93,7 @@ export class ProcessEngine implements LoadedEngine {
   readonly draft: LoadedEngine['draft'];
 
   private constructor(private readonly child: ChildProcess, private readonly info: EngineInfo, private readonly stderr: () => string) {
-    this.target = { folder: { name: info.model }, provider: info.provider };
+    this.target = { folder: { name: info.model }, provider: info.provider, contextLength: info.context };
     this.draft = info.draft ? { folder: { name: info.draft } } : null;
     child.on('message', (m: FromEngine) => {
       if ('id' in m) this.listeners.get(m.id)?.(m);

@@ -33,3 +33,8 @@ test('ready shows the followed completion\'s speed and acceptance, each labelled
   assert.equal(statusView(ready).text, '$(zap) Hasten');
   assert.match(statusView(ready).tooltip, /No completion yet with this model/);
 });
+
+test('ready names the context the model runs at and the setting that sets it', () => {
+  assert.match(statusView({ ...ready, context: 2048 }).tooltip, /^Hasten: hasten-target \+ draft hasten-draft-m on cpu, context 2,048 tokens \(hasten\.contextTokens\)\./);
+  assert.match(statusView(ready).tooltip, /^Hasten: hasten-target \+ draft hasten-draft-m on cpu\./);
+});
