@@ -11,7 +11,7 @@ import { build } from '../../src/build/builder';
 import { Engine, HastenError } from '../../src/engine';
 import { CausalModel } from '../../src/engine/model/causal';
 import { openModelFolder } from '../../src/engine/model/folder';
-import { checkMemory, estimateMemory, isQuantised, weightFiles } from '../../src/engine/model/memory';
+import { availableMemory, checkMemory, estimateMemory, isQuantised, weightFiles } from '../../src/engine/model/memory';
 import { DEFAULT_RUNTIME } from '../../src/engine/model/session';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -59,6 +59,12 @@ describe('the estimate', () => {
 
 describe('the refusal', () => {
   const e = { weightBytes: 3e9, quantised: false, kvBytes: 0.5e9, kvSlots: 4096, bytes: 3.6e9 };
+
+  test('available memory: os.freemem on Linux and Windows, the total on macOS (whose freemem leaves out reclaimable cache)', () => {
+    assert.equal(availableMemory('darwin').free, os.totalmem());
+    const linux = availableMemory('linux');
+    assert.ok(linux.free > 0 && linux.free <= linux.total);
+  });
 
   test('a model that fits in the available memory passes', () => {
     checkMemory('m', e, { free: 4e9, total: 8e9 });

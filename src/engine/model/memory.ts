@@ -53,10 +53,17 @@ export function estimateMemory(graph: string, config: ModelConfig, raw: Record<s
 const gb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${Math.round(n / 1e6)} MB`);
 
 /**
- * Refuses a model that needs more than the memory available now (free plus what the OS can reclaim,
- * as os.freemem reports it). `mem` defaults to this machine's.
+ * Memory a model may take now. Linux and Windows report what is available (free plus reclaimable
+ * cache) as os.freemem; macOS reports free pages only, often a few hundred MB with gigabytes of
+ * reclaimable cache beside them, so there only the total counts.
  */
-export function checkMemory(what: string, e: MemoryEstimate, mem: { free: number; total: number } = { free: os.freemem(), total: os.totalmem() }): void {
+export function availableMemory(platform: NodeJS.Platform = process.platform): { free: number; total: number } {
+  const total = os.totalmem();
+  return { free: platform === 'darwin' ? total : os.freemem(), total };
+}
+
+/** Refuses a model that needs more than the memory available now. `mem` defaults to this machine's. */
+export function checkMemory(what: string, e: MemoryEstimate, mem: { free: number; total: number } = availableMemory()): void {
   if (e.bytes <= mem.free) return;
   const parts = `${gb(e.weightBytes)} of weights${e.quantised ? ` (counted ${QUANTISED_FACTOR}x: onnxruntime repacks quantised weights)` : ''} and ${gb(e.kvBytes)} of KV cache for ${e.kvSlots} tokens, from config.json`;
   const never = e.bytes > mem.total;
