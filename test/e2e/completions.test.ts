@@ -112,8 +112,16 @@ test('a bad model folder shows a clear error, and completions fall back to the b
       await openFile(page, 'stats.py');
       await runCommand(page, 'Hasten: Select Model');
       await pick(page, 'Folder on disk');
+      // VS Code's simple file dialog fills in its starting folder asynchronously: wait for it, or it lands after our path.
       const input = page.locator('.quick-input-widget input');
+      const value = () => input.inputValue();
+      for (let i = 0; i < 50 && !(await value()); i++) await page.waitForTimeout(100);
       await input.fill(`${badPicked}/`);
+      for (let i = 0; i < 50 && (await value()) !== `${badPicked}/`; i++) {
+        await page.waitForTimeout(100);
+        if (i % 10 === 9) await input.fill(`${badPicked}/`);
+      }
+      assert.equal(await value(), `${badPicked}/`, 'the file dialog holds the typed path');
       await page.keyboard.press('Enter');
       await page.locator('.notifications-toasts', { hasText: `${badPicked} is not a usable model` }).waitFor();
       await page.locator('.notifications-toasts', { hasText: 'config.json is missing' }).waitFor();
