@@ -1,16 +1,8 @@
 // A seeded random source for the fuzz tests: the same seed gives the same cases on every machine.
+import { seededRandom } from '../../../src/engine/sampling';
 
-/** mulberry32: small, fast, and good enough to pick mutations. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the engine's own seeded source (`seededRandom`). */
+export const rng = seededRandom;
 
 /** A whole number in [0, n). */
 export const below = (r: () => number, n: number) => Math.floor(r() * n);
