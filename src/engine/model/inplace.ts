@@ -14,6 +14,14 @@ import { Logits } from './logits';
 
 const MIN = -3.4028234663852886e38;
 
+const keepInput = new WeakMap<ort.InferenceSession, boolean>();
+/** Whether a session's graph takes `logits_to_keep` (looked up once per session, not every step). */
+function takesKeep(session: ort.InferenceSession): boolean {
+  let v = keepInput.get(session);
+  if (v === undefined) keepInput.set(session, (v = session.inputNames.includes('logits_to_keep')));
+  return v;
+}
+
 /** Slots allocated at first (grown by doubling when a block would not fit). */
 export const INITIAL_SLOTS = 256;
 
@@ -87,8 +95,9 @@ export class InPlaceKv {
       total_sequence_length: new ort.Tensor('int32', Int32Array.of(total), []),
     };
     // Graphs built before logits_to_keep compute every row.
-    const keep = lastOnly && session.inputNames.includes('logits_to_keep') ? 1 : T;
-    if (session.inputNames.includes('logits_to_keep')) feeds.logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
+    const canKeep = takesKeep(session);
+    const keep = lastOnly && canKeep ? 1 : T;
+    if (canKeep) feeds.logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
     if (tree) {
       feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(tree.depths, (d) => BigInt(past + d)), [1, T]);
       feeds.attention_bias = new ort.Tensor('float32', this.treeBias(tree.parents, past), [1, 1, T, total]);
