@@ -27,6 +27,11 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# WebGPU tests: onnxruntime-node's bundled WebGPU provider needs a Vulkan loader and, on a machine without a
+# GPU, Mesa's software Vulkan (lavapipe). Debian 12's own Mesa 22.3 lavapipe is refused by Dawn, so the
+# driver comes from bookworm-backports (Mesa 25). Idempotent: the source file and packages are added once.
+bash scripts/setup-vulkan.sh
+
 # onnxruntime-node's install script fetches CUDA binaries and fails offline; the CPU build ships in the
 # package. npm 11 already skips it (package.json allowScripts); this covers npm 10, which runs it.
 echo "[setup] npm ci"
