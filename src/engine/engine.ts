@@ -160,7 +160,7 @@ export class Engine {
     const strategy = req.strategy === 'auto' ? this.auto.choose(this.autoCandidates()) : req.strategy;
     const settings = { ...DEFAULT_DECODE, ...req.settings };
     const { ids: prompt, heal } = strategy === 'mask-predict' ? { ids: await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings), heal: '' } : this.promptFor(req.prefix, req.suffix, maxNew);
-    const gen = this.decoder(strategy, settings, {
+    const gen = this.decoder(strategy, settings, req.strategy === 'auto', {
       prompt, maxNewTokens: maxNew, ...(heal ? { heal } : {}), sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
     });
     let text = '';
@@ -200,16 +200,22 @@ export class Engine {
     return c;
   }
 
-  private decoder(strategy: Strategy, s: DecodeSettings, req: Parameters<typeof autoregressive>[1]): AsyncGenerator<DecodeChunk, CompletionTrace> {
+  private decoder(strategy: Strategy, s: DecodeSettings, forAuto: boolean, req: Parameters<typeof autoregressive>[1]): AsyncGenerator<DecodeChunk, CompletionTrace> {
     if (strategy === 'autoregressive') return autoregressive(this.target, req);
     if (isExitStrategy(strategy)) return this.exits.decoder(strategy, s, req);
     if (isNarStrategy(strategy)) return this.nar.decoder(strategy, s, req);
-    return speculative(this.target, this.drafter(strategy, s), req, strategy, { maxNodes: s.maxNodes });
+    return speculative(this.target, this.drafter(strategy, s, forAuto), req, strategy, { maxNodes: s.maxNodes });
   }
 
-  /** Drafters live across requests, so their adaptive draft length carries over. */
-  private drafter(strategy: Strategy, s: DecodeSettings): Drafter {
-    const key = `${strategy}:${s.draftLength}:${s.draftAdaptive}:${s.treeWidths.join(',')}`;
+  /**
+   * Drafters live across requests, so their adaptive draft length carries over. Auto's are its own:
+   * requests that name a strategy between auto's (the benchmark runs every strategy on every prompt)
+   * moved a shared drafter's draft length, so auto's prompt-lookup completions drafted other chains
+   * than prompt lookup's own on the same prompt (47 of the last full bench's 87 such prompts, 13 of
+   * them in another number of steps).
+   */
+  private drafter(strategy: Strategy, s: DecodeSettings, forAuto: boolean): Drafter {
+    const key = `${forAuto ? 'auto:' : ''}${strategy}:${s.draftLength}:${s.draftAdaptive}:${s.treeWidths.join(',')}`;
     let d = this.drafters.get(key);
     if (!d) {
       d = this.newDrafter(strategy, s);

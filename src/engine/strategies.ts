@@ -37,27 +37,36 @@ export const PRIOR_SPEEDUP: Partial<Record<Strategy, number>> = {
 const prior = (s: Strategy): number => PRIOR_SPEEDUP[s] ?? 0.5;
 
 export interface AutoOptions {
-  /** Every this many requests, one goes to a candidate within `slowFactor` of the best estimate. */
+  /** At most one request in this many explores, and a candidate is measured again at most this often. */
   exploreEvery: number;
-  /** Candidates estimated (measured, or by the priors) slower than this × the best are tried only every `exploreEvery × slowRounds` requests. */
+  /** Candidates estimated (measured, or by the priors) slower than this × the best wait `slowRounds` times longer to be measured. */
   slowFactor: number;
   slowRounds: number;
   /** The strategy in use is kept until another is estimated faster by this fraction (one completion's speed is noisy). */
   hysteresis: number;
+  /** The longest wait, in requests, before a candidate is measured again: each measurement that leaves it behind doubles its wait up to this. */
+  maxWait: number;
 }
 
-export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, slowRounds: 4, hysteresis: 0.15 };
+export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, slowRounds: 4, hysteresis: 0.15, maxWait: 384 };
 
 /**
  * The auto strategy: a bandit over the lossless strategies that starts from measured priors. It
  * takes the candidate with the lowest estimated cost (measured, or from the priors relative to one
- * that was measured). Every `exploreEvery`th request goes elsewhere, to a candidate that could
- * plausibly win (estimated within `slowFactor` of the best): one never measured first (in prior
- * order), else the least recently tried. Clearly slower ones, measured or by the priors, are tried
- * only every `slowRounds` such rounds (every 96 requests). The strategy in use is kept until another
- * is estimated `hysteresis` faster. Exploration so costs under 1% when the priors hold, and a model
- * whose drafts pay off is still found (within about 300 requests when the priors put its draft model
- * far behind).
+ * that was measured); the strategy in use is kept until another is estimated `hysteresis` faster.
+ *
+ * Exploration is paid for by the user (an explored request runs a strategy auto thinks slower), so
+ * it is rationed: a candidate is measured again only when its last measurement, by auto or by a
+ * request that named the strategy, is older than its wait, and at most one request in
+ * `exploreEvery` explores (the most promising candidate that is due). The wait starts at
+ * `exploreEvery` requests for a plausible winner (estimated within `slowFactor` of the best) and at
+ * `exploreEvery × slowRounds` for one the priors or measurements put far behind; each measurement
+ * that leaves a candidate behind the one in use doubles its wait, up to `maxWait`, and one that
+ * alone would displace it resets the wait. Simulated with the priors holding (test/unit/auto.test.ts),
+ * 17 of the first 1,000 requests explore (41 with a fixed round every 24 requests), then about one
+ * in 75; a draft model that pays off though the priors put it far behind is first measured at
+ * request 144 (192 before); and candidates measured by requests that named them (the benchmark runs
+ * every strategy on every prompt) are not explored at all.
  *
  * Cost is decode milliseconds per unit of a per-context yardstick, `ref` in `record`: the engine
  * passes the steps prompt lookup would have needed for the same completion (`lookupSteps`, free to
@@ -72,8 +81,12 @@ export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, sl
 export class AutoSelector {
   /** Decode ms per yardstick unit (ms per token without one). */
   private readonly cost = new Map<Strategy, number>();
+  /** The request count at each strategy's latest measurement. */
   private readonly lastTried = new Map<Strategy, number>();
+  /** Measurements in a row that left each strategy behind the one in use: its wait doubles with each. */
+  private readonly behind = new Map<Strategy, number>();
   private requests = 0;
+  private lastExplored = 0;
   /** The strategy exploited so far. */
   private incumbent: Strategy | undefined;
 
@@ -85,17 +98,18 @@ export class AutoSelector {
     const ranked = [...candidates].sort((a, b) => est(a) - est(b));
     const held = this.incumbent !== undefined && candidates.includes(this.incumbent) ? this.incumbent : undefined;
     const best = held !== undefined && est(ranked[0]!) > (1 - this.o.hysteresis) * est(held) ? held : ranked[0]!;
-    if (this.requests % this.o.exploreEvery !== 0) return (this.incumbent = best);
-    // Only plausible winners are explored, except in slow rounds; a candidate never measured first (in prior order).
-    // A candidate the priors put far behind is so first measured in a slow round, not in the first rounds, where
-    // its exploration would cost a whole request at about half speed.
-    const slowRound = this.requests % (this.o.exploreEvery * this.o.slowRounds) === 0;
-    const plausible = (c: Strategy) => slowRound || est(c) <= this.o.slowFactor * est(best);
-    const untried = ranked.find((c) => !this.lastTried.has(c) && plausible(c));
-    if (untried) return untried;
-    const others = ranked.filter((c) => c !== best && plausible(c));
-    others.sort((a, b) => (this.lastTried.get(a) ?? 0) - (this.lastTried.get(b) ?? 0));
-    return others[0] ?? best;
+    this.incumbent = best;
+    if (this.requests - this.lastExplored < this.o.exploreEvery) return best;
+    const due = ranked.find((c) => c !== best && this.requests - (this.lastTried.get(c) ?? 0) >= this.wait(est(c), est(best), c));
+    if (due === undefined) return best;
+    this.lastExplored = this.requests;
+    return due;
+  }
+
+  /** Requests to wait before measuring `s` again, given its estimated cost and the best's. */
+  private wait(cost: number, bestCost: number, s: Strategy): number {
+    const base = cost <= this.o.slowFactor * bestCost ? this.o.exploreEvery : this.o.exploreEvery * this.o.slowRounds;
+    return Math.min(this.o.maxWait, base * 2 ** (this.behind.get(s) ?? 0));
   }
 
   /** Cost for each candidate: measured, else scaled from a measured one by the priors, else by prior rank alone. */
@@ -126,6 +140,11 @@ export class AutoSelector {
     const prev = measured ?? this.fromPriors(strategy);
     const w = (measured === undefined ? 0.75 : 0.25) * Math.min(1, tokens / 16);
     this.cost.set(strategy, prev === undefined ? sample : prev * (1 - w) + sample * w);
+    const held = this.incumbent === undefined ? undefined : this.cost.get(this.incumbent);
+    if (strategy === this.incumbent || held === undefined) return;
+    // The sample, not the smoothed estimate: one fast measurement is not enough to move to it, but enough to look again soon.
+    const displaces = sample <= (1 - this.o.hysteresis) * held;
+    this.behind.set(strategy, displaces ? 0 : (this.behind.get(strategy) ?? 0) + 1);
   }
 
   estimates(): Record<string, number> {
