@@ -17,9 +17,26 @@ export interface Windows {
 /** Lines after the cursor's line that the policy compares completions with. */
 const NEXT_LINES = 3;
 
+/** The prefix window's start moves in steps of this many characters (then to a line start). */
+const PREFIX_STEP = 256;
+
+/**
+ * Where the prefix window starts: at most `prefixChars` before the cursor, rounded up to a multiple of
+ * PREFIX_STEP and then to the next line start. While the user types, the start stays put for up to
+ * PREFIX_STEP characters, so the prompt up to the cursor is unchanged and the engine reuses its KV
+ * cache (a start that moved with every key changed the first tokens and cost a whole prefill).
+ */
+export function prefixStart(src: TextSource, offset: number, prefixChars: number): number {
+  if (offset <= prefixChars) return 0;
+  const start = Math.min(offset, Math.ceil((offset - prefixChars) / PREFIX_STEP) * PREFIX_STEP);
+  const head = src.slice(start, Math.min(offset, start + PREFIX_STEP));
+  const nl = head.indexOf('\n');
+  return nl === -1 ? start : start + nl + 1;
+}
+
 /** Prefix and suffix windows at `offset`, and the cursor context the multi-line policy needs. */
 export function windowsAt(src: TextSource, offset: number, cfg: Pick<CompletionConfig, 'prefixChars' | 'suffixChars' | 'multiline' | 'maxLines'>): Windows {
-  const prefix = src.slice(Math.max(0, offset - cfg.prefixChars), offset);
+  const prefix = src.slice(prefixStart(src, offset, cfg.prefixChars), offset);
   const suffix = src.slice(offset, Math.min(src.length, offset + cfg.suffixChars));
   const nl = suffix.indexOf('\n');
   const lineSuffix = nl === -1 ? suffix : suffix.slice(0, nl);

@@ -12,6 +12,23 @@ export interface PromptBudget {
 
 /** Characters kept per token of budget before tokenising: generous, and bounds the work on huge files. */
 const CHARS_PER_TOKEN = 8;
+/** Characters of a too-long prefix are cut in multiples of this, so its start stays put while the user types. */
+const CUT_CHARS = 256;
+
+/**
+ * Tokens of a too-long prefix are cut in multiples of an eighth of the room: while the user types,
+ * the prompt's start (and so the KV cache of everything before the cursor) stays the same for that
+ * many new tokens, instead of shifting by one token a keystroke and costing a whole prefill.
+ */
+export function cutBlock(room: number): number {
+  return Math.max(8, Math.floor(room / 8));
+}
+
+/** How many of `have` to drop to fit `keep`, rounded up to a multiple of `block` (never more than `have`). */
+function dropCount(have: number, keep: number, block: number): number {
+  if (have <= keep) return 0;
+  return Math.min(have, Math.ceil((have - keep) / block) * block);
+}
 
 export interface Prompt {
   ids: number[];
@@ -27,8 +44,9 @@ export interface Prompt {
 
 /**
  * Encodes prefix and suffix within the budget: the prefix keeps its end (nearest the cursor), the
- * suffix its start. Unused suffix budget goes to the prefix. With `heal`, the prefix's last token
- * comes off the prompt and its text is returned (see `Prompt.heal`).
+ * suffix its start. Unused suffix budget goes to the prefix. A prefix that does not fit is cut at its
+ * start in blocks (`cutBlock`), so consecutive keystrokes share the prompt up to the cursor. With
+ * `heal`, the prefix's last token comes off the prompt and its text is returned (see `Prompt.heal`).
  */
 export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false): Prompt {
   if (budget.tokens < 4) {
@@ -36,7 +54,7 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
   }
   const fim = tk.fim;
   const maxChars = budget.tokens * CHARS_PER_TOKEN;
-  const pre = tk.encode(prefix.slice(-maxChars));
+  const pre = tk.encode(prefix.slice(dropCount(prefix.length, maxChars, CUT_CHARS)));
   let healed = '';
   if (heal && pre.length >= 2) {
     const text = tk.tokenText(pre[pre.length - 1]!);
@@ -56,11 +74,10 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
       healed = text.slice(covered);
     }
   }
-  if (!fim) return { ids: pre.slice(-budget.tokens), heal: healed };
+  if (!fim) return { ids: pre.slice(dropCount(pre.length, budget.tokens, cutBlock(budget.tokens))), heal: healed };
   const room = budget.tokens - 3;
   const suf = tk.encode(suffix.slice(0, maxChars));
   const sufTokens = Math.min(suf.length, Math.floor(room * budget.suffixShare));
-  const preTokens = Math.min(pre.length, room - sufTokens);
-  const preIds = preTokens > 0 ? pre.slice(-preTokens) : [];
+  const preIds = pre.slice(dropCount(pre.length, room - sufTokens, cutBlock(room)));
   return { ids: [fim.prefixId, ...preIds, fim.suffixId, ...suf.slice(0, sufTokens), fim.middleId], heal: healed };
 }
