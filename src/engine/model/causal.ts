@@ -7,9 +7,10 @@ import { HastenError, throwIfAborted } from '../errors';
 import { ModelFolder } from './folder';
 import { InPlaceKv } from './inplace';
 import { KvCache } from './kvcache';
+import { runOn } from './device';
 import { checkMemory, estimateMemory } from './memory';
 import { Logits } from './logits';
-import { contextFor, openSession, Provider, RuntimeOptions } from './session';
+import { contextFor, firstLine, openSession, Provider, resolveProvider, RuntimeOptions } from './session';
 import { asFloat32, StandardIo } from './standardIo';
 
 const MIN = -3.4028234663852886e38;
@@ -61,14 +62,17 @@ export class CausalModel {
   /** Forward passes and time spent in them, for statistics. */
   runs = 0;
   runMs = 0;
+  /** The sessions' K/V stay on the device (WebGPU): see device.ts. */
+  private device = false;
 
   private constructor(
     readonly folder: ModelFolder,
-    private readonly standard: ort.InferenceSession,
+    private standard: ort.InferenceSession,
     private tree: ort.InferenceSession | null,
-    readonly provider: Provider,
+    /** Where the model runs now: a device that fails mid-decode leaves it on cpu. */
+    public provider: Provider,
     /** The builder's fast graph: KV updated in place by onnxruntime, no holes, no copies. */
-    private readonly inPlace: InPlaceKv | null = null,
+    private inPlace: InPlaceKv | null = null,
     private readonly runtime: RuntimeOptions | null = null,
     /** A standard export's I/O differences (positions, use_cache_branch, fp16 K/V). */
     private readonly io: StandardIo = new StandardIo(folder.files.standard, standard),
@@ -92,7 +96,7 @@ export class CausalModel {
     const useFast = f.fast !== undefined && opts.fast !== false;
     const context = contextFor(runtime, c.contextLength);
     // Host memory only: a GPU provider's device memory is not known here.
-    if (runtime.provider === 'cpu') {
+    if (resolveProvider(runtime.provider).provider === 'cpu') {
       const graph = useFast ? f.fast! : f.standard;
       // A fast graph's slots are the context plus the tree headroom it was built with.
       const slots = useFast ? Math.min(c.kvSlots ?? c.contextLength, context + (c.kvSlots ?? c.contextLength) - c.contextLength) : context;
@@ -102,9 +106,11 @@ export class CausalModel {
       const fast = await openSession(f.fast!, runtime);
       try {
         checkFastIo(f.fast!, folder, fast.session);
-        const tree = withTree && f.fastTree ? (await openSession(f.fastTree, runtime)).session : null;
-        const kv = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, c.kvSlots ?? c.contextLength);
-        return new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime, undefined, context);
+        const tree = withTree && f.fastTree ? (await openSession(f.fastTree, fast.provider === 'cpu' ? { ...runtime, provider: 'cpu' } : runtime)).session : null;
+        const kv = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, c.kvSlots ?? c.contextLength, undefined, fast.device);
+        const m = new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime, undefined, context);
+        m.device = fast.device;
+        return m;
       } catch (err) {
         await fast.session.release();
         throw err;
@@ -114,8 +120,10 @@ export class CausalModel {
     try {
       checkIo(folder, std.session);
       const io = new StandardIo(f.standard, std.session);
-      const tree = withTree && f.tree ? (await openSession(f.tree, runtime)).session : null;
-      return new CausalModel(folder, std.session, tree, std.provider, null, null, io, context);
+      const tree = withTree && f.tree ? (await openSession(f.tree, std.provider === 'cpu' ? { ...runtime, provider: 'cpu' } : runtime)).session : null;
+      const m = new CausalModel(folder, std.session, tree, std.provider, null, runtime, io, context);
+      m.device = m.cache.device = std.device;
+      return m;
     } catch (err) {
       await std.session.release();
       throw err;
@@ -174,6 +182,12 @@ export class CausalModel {
       this.slots.length = n;
       this.compactIfNeeded();
     }
+    // A device cache cannot be compacted from Node: past a quarter of holes it starts afresh, and the
+    // caller prefills the prompt on the device.
+    if (this.device && this.cache.holey) {
+      this.reset();
+      return 0;
+    }
     return n;
   }
 
@@ -195,6 +209,23 @@ export class CausalModel {
     }
     const t0 = performance.now();
     let logits: Logits;
+    try {
+      logits = await this.run(tokens, par, dep, opts.lastOnly === true);
+    } catch (err) {
+      if (!this.device || signal?.aborted || err instanceof HastenError || err instanceof RangeError) throw err;
+      // The device failed mid-decode: continue on the CPU from the committed tokens, and run this block again.
+      await this.fallBackToCpu(err, signal);
+      logits = await this.run(tokens, par, dep, opts.lastOnly === true);
+    }
+    this.runs++;
+    this.runMs += performance.now() - t0;
+    throwIfAborted(signal);
+    return logits;
+  }
+
+  /** One forward block on whichever graph fits it (see `forward`). */
+  private async run(tokens: readonly number[], par: readonly number[], dep: number[], lastOnly: boolean): Promise<Logits> {
+    let logits: Logits;
     if (this.inPlace) {
       if (this.length + tokens.length > this.inPlace.slots) {
         throw new HastenError('context-overflow', `A block of ${tokens.length} tokens after ${this.length} does not fit the ${this.inPlace.slots} KV slots of ${this.folder.files.fast}.`,
@@ -205,19 +236,45 @@ export class CausalModel {
         // Opened for chains only (a draft, or a target loaded without tree attention): load the tree graph on first use.
         const file = this.folder.files.fastTree;
         if (!file || !this.runtime) throw new HastenError('variant-missing', `${this.folder.dir} has no fast tree graph (onnx/model_fast_tree.onnx) to verify a token tree.`, 'Rebuild it with npm run hasten -- build --from CHECKPOINT_DIR --out MODEL_DIR --variants standard,fast,tree, or use a chain strategy (autoregressive, prompt-lookup, draft-model).');
-        this.tree = (await openSession(file, this.runtime)).session;
+        this.tree = (await openSession(file, { ...this.runtime, provider: this.provider })).session;
       }
       this.lastBlock = tokens;
-      logits = await this.inPlace.run(chain ? this.standard : this.tree!, tokens, chain ? null : { parents: par, depths: dep }, opts.lastOnly === true);
+      logits = await this.inPlace.run(chain ? this.standard : this.tree!, tokens, chain ? null : { parents: par, depths: dep }, lastOnly);
     } else if (isChain(par) || this.tree) {
       logits = await this.runBlock(tokens, par, dep, isChain(par) ? null : this.tree);
     } else {
       logits = await this.runPaths(tokens, par);
     }
-    this.runs++;
-    this.runMs += performance.now() - t0;
-    throwIfAborted(signal);
     return logits;
+  }
+
+  /**
+   * Reopens the graphs on the CPU after a device failed, and rebuilds the cache from the committed
+   * tokens (one prefill), so the completion in flight finishes. The message goes to `onFallback`.
+   */
+  private async fallBackToCpu(err: unknown, signal?: AbortSignal): Promise<void> {
+    const runtime: RuntimeOptions = { ...(this.runtime ?? { threads: 0, shared: true }), provider: 'cpu' };
+    runtime.onFallback?.(`Execution provider "${this.provider}" failed while decoding (${firstLine(err)}); continuing on cpu. ` +
+      'If it happens again, set hasten.executionProvider to cpu.');
+    const f = this.folder.files;
+    const fast = this.inPlace !== null;
+    const hadTree = this.tree !== null;
+    for (const s of [this.standard, this.tree]) await s?.release().catch(() => undefined);
+    this.inPlace?.dispose();
+    this.cache.release();
+    this.standard = (await openSession(fast ? f.fast! : f.standard, runtime)).session;
+    const treeFile = fast ? f.fastTree : f.tree;
+    this.tree = hadTree && treeFile ? (await openSession(treeFile, runtime)).session : null;
+    const c = this.folder.config;
+    if (fast) this.inPlace = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, this.inPlace!.slots);
+    this.device = this.cache.device = false;
+    this.provider = 'cpu';
+    const seq = [...this.seq];
+    this.reset();
+    if (seq.length) {
+      await this.forward(seq, null, signal, { lastOnly: true });
+      this.commit(seq.map((_, i) => i));
+    }
   }
 
   /** Keeps these nodes of the last forward block (indices into its tokens); the rest become holes. */
@@ -291,7 +348,7 @@ export class CausalModel {
       feeds[`past_key_values.${l}.value`] = c.value(l);
     }
     this.io.extra(feeds, S);
-    const out = await (tree ?? this.standard).run(feeds);
+    const out = await runOn(tree ?? this.standard, this.device, feeds);
     const keys: ort.Tensor[] = [];
     const values: ort.Tensor[] = [];
     for (let l = 0; l < c.layers; l++) {
@@ -310,6 +367,10 @@ export class CausalModel {
    * batch over a copy of the past. Works with any standard export; costs a copy of the cache.
    */
   private async runPaths(tokens: readonly number[], par: readonly number[]): Promise<Logits> {
+    if (this.device) {
+      throw new HastenError('variant-missing', `${this.folder.dir} has no tree-attention graph, and a token tree without one needs the KV cache on the host, which ${this.provider} does not give back.`,
+        'Build the folder with npm run hasten -- build --variants standard,fast,tree, use a chain strategy (autoregressive, prompt-lookup, draft-model), or set hasten.executionProvider to cpu.');
+    }
     const c = this.cache;
     const rows = paths(par);
     const B = rows.length;
@@ -376,6 +437,8 @@ export class CausalModel {
   }
 
   async dispose(): Promise<void> {
+    this.inPlace?.dispose();
+    this.cache.release();
     await this.standard.release();
     await this.tree?.release();
   }

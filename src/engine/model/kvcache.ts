@@ -5,7 +5,13 @@
 // head). Instead every physical slot has a validity flag; rejected draft tokens simply become
 // holes that the attention mask hides. Positions (RoPE) count valid slots only, so holes change
 // nothing numerically. Holes are squeezed out by `compact` once they exceed a quarter of the cache.
+//
+// On a device (WebGPU) the tensors are the graph's `gpu-buffer` presents, fed back as past and released
+// when replaced. They cannot be read back from Node, so there is no compaction there: holes stay
+// masked, and `CausalModel.retain` starts a fresh cache (the next prompt is prefilled on the device)
+// once they exceed the same quarter.
 import * as ort from 'onnxruntime-node';
+import { onDevice, release } from './device';
 
 /** Element type of the cache: the graph's own K/V type, so a float16 export's cache is never converted. */
 export type KvType = 'float32' | 'float16';
@@ -22,11 +28,17 @@ export class KvCache {
   compactions = 0;
   compactMs = 0;
 
-  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly type: KvType = 'float32') {
+  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly type: KvType = 'float32', public device = false) {
     this.reset();
   }
 
+  /** Releases the device tensors (a host cache is left to the garbage collector). */
+  release(): void {
+    for (const t of [...this.keys, ...this.values]) release(t);
+  }
+
   reset(): void {
+    this.release();
     const empty = () => new ort.Tensor(this.type, this.type === 'float16' ? new Uint16Array(0) : new Float32Array(0), [1, this.kvHeads, 0, this.headDim]);
     this.keys = Array.from({ length: this.layers }, empty);
     this.values = Array.from({ length: this.layers }, empty);
@@ -49,6 +61,7 @@ export class KvCache {
 
   /** Replaces the tensors with a run's presents, whose last `added` slots start out tentative (holes). */
   append(keys: ort.Tensor[], values: ort.Tensor[], added: number): void {
+    for (const t of [...this.keys, ...this.values]) if (onDevice(t) && !keys.includes(t) && !values.includes(t)) release(t);
     this.keys = keys;
     this.values = values;
     const total = this.length + added;
@@ -80,6 +93,11 @@ export class KvCache {
         this.count--;
       }
     }
+  }
+
+  /** True when holes exceed a quarter of the cache (and at least 32 slots). */
+  get holey(): boolean {
+    return this.length - this.count >= 32 && this.holeFraction > 0.25;
   }
 
   /** Holes as a fraction of the physical cache. */
@@ -134,7 +152,8 @@ export class KvCache {
 
   /** Compacts when holes take more than a quarter of the cache (and at least 32 slots); true if it did. */
   maybeCompact(): boolean {
-    if (this.length - this.count >= 32 && this.holeFraction > 0.25) {
+    if (this.device) return false;
+    if (this.holey) {
       this.compact();
       return true;
     }

@@ -13,7 +13,14 @@
 // rides along as an extra row in the skipped layer's next call and its hidden output is thrown
 // away: no extra session run and no copy of the cache (test/unit/engine-earlyexit.test.ts checks
 // that this equals layered_kv_propagate). `propagateNow` runs the graph eagerly instead.
+//
+// On a device (WebGPU) each block's present K/V are `gpu-buffer` outputs fed back as its next past
+// and released when replaced; hidden states and logits come back to the host (the exit decisions read
+// them). Node cannot read a device tensor back, so there the cache is never compacted or appended to
+// on the host: holes stay masked until `retain` starts afresh past a quarter of holes, and
+// 'propagate-graph' defers its rows like 'propagate' (equal K/V, as the test above checks).
 import * as ort from 'onnxruntime-node';
+import { release, runOn } from './device';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HastenError } from '../errors';
@@ -103,6 +110,8 @@ export class LayeredModel {
   private valid = 0;
   private seq: number[] = [];
   private seqSlots: number[] = [];
+  /** The blocks' K/V stay on the device (see device.ts). */
+  private device = false;
 
   private constructor(
     readonly folder: ModelFolder,
@@ -124,10 +133,12 @@ export class LayeredModel {
   static async open(folder: ModelFolder, runtime: RuntimeOptions): Promise<LayeredModel> {
     const files = layeredFiles(folder);
     const opened: ort.InferenceSession[] = [];
+    let device = false;
     const open = async (f: string) => {
-      const s = (await openSession(f, runtime)).session;
-      opened.push(s);
-      return s;
+      const o = await openSession(f, runtime);
+      opened.push(o.session);
+      device ||= o.device;
+      return o.session;
     };
     try {
       const embed = await open(files.embed);
@@ -136,7 +147,9 @@ export class LayeredModel {
       const head = await open(files.head);
       const prop = await open(files.kvPropagate);
       checkIo(files, blocks, head, prop);
-      return new LayeredModel(folder, embed, blocks, head, prop);
+      const m = new LayeredModel(folder, embed, blocks, head, prop);
+      m.device = device;
+      return m;
     } catch (err) {
       await Promise.all(opened.map((s) => s.release()));
       throw err;
@@ -163,6 +176,7 @@ export class LayeredModel {
   }
 
   reset(): void {
+    for (const t of [...this.keys, ...this.values]) release(t);
     const { numKvHeads: kv, headDim: hd } = this.folder.config;
     const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, kv, 0, hd]);
     this.keys = this.blocks.map(empty);
@@ -187,6 +201,10 @@ export class LayeredModel {
       this.seqSlots.length = n;
       this.maybeCompact();
     }
+    if (this.device && this.holey) {
+      this.reset();
+      return 0;
+    }
     return n;
   }
 
@@ -209,7 +227,7 @@ export class LayeredModel {
 
   /** Input embeddings of `tokens`: [T, width]. */
   async embed(tokens: readonly number[]): Promise<Hidden> {
-    const out = await this.embedding.run({ input_ids: ids(tokens) });
+    const out = await runOn(this.embedding, this.device, { input_ids: ids(tokens) });
     return new Hidden(out.hidden_states!.data as Float32Array, tokens.length, this.width);
   }
 
@@ -226,12 +244,14 @@ export class LayeredModel {
     });
     const input = defer.length ? Hidden.concat([...defer.map((d) => new Hidden(d.hidden, 1, this.width)), h]) : h;
     const t0 = performance.now();
-    const out = await this.blocks[l]!.run({
+    const out = await runOn(this.blocks[l]!, this.device, {
       hidden_states: input.tensor(), attention_mask: this.bias(l, rowSlots), position_ids: ids(rowSlots.map((s) => this.pos[s]!)),
       past_key: this.keys[l]!, past_value: this.values[l]!,
     });
     this.stats.blockRuns++;
     this.stats.blockMs += performance.now() - t0;
+    release(this.keys[l]);
+    release(this.values[l]);
     this.keys[l] = out.present_key!;
     this.values[l] = out.present_value!;
     this.len[l]! += rowSlots.length;
@@ -256,7 +276,7 @@ export class LayeredModel {
   async logits(h: Hidden, rows?: readonly number[]): Promise<Logits> {
     const x = rows ? Hidden.concat(rows.map((r) => new Hidden(h.row(r), 1, h.width))) : h;
     const t0 = performance.now();
-    const out = await this.head.run({ hidden_states: x.tensor() });
+    const out = await runOn(this.head, this.device, { hidden_states: x.tensor() });
     this.stats.headRuns++;
     this.stats.headMs += performance.now() - t0;
     const t = out.logits!;
@@ -271,6 +291,14 @@ export class LayeredModel {
     if (exitLayer >= this.numLayers) return;
     const hidden = h.slice();
     switch (mode) {
+      case 'propagate-graph':
+        // On a device the cache cannot be appended to on the host: defer, as 'propagate' does.
+        if (!this.device) {
+          await this.propagateNow([slot], new Hidden(hidden, 1, this.width), exitLayer);
+          return;
+        }
+        for (let l = exitLayer; l < this.numLayers; l++) this.defer(l, { slot, hidden, carry: false });
+        return;
       case 'propagate':
         for (let l = exitLayer; l < this.numLayers; l++) this.defer(l, { slot, hidden, carry: false });
         return;
@@ -282,9 +310,6 @@ export class LayeredModel {
           this.defer(l, { slot, hidden, carry: false });
           this.ownHole(l, slot);
         }
-        return;
-      case 'propagate-graph':
-        await this.propagateNow([slot], new Hidden(hidden, 1, this.width), exitLayer);
     }
   }
 
@@ -293,6 +318,7 @@ export class LayeredModel {
    * `slots`, computed now and appended to those layers' caches (a copy of each cache).
    */
   async propagateNow(slots: readonly number[], h: Hidden, from: number): Promise<void> {
+    if (this.device) throw new Error('propagateNow(): a device cache cannot be appended to on the host; defer the rows (skip with \'propagate\')');
     const t0 = performance.now();
     const kv = await this.propagateKv(slots, h);
     for (let l = from; l < this.numLayers; l++) {
@@ -307,7 +333,7 @@ export class LayeredModel {
 
   /** layered_kv_propagate itself: every layer's K/V ([1, kv_heads, T, head_dim]) from rows `h`. */
   async propagateKv(slots: readonly number[], h: Hidden): Promise<{ keys: ort.Tensor[]; values: ort.Tensor[] }> {
-    const out = await this.propagator.run({ hidden_states: h.tensor(), position_ids: ids(slots.map((s) => this.pos[s]!)) });
+    const out = await runOn(this.propagator, this.device, { hidden_states: h.tensor(), position_ids: ids(slots.map((s) => this.pos[s]!)) });
     return { keys: this.blocks.map((_, l) => out[`key.${l}`]!), values: this.blocks.map((_, l) => out[`value.${l}`]!) };
   }
 
@@ -334,8 +360,7 @@ export class LayeredModel {
 
   /** Squeezes holes out once they exceed a quarter of the cache (only while every layer is level). */
   maybeCompact(): boolean {
-    const holes = this.slots - this.valid;
-    if (holes < 32 || holes <= this.slots / 4) return false;
+    if (this.device || !this.holey) return false;
     if (this.len.some((n, l) => n !== this.slots || this.deferred[l]!.length)) return false;
     const keep: number[] = [];
     for (let s = 0; s < this.slots; s++) if (this.flags[s]) keep.push(s);
@@ -365,7 +390,14 @@ export class LayeredModel {
     return true;
   }
 
+  /** Holes exceed a quarter of the cache (and 32 slots). */
+  private get holey(): boolean {
+    const holes = this.slots - this.valid;
+    return holes >= 32 && holes > this.slots / 4;
+  }
+
   async dispose(): Promise<void> {
+    for (const t of [...this.keys, ...this.values]) release(t);
     await Promise.all([this.embedding, ...this.blocks, this.head, this.propagator].map((s) => s.release()));
   }
 

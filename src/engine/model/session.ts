@@ -2,12 +2,18 @@
 import * as ort from 'onnxruntime-node';
 import fs from 'node:fs';
 import { HastenError } from '../errors';
+import { chooseProvider, hostProbeEnv, type ProviderChoice } from './adapter';
+import { onnxOutputNames } from './outputNames';
 
 export const PROVIDERS = ['cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
 export type Provider = (typeof PROVIDERS)[number];
+/** The setting's values: a provider, or `auto` (WebGPU on a hardware GPU, else CPU: `chooseProvider`). */
+export const PROVIDER_SETTINGS = ['auto', ...PROVIDERS] as const;
+export type ProviderSetting = (typeof PROVIDER_SETTINGS)[number];
 
 export interface RuntimeOptions {
-  provider: Provider;
+  /** `auto` is resolved once per process by `resolveProvider`. */
+  provider: ProviderSetting;
   /** Intra-op threads per session; 0 lets ONNX Runtime choose. */
   threads: number;
   /**
@@ -36,7 +42,15 @@ export function autoContext(provider: Provider, modelContext: number): number {
 /** The context a model runs at: `contextTokens` when set (capped at the model's), else `autoContext`. */
 export function contextFor(o: Pick<RuntimeOptions, 'provider' | 'contextTokens'>, modelContext: number): number {
   const set = o.contextTokens ?? 0;
-  return set > 0 ? Math.min(set, modelContext) : autoContext(o.provider, modelContext);
+  return set > 0 ? Math.min(set, modelContext) : autoContext(resolveProvider(o.provider).provider, modelContext);
+}
+
+let autoChoice: ProviderChoice | null = null;
+/** A setting's provider and why: `auto` probes the machine once per process (`chooseProvider`). */
+export function resolveProvider(p: ProviderSetting): ProviderChoice {
+  if (p !== 'auto') return { provider: p, reason: 'set by hasten.executionProvider' };
+  autoChoice ??= chooseProvider(hostProbeEnv(availableProviders().includes('webgpu')));
+  return autoChoice;
 }
 
 export const DEFAULT_RUNTIME: RuntimeOptions = { provider: 'cpu', threads: 0, shared: true };
@@ -50,7 +64,7 @@ export function availableProviders(): Provider[] {
   return PROVIDERS.filter((p) => names.has(p));
 }
 
-function sessionOptions(provider: Provider, o: RuntimeOptions): ort.InferenceSession.SessionOptions {
+function sessionOptions(provider: Provider, o: RuntimeOptions, outputs?: readonly string[]): ort.InferenceSession.SessionOptions {
   const opts: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
@@ -64,13 +78,27 @@ function sessionOptions(provider: Provider, o: RuntimeOptions): ort.InferenceSes
   };
   if (o.threads > 0) opts.intraOpNumThreads = o.threads;
   if (o.shared) opts.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  // WebGPU: the KV outputs stay on the device and are fed back as the next run's past; only logits and
+  // hidden states (what the decoder reads) come back to the host.
+  if (provider === 'webgpu' && outputs) {
+    const kv = outputs.filter(isKvOutput);
+    if (kv.length) opts.preferredOutputLocation = Object.fromEntries(outputs.map((n) => [n, isKvOutput(n) ? 'gpu-buffer' : 'cpu']));
+  }
   return opts;
 }
+
+/** The K/V outputs of every causal graph Hasten runs: present.N.key/value (standard, fast, tree) and present_key/value (layered blocks). */
+export function isKvOutput(name: string): boolean {
+  return /^present(\.\d+\.(key|value)|_key|_value)$/.test(name);
+}
+
 
 /** A created session and the provider it really runs on. */
 export interface OpenedSession {
   session: ort.InferenceSession;
   provider: Provider;
+  /** Its K/V outputs stay on the device (`gpu-buffer`): feed them back, release them when dropped. */
+  device: boolean;
 }
 
 /**
@@ -81,17 +109,21 @@ export async function openSession(file: string, o: RuntimeOptions): Promise<Open
   if (!fs.existsSync(file)) {
     throw new HastenError('model-missing', `${file} is missing.`, 'Check the model folder (hasten.model setting) or re-export it.');
   }
-  let provider = o.provider;
+  let provider = resolveProvider(o.provider).provider;
   if (provider !== 'cpu' && !availableProviders().includes(provider)) {
     o.onFallback?.(`Execution provider "${provider}" is not available in this onnxruntime-node build on ${process.platform}/${process.arch}; using cpu. ` +
       `Available: ${availableProviders().join(', ')}. Change hasten.executionProvider to silence this.`);
     provider = 'cpu';
   }
   try {
-    return { session: await ort.InferenceSession.create(file, sessionOptions(provider, o)), provider };
+    const outputs = provider === 'webgpu' ? onnxOutputNames(file) : undefined;
+    const session = await ort.InferenceSession.create(file, sessionOptions(provider, o, outputs));
+    return { session, provider, device: provider === 'webgpu' && outputs!.some(isKvOutput) };
   } catch (err) {
     if (provider !== 'cpu') {
-      o.onFallback?.(`Execution provider "${provider}" failed to start (${firstLine(err)}); using cpu.`);
+      o.onFallback?.(`Execution provider "${provider}" failed to start (${firstLine(err)}); using cpu. ` +
+        (provider === 'webgpu' ? 'WebGPU needs a GPU with a Vulkan (Linux), D3D12 (Windows) or Metal (macOS) driver; on Linux install libvulkan1 and the GPU\'s Vulkan driver. ' : '') +
+        'Set hasten.executionProvider to cpu to silence this.');
       return openSession(file, { ...o, provider: 'cpu' });
     }
     throw new HastenError('model-corrupt', `${file} could not be loaded by ONNX Runtime (${firstLine(err)}).`,
@@ -99,6 +131,6 @@ export async function openSession(file: string, o: RuntimeOptions): Promise<Open
   }
 }
 
-function firstLine(err: unknown): string {
+export function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300);
 }
