@@ -3,7 +3,7 @@
 //   decode      read per request; no reload (strategy, token budget, drafter shape)
 //   completion  read per request; no reload (enable, multi-line policy, debounce, windows)
 //   context     resize the extra-context ring (chunk sizes)
-import { STRATEGY_IDS, PROVIDERS, type DecodeSettings, type Provider, type Strategy } from './engine';
+import { ONNX_DTYPES, STRATEGY_IDS, PROVIDERS, type DecodeSettings, type OnnxDtype, type Provider, type Strategy } from './engine';
 
 export const MULTILINE_MODES = ['auto', 'always', 'never'] as const;
 export type MultilineMode = (typeof MULTILINE_MODES)[number];
@@ -18,6 +18,8 @@ export interface EngineConfig {
   readonly threads: number;
   /** Tokens of context (prompt + completion), at most the model's; 0 = by provider (2,048 on a CPU, 8,192 otherwise). */
   readonly contextTokens: number;
+  /** Which export of a folder with several ONNX exports runs (onnx-community dtype suffixes); 'auto' = the engine's preference. */
+  readonly onnxDtype: 'auto' | OnnxDtype;
 }
 
 export interface DecodeConfig {
@@ -76,7 +78,7 @@ export interface SettingsReader {
 export const CONFIG_SECTION = 'hasten';
 
 /** Setting keys (under `hasten.`) whose change needs the engine reloaded. */
-export const ENGINE_KEYS = ['model', 'draftModel', 'executionProvider', 'threads', 'contextTokens'] as const;
+export const ENGINE_KEYS = ['model', 'draftModel', 'executionProvider', 'threads', 'contextTokens', 'onnxDtype'] as const;
 /** Setting keys that resize the extra-context ring. */
 export const CONTEXT_KEYS = ['context.ringChunks', 'context.chunkLines'] as const;
 
@@ -153,6 +155,7 @@ export function readConfig(settings: SettingsReader, report: ProblemReporter = (
       executionProvider: r.oneOf('executionProvider', PROVIDERS, 'cpu'),
       threads: r.int('threads', 0, 0, 64),
       contextTokens: r.int('contextTokens', 0, 0, 32768),
+      onnxDtype: r.oneOf('onnxDtype', ['auto', ...ONNX_DTYPES] as const, 'auto'),
     },
     decode: {
       strategy: r.oneOf('strategy', STRATEGY_IDS, 'auto'),

@@ -127,7 +127,7 @@ export class EngineHost {
       this.log.error(message);
       warnings.push(message);
       try {
-        engine = await this.open(bundled, { ...cfg, draftModel: '' }, warnings);
+        engine = await this.open(bundled, { ...cfg, draftModel: '', onnxDtype: 'auto' }, warnings);
       } catch (err2) {
         return this.failed(gen, err2);
       }
@@ -150,6 +150,7 @@ export class EngineHost {
       modelDir,
       ...(draftDir !== undefined ? { draftDir } : {}),
       runtime: { provider: cfg.executionProvider as Provider, threads: cfg.threads, shared: true, contextTokens: cfg.contextTokens },
+      ...(cfg.onnxDtype !== 'auto' ? { onnxDtype: cfg.onnxDtype } : {}),
       log: (level, message) => {
         this.log[level](message);
         if (level === 'warn') warnings.push(message);

@@ -11,7 +11,7 @@ import { Drafter } from './drafters/types';
 import { HastenError, isAbortError } from './errors';
 import { DEFAULT_EXIT, ExitSettings, ExitStrategies, isExitStrategy } from './exits';
 import { CausalModel } from './model/causal';
-import { checkSameTokenizer, openModelFolder, readManifest } from './model/folder';
+import { checkSameTokenizer, openModelFolder, readManifest, type OnnxDtype } from './model/folder';
 import { DEFAULT_NAR, defaultCmlm, isNarStrategy, NarSettings, NarStrategies } from './nar';
 import { DEFAULT_RUNTIME, RuntimeOptions } from './model/session';
 import { buildPrompt, Prompt } from './prompt';
@@ -32,6 +32,8 @@ export interface EngineOptions {
   treeAttention?: boolean;
   /** 'fast' (default): a builder-made folder runs its fast graph on an in-place cache; 'standard' forces the Optimum-style graph (A/B measurements). */
   graph?: 'fast' | 'standard';
+  /** Which export of a target folder with several runs (onnx-community: onnx/model_q4.onnx, ...); default: the first of DTYPE_PREFERENCE present. */
+  onnxDtype?: OnnxDtype;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -95,7 +97,7 @@ export class Engine {
   static async load(o: EngineOptions): Promise<Engine> {
     const log = o.log ?? (() => {});
     const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...o.runtime, onFallback: (m) => log('warn', m) };
-    const targetFolder = openModelFolder(o.modelDir);
+    const targetFolder = openModelFolder(o.modelDir, o.onnxDtype ? { dtype: o.onnxDtype } : {});
     if (targetFolder.manifest?.kind === 'cmlm' || targetFolder.raw.model_type === 'hasten-cmlm') {
       throw new HastenError('model-mismatch', `${targetFolder.dir} is a masked LM, not a causal model.`, 'Pick a causal model folder for completions.');
     }

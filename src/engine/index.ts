@@ -8,6 +8,8 @@ export { SKIPPED_KV } from './model/layered';
 export type { SkippedKv } from './model/layered';
 export type { Strategy, StrategyInfo } from './strategies';
 export { PROVIDERS, availableProviders } from './model/session';
+export { ONNX_DTYPES } from './model/folder';
+export type { OnnxDtype } from './model/folder';
 export type { Provider } from './model/session';
 export { HastenError, isAbortError } from './errors';
 export { GREEDY } from './sampling';

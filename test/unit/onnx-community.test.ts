@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeRandomCheckpoint } from '../../bench/checkpoints';
+import { EngineHost } from '../../src/completion/engineHost';
+import { readConfig } from '../../src/config';
 import { build } from '../../src/build/builder';
 import { HastenError } from '../../src/engine/errors';
 import { CausalModel } from '../../src/engine/model/causal';
@@ -183,6 +185,31 @@ describe('picking an export among dtype suffixes', () => {
       assert.match(err.fix, /^Pick one of quantized, uint8, q4, bnb4, q4f16, fp16, or download onnx\/model_int8\.onnx/);
       return true;
     });
+  });
+
+  test('hasten.onnxDtype picks the export the engine runs; one the folder lacks falls back to the bundled model, naming the exports it has', { timeout: 120_000 }, async () => {
+    // fp32 and int8 (without position_ids) of the same weights.
+    const two = community('two', 'model_int8.onnx', { noPositions: true });
+    fs.copyFileSync(path.join(built, 'onnx', 'model.onnx'), path.join(two, 'onnx', 'model.onnx'));
+    const warnings: string[] = [];
+    const log = { trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => warnings.push(m) };
+    const host = new EngineHost(path.join(ROOT, 'models'), log);
+    const setting = (value: string) => readConfig({ get: <T>(k: string, d: T) => (k === 'model' ? two : k === 'draftModel' ? 'none' : k === 'onnxDtype' ? value : d) as T }).engine;
+    const running = () => path.basename((host.engine as unknown as { target: { folder: { files: { standard: string } } } }).target.folder.files.standard);
+    try {
+      assert.equal(setting('auto').onnxDtype, 'auto');
+      await host.load(setting('auto'));
+      assert.equal(running(), 'model.onnx', 'auto: fp32 first');
+      await host.load(setting('int8'));
+      assert.equal(running(), 'model_int8.onnx');
+      assert.deepEqual(warnings, []);
+      await host.load(setting('q4'));
+      assert.equal(host.engine?.target.folder.name, 'hasten-target');
+      assert.match(warnings.join('\n'), /has no q4 export \(model_q4\.onnx\); it has model\.onnx, model_int8\.onnx/);
+      assert.equal(setting('q5').onnxDtype, 'auto', 'an unknown value falls back to auto');
+    } finally {
+      await host.dispose();
+    }
   });
 
   test('a token tree on a fast graph built without its tree twin names the build that makes it', async () => {
