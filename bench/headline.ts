@@ -98,14 +98,23 @@ async function runPeer(engine: Engine, item: WorkloadItem, s: HeadlineSystem, ma
   }
 }
 
-/** Runs every system on every item; the order of systems rotates from item to item. */
+/**
+ * The order systems run in on the `n`th item: rotated by `n`, and reversed on odd items, so that each
+ * system follows a different one on alternate items (rotation alone keeps the cyclic order, so auto
+ * always ran right before prompt lookup: a position bias between the two systems compared most).
+ */
+export function systemOrder<T>(systems: readonly T[], n: number): T[] {
+  const rotated = systems.map((_, k) => systems[(k + n) % systems.length]!);
+  return n % 2 ? rotated.reverse() : rotated;
+}
+
+/** Runs every system on every item, in the order `systemOrder` gives. */
 export async function runHeadline(engine: Engine, items: WorkloadItem[], o: HeadlineOptions): Promise<HeadlineRecord[]> {
   const out: HeadlineRecord[] = [];
   for (const [n, item] of items.entries()) {
     // Every peer gets the same prompt and first token for this item: computed once.
     let given: Promise<{ prompt: number[]; first: number }> | undefined;
-    for (let k = 0; k < o.systems.length; k++) {
-      const s = o.systems[(k + n) % o.systems.length]!;
+    for (const s of systemOrder(o.systems, n)) {
       if (s.peer) {
         out.push(await runPeer(engine, item, s, o.maxNewTokens, () => (given ??= peerPrompt(engine, item, o.maxNewTokens))));
       } else {
@@ -158,4 +167,43 @@ export function tabulateHeadline(records: HeadlineRecord[], systems: HeadlineSys
     }
   }
   return rows;
+}
+
+/** Auto against the fastest single lossless strategy of one workload. */
+export interface AutoVsBest {
+  workload: WorkloadKind | 'all';
+  /** The fastest of our other strategies that ran without failure and identical to autoregressive decoding. */
+  best: string;
+  bestTokensPerSecond: number;
+  autoTokensPerSecond: number;
+  /** Auto's tok/s over the best's (timing: noisy per prompt, see `sameWork`). */
+  ratio: number;
+  /** Target passes (steps) auto and the best took over the workload: free of timing noise. */
+  autoSteps: number;
+  bestSteps: number;
+  /** Prompts on which auto did the best's exact work (the same steps, drafted and accepted tokens), of `runs`. */
+  sameWork: number;
+  runs: number;
+}
+
+/** Per workload (and all together), auto against the fastest single lossless strategy; [] without auto. */
+export function autoVsBest(rows: HeadlineRow[], records: HeadlineRecord[], auto = 'auto'): AutoVsBest[] {
+  const out: AutoVsBest[] = [];
+  for (const a of rows.filter((r) => r.system === auto)) {
+    const best = rows
+      .filter((r) => r.workload === a.workload && r.family === 'hasten' && !r.lossy && r.system !== auto && r.failed === 0 && r.identical === r.runs)
+      .sort((x, y) => y.tokensPerSecond - x.tokensPerSecond)[0];
+    if (!best) continue;
+    const of = (system: string) => new Map(records.filter((r) => r.system === system && !r.error && (a.workload === 'all' || r.workload === a.workload)).map((r) => [r.item, r]));
+    const ra = of(auto);
+    const rb = of(best.system);
+    const both = [...ra.keys()].filter((k) => rb.has(k));
+    const steps = (m: Map<string, HeadlineRecord>) => both.reduce((n, k) => n + (m.get(k)!.steps ?? 0), 0);
+    const same = both.filter((k) => ['steps', 'drafted', 'accepted', 'tokens'].every((f) => ra.get(k)![f as keyof HeadlineRecord] === rb.get(k)![f as keyof HeadlineRecord]));
+    out.push({
+      workload: a.workload, best: best.system, bestTokensPerSecond: best.tokensPerSecond, autoTokensPerSecond: a.tokensPerSecond,
+      ratio: best.tokensPerSecond > 0 ? a.tokensPerSecond / best.tokensPerSecond : 0, autoSteps: steps(ra), bestSteps: steps(rb), sameWork: same.length, runs: both.length,
+    });
+  }
+  return out;
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { STRATEGIES } from '../../src/engine';
-import { HeadlineRecord, HeadlineSystem, tabulateHeadline } from '../../bench/headline';
+import { autoVsBest, HeadlineRecord, HeadlineSystem, systemOrder, tabulateHeadline } from '../../bench/headline';
 import { costAt, VerifyCost } from '../../bench/limit';
 import type { ReportData } from '../../bench/report';
 import { renderReport, targets } from '../../bench/reportMarkdown';
@@ -56,6 +56,43 @@ test('headline rows: speed-up on the same prompts, acceptance, identity and fail
   assert.equal(row('early-exit').agreement, 6 / 8);
   assert.equal(row('early-exit', 'line-start').lineExact, 1);
   assert.equal(row('autoregressive').acceptanceRate, null);
+});
+
+test('auto against the best single lossless strategy per workload: by tok/s, by steps, and prompts with the same work', () => {
+  const withAuto: HeadlineSystem[] = [...systems, { id: 'auto', family: 'hasten', lossy: false, strategy: 'auto' }];
+  const autoRecords = [
+    ...records,
+    // The same work as prompt lookup on the line-start prompt, a little slower; other work (one more step) on the repetitive one.
+    rec('auto', items[0]!, [1, 2, 3, 4], 25, { steps: 2, drafted: 4, accepted: 2 }), rec('auto', items[1]!, [5, 6, 7, 8], 20, { steps: 3, drafted: 4, accepted: 1 }),
+  ];
+  const vs = autoVsBest(tabulateHeadline(autoRecords, withAuto, items, decode), autoRecords);
+  const of = (w: string) => vs.find((v) => v.workload === w)!;
+  // Draft model failed once and lookahead differs once over all prompts: prompt lookup is the best lossless one there.
+  assert.equal(of('all').best, 'prompt-lookup');
+  assert.equal(of('all').ratio, (8 / 45) / (8 / 40));
+  assert.deepEqual([of('all').autoSteps, of('all').bestSteps, of('all').sameWork, of('all').runs], [5, 4, 1, 2]);
+  // Per workload the best is taken among that workload's lossless rows: on line-start, draft model and lookahead
+  // (10 ms each, the first listed is named) ran and were identical.
+  assert.equal(of('line-start').best, 'draft-model');
+  assert.equal(of('line-start').ratio, 10 / 25);
+  assert.equal(of('repetitive').best, 'prompt-lookup');
+  assert.equal(of('repetitive').ratio, 1);
+  assert.equal(of('repetitive').sameWork, 0);
+  const md = renderReport({ ...data(), headline: { items: ['a', 'b'], maxNewTokens: 4, rows: tabulateHeadline(autoRecords, withAuto, items, decode), records: autoRecords } }, STRATEGIES);
+  assert.match(md, /### Auto/);
+  assert.match(md, /\| repetitive \| prompt-lookup \| 200\.0 \| 200\.0 \| 1\.00× \| 3 \/ 2 \| 0\/1 \|/);
+  const check = targets({ ...data(), headline: { items: ['a', 'b'], maxNewTokens: 4, rows: tabulateHeadline(autoRecords, withAuto, items, decode), records: autoRecords } }).at(-1)!;
+  assert.equal(check.measured, '0.40×');
+  assert.match(check.detail, /^line-start: draft-model; same work on 0\/2 prompts/);
+});
+
+test('the headline order rotates per prompt and reverses on odd prompts, so no system always follows the same one', () => {
+  const ids = ['ar', 'auto', 'pl', 'la'];
+  assert.deepEqual(systemOrder(ids, 0), ['ar', 'auto', 'pl', 'la']);
+  assert.deepEqual(systemOrder(ids, 1), ['ar', 'la', 'pl', 'auto']);
+  const after = (n: number) => { const o = systemOrder(ids, n); return o[o.indexOf('auto') + 1]; };
+  assert.deepEqual(new Set([0, 1, 2, 3].map(after)), new Set(['pl', undefined, 'ar']));
+  for (let n = 0; n < 8; n++) assert.deepEqual([...systemOrder(ids, n)].sort(), [...ids].sort());
 });
 
 test('verification cost interpolates and extrapolates', () => {
@@ -122,7 +159,16 @@ test('npm run bench -- --quick writes REPORT.md, report.json and every plot', { 
     }
     assert.deepEqual(g.quality.map((q) => q.dtype).sort(), ['fp16', 'fp32', 'int4', 'int8']);
     assert.ok(json.standin!.points.some((p) => p.system === 'hasten') && json.standin!.builds.length === 2);
-    for (const h of ['## The graph builder on the bundled target', '## Real size', '### The graph builder\'s targets']) assert.ok(md.includes(h), `REPORT.md lacks ${h}`);
+    // Typing: both models typed through the file on a reused cache after a cold first completion; the toy preset loaded in its own process.
+    const typing = json.typing!;
+    assert.deepEqual(typing.errors, []);
+    assert.equal(typing.models.length, 2);
+    for (const m of typing.models) {
+      assert.ok(m.keys.samples > 0 && m.cold.promptTokens > 0 && m.keys.p95Ms >= m.keys.p50Ms, JSON.stringify(m));
+      assert.ok(m.keys.meanReusedTokens > 0 && m.keys.meanReusedTokens < m.keys.meanPromptTokens, `${m.name} reuses part of each prompt`);
+    }
+    assert.ok(typing.presets.length === 1 && typing.presets[0]!.rssMb > 0 && typing.presets[0]!.loadMs > 0);
+    for (const h of ['## The graph builder on the bundled target', '## Real size', '### The graph builder\'s targets', '## Typing']) assert.ok(md.includes(h), `REPORT.md lacks ${h}`);
     for (const name of ['headline-speedup.svg', 'limit-verify-cost.svg', 'exp1-acceptance.svg', 'exp1-speedup.svg', 'exp2-pareto.svg', 'exp2-exact.svg', 'exp3-latency.svg', 'exp3-quality.svg']) {
       assert.match(fs.readFileSync(path.join(out, name), 'utf8'), /^<svg/, name);
     }
