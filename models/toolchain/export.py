@@ -33,26 +33,50 @@ except ImportError as e:
 
 from model import CMLM, CausalLM, Config, count_params, rope_cos_sin  # noqa: E402
 from specs import SPECS, EOT, PAD, MASK, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE  # noqa: E402
+from train import FOLDERS, shipped  # noqa: E402
 
 OPSET = 17
 MIN = torch.finfo(torch.float32).min
 DATA_FILE = 'model.onnx_data'
-FOLDERS = {'target': 'hasten-target', 'draft-s': 'hasten-draft-s', 'draft-m': 'hasten-draft-m', 'cmlm': 'hasten-cmlm'}
 
 
-def load(name):
+def load(name, required=True):
+    """The model this build exports: its checkpoint from this run of train.py, else (causal models) the
+    shipped checkpoint in models/<folder>/model.safetensors. Returns (model, state) with the training
+    record: `tokens`/`step`/`elapsed` of this run and `prior` (what the starting weights had seen)."""
     path = os.path.join(WORK, 'ckpt', f'{name}.pt')
-    if not os.path.exists(path):
+    if os.path.exists(path):
+        state = torch.load(path, map_location='cpu')
+        cfg = Config(**state['config'])
+        weights = state['model']
+    elif SPECS[name]['kind'] != 'cmlm' and (got := shipped(name)):
+        weights, info = got
+        cfg = Config(**SPECS[name]['config'])
+        state = {'tokens': 0, 'step': 0, 'elapsed': 0.0, 'config': cfg.to_dict(),
+                 'prior': {'tokens': int(info.get('training_tokens_total', info.get('training_tokens', 0))),
+                           'steps': int(info.get('training_steps_total', info.get('training_steps', 0))),
+                           'minutes': float(info.get('training_minutes_total', info.get('training_minutes', 0.0))),
+                           'source': f'models/{FOLDERS[name]}/model.safetensors'}}
+    elif required:
         sys.exit(f'export: {path} is missing; train it first: /usr/bin/python3 models/toolchain/train.py --model {name}')
-    state = torch.load(path, map_location='cpu')
-    cfg = Config(**state['config'])
+    else:
+        return None, None
     model = (CMLM if SPECS[name]['kind'] == 'cmlm' else CausalLM)(cfg)
-    model.load_state_dict(state['model'])
+    model.load_state_dict(weights)
     with torch.no_grad():  # what ships is fp16: make torch compute with exactly those weights
         for p in model.parameters():
             p.copy_(p.half().float())
     model.eval()
+    state.setdefault('prior', {'tokens': 0, 'steps': 0, 'minutes': 0.0, 'source': 'random initialisation'})
     return model, state
+
+
+def training_record(state):
+    """Cumulative training figures (every session's run on top of the weights it started from)."""
+    prior = state['prior']
+    return {'training_tokens_total': prior['tokens'] + state['tokens'], 'training_steps_total': prior['steps'] + state['step'],
+            'training_minutes_total': round(prior['minutes'] + state['elapsed'] / 60, 1),
+            'training_tokens_this_run': state['tokens'], 'started_from': prior['source']}
 
 
 # ---------------------------------------------------------------- graph wrappers
@@ -283,8 +307,8 @@ def hf_config(name, model, state):
         'rope_theta': c.rope_theta, 'hidden_act': 'silu', 'tie_word_embeddings': True,
         'bos_token_id': None, 'eos_token_id': EOT, 'pad_token_id': PAD, 'torch_dtype': 'float32',
         'transformers.js_config': {'use_external_data_format': True},
-        'hasten': {'name': FOLDERS[name], 'params': count_params(model), 'training_tokens': state['tokens'],
-                   'training_steps': state['step'], 'training_minutes': round(state['elapsed'] / 60, 1),
+        'hasten': {'name': FOLDERS[name], 'params': count_params(model), **training_record(state),
+                   'training_tokens': training_record(state)['training_tokens_total'],
                    'trained_context': spec.get('seq')},
     }
     if spec['kind'] == 'cmlm':
@@ -298,7 +322,10 @@ def main():
     names = sys.argv[1:] or list(FOLDERS)
     tok_dir = os.path.join(WORK, 'tokenizer')
     for name in names:
-        model, state = load(name)
+        model, state = load(name, required=name in sys.argv[1:])
+        if model is None:
+            print(f'export: {FOLDERS[name]}: no checkpoint from this build; the committed folder is kept as it is')
+            continue
         out = os.path.join(ROOT, FOLDERS[name])
         if os.path.isdir(out):
             shutil.rmtree(out)

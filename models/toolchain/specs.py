@@ -1,29 +1,40 @@
-"""The bundled models: architecture and training budget of each. Token ids match tokenizer.mjs."""
+"""The bundled models: architecture and training budget of each. Token ids match tokenizer.mjs.
+
+Second generation (causal models): training resumes from the shipped checkpoint (models/hasten-*/model.safetensors),
+`batch_tokens` tokens per step, with a sequence-length curriculum up to `seq` (LENGTH_CURRICULUM: the fraction of
+the run spent at each length; the batch shrinks as windows grow, so tokens per step stay constant). Drafts with a
+`teacher` are distilled from that model's distribution (forward KL on every position, plus a little plain CE).
+"""
 
 EOT, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, PAD, MASK = 0, 1, 2, 3, 4, 5
+
+# (fraction of the run's progress at which a length starts, window length)
+LENGTH_CURRICULUM = [(0.0, 256), (0.3, 512), (0.55, 1024)]
 
 SPECS = {
     # The target: Llama-style, trained with FIM and a LayerSkip-style early-exit loss at every layer.
     'target': {
-        'kind': 'causal', 'seed': 11, 'lr': 2e-3, 'warmup': 60, 'batch': 12, 'seq': 256, 'steps': 700,
+        'kind': 'causal', 'seed': 11, 'lr': 1.5e-3, 'warmup': 40, 'batch_tokens': 8192, 'seq': 1024, 'steps': 1000,
         'exit_weight': 0.5,
         'config': dict(hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2,
-                       intermediate_size=640, max_position_embeddings=256),
+                       intermediate_size=640, max_position_embeddings=1024),
     },
     # Two draft sizes sharing the tokenizer, for the draft-size x acceptance study.
     'draft-s': {
-        'kind': 'causal', 'seed': 12, 'lr': 4e-3, 'warmup': 40, 'batch': 12, 'seq': 256, 'steps': 400,
+        'kind': 'causal', 'seed': 12, 'lr': 3e-3, 'warmup': 30, 'batch_tokens': 8192, 'seq': 1024, 'steps': 300,
+        'teacher': 'target',
         'config': dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                       intermediate_size=176, max_position_embeddings=256),
+                       intermediate_size=176, max_position_embeddings=1024),
     },
     'draft-m': {
-        'kind': 'causal', 'seed': 13, 'lr': 3e-3, 'warmup': 40, 'batch': 12, 'seq': 256, 'steps': 400,
+        'kind': 'causal', 'seed': 13, 'lr': 2e-3, 'warmup': 30, 'batch_tokens': 8192, 'seq': 1024, 'steps': 300,
+        'teacher': 'target',
         'config': dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                       intermediate_size=352, max_position_embeddings=256),
+                       intermediate_size=352, max_position_embeddings=1024),
     },
     # Conditional masked LM for Mask-Predict infilling (bidirectional, with a span-length head).
     'cmlm': {
-        'kind': 'cmlm', 'seed': 14, 'lr': 2e-3, 'warmup': 40, 'batch': 12, 'steps': 400,
+        'kind': 'cmlm', 'seed': 14, 'lr': 2e-3, 'warmup': 40, 'batch': 24, 'steps': 600, 'context_mask': 0.15,
         'config': dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=6,
                        intermediate_size=512, max_span=48, max_position_embeddings=320),
     },

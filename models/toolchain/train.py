@@ -1,12 +1,19 @@
 """Trains one of Hasten's bundled models from models/.work/data.
 
-    /usr/bin/python3 models/toolchain/train.py --model target [--device cuda] [--steps N]
+    /usr/bin/python3 models/toolchain/train.py --model target [--device cuda] [--steps N] [--minutes M]
+    /usr/bin/python3 models/toolchain/train.py --model target --measure   # throughput: fp32 vs bf16 autocast
 
-Checkpoints go to models/.work/ckpt/<model>.pt every few minutes and a run resumes from there,
-so an interrupted build loses minutes, not hours. Seeds are fixed: the same steps give the same
-weights on the same machine.
+Training accumulates across sessions: without a checkpoint, a causal model starts from its shipped weights
+(models/hasten-*/model.safetensors, fp16 -> fp32 master weights, fresh AdamW with a warm-up), and the token
+count it was trained on so far is carried into config.json and eval.json (`training_tokens_total`).
+Checkpoints go to models/.work/ckpt/<model>.pt every few minutes and a run resumes from there, so an
+interrupted build loses minutes, not hours. Seeds are fixed: the same steps give the same weights on the
+same machine (a --minutes budget ends the run by wall time, which is not reproducible).
+On CPUs with native bf16 (avx512_bf16, AMX) the forward and backward run under bf16 autocast; AdamW's master
+weights and the losses stay fp32.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -16,7 +23,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORK = os.path.join(HERE, '..', '.work')
+WORK = os.environ.get('HASTEN_MODELS_WORK') or os.path.join(HERE, '..', '.work')
 sys.path.insert(0, HERE)
 
 try:
@@ -26,7 +33,9 @@ except ImportError:
     sys.exit('train: PyTorch is missing. Install it with: apt-get install python3-torch libopenblas0-pthread')
 
 from model import CMLM, CausalLM, Config, count_params  # noqa: E402
-from specs import SPECS, PAD, MASK, EOT, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE  # noqa: E402
+from specs import SPECS, LENGTH_CURRICULUM, PAD, MASK, EOT, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE  # noqa: E402
+
+FOLDERS = {'target': 'hasten-target', 'draft-s': 'hasten-draft-s', 'draft-m': 'hasten-draft-m', 'cmlm': 'hasten-cmlm'}
 
 
 def check_blas():
@@ -54,13 +63,13 @@ def causal_loss(model, ids, exit_weight, exit_fraction, gen):
     of positions at every earlier layer (deeper layers weigh more)."""
     x, y = ids[:, :-1], ids[:, 1:]
     hs = model.hidden_states(x)
-    final = F.cross_entropy(model.head(hs[-1]).flatten(0, 1), y.flatten())
+    final = F.cross_entropy(model.head(hs[-1]).float().flatten(0, 1), y.flatten())
     if exit_weight == 0 or len(hs) == 1:
         return final, {}
     n = x.numel()
     pick = torch.randperm(n, generator=gen)[: max(1, int(n * exit_fraction))].to(x.device)
     inter = torch.stack([h.flatten(0, 1)[pick] for h in hs[:-1]])  # [L-1, N, d]
-    logits = model.head(inter)  # [L-1, N, V]
+    logits = model.head(inter).float()  # [L-1, N, V]
     per_layer = F.cross_entropy(logits.flatten(0, 1), y.flatten()[pick].repeat(len(hs) - 1), reduction='none')
     per_layer = per_layer.view(len(hs) - 1, -1).mean(1)
     w = torch.arange(1, len(hs), dtype=torch.float32, device=per_layer.device)
@@ -69,8 +78,14 @@ def causal_loss(model, ids, exit_weight, exit_fraction, gen):
 
 
 def cmlm_batch(stream, batch, spec, rng):
-    """Builds a padded CMLM batch: context attends to context, the span attends to everything."""
+    """Builds a padded CMLM batch: context attends to context, the span attends to everything.
+
+    More supervision per sample than plain span masking: a random number of span tokens is masked
+    (a quarter of the samples fully, as Mask-Predict's first iteration sees them), and 15% of the
+    context tokens are masked and predicted too (`context_mask` in the spec; 0 keeps the first
+    generation's span-only loss)."""
     max_span = spec['config']['max_span']
+    ctx_rate = spec.get('context_mask', 0.0)
     rows = []
     for _ in range(batch):
         span = int(min(max_span, max(1, rng.geometric(1 / 12))))
@@ -79,13 +94,21 @@ def cmlm_batch(stream, batch, spec, rng):
         w = stream.windows(1, pre + span + suf)[0]
         prefix, middle, suffix = w[:pre], w[pre:pre + span], w[pre + span:]
         ctx = np.concatenate([[FIM_PREFIX], prefix, [FIM_SUFFIX], suffix, [FIM_MIDDLE]])
-        n_mask = int(rng.integers(1, span + 1))
+        ctx_tgt = np.full(len(ctx), -100)
+        if ctx_rate > 0:
+            body = np.concatenate([np.arange(1, 1 + pre), np.arange(2 + pre, 2 + pre + suf)])
+            hide = body[rng.random(len(body)) < ctx_rate]
+            ctx_tgt[hide] = ctx[hide]
+            ctx = ctx.copy()
+            ctx[hide] = MASK
+        full = ctx_rate > 0 and rng.random() < 0.25
+        n_mask = span if full else int(rng.integers(1, span + 1))
         masked = rng.permutation(span)[:n_mask]
         inp = middle.copy()
         inp[masked] = MASK
         tgt = np.full(span, -100)
         tgt[masked] = middle[masked]
-        rows.append((ctx, inp, tgt, span))
+        rows.append((ctx, inp, np.concatenate([ctx_tgt, tgt]), span))
     t = max(len(c) + len(i) for c, i, _, _ in rows)
     ids = np.full((batch, t), PAD, dtype=np.int64)
     targets = np.full((batch, t), -100, dtype=np.int64)
@@ -95,7 +118,7 @@ def cmlm_batch(stream, batch, spec, rng):
     for b, (ctx, inp, tgt, span) in enumerate(rows):
         c, n = len(ctx), len(ctx) + len(inp)
         ids[b, :c], ids[b, c:n] = ctx, inp
-        targets[b, c:n] = tgt
+        targets[b, :n] = tgt
         bias[b, 0, :c, :c] = 0
         bias[b, 0, c:n, :n] = 0
         bias[b, 0, n:, n:] = 0  # padding rows attend among themselves; never read
@@ -112,87 +135,305 @@ def cmlm_loss(model, batch):
     return tok + 0.1 * ln, {'token': round(tok.item(), 3), 'length': round(ln.item(), 3)}
 
 
-def lr_at(step, total, peak, warmup):
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    p = (step - warmup) / max(1, total - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+def lr_at(progress, peak, warmup_frac):
+    """Warm-up, a stable phase, then a cosine decay over the last 30% of the run to 10% of the peak.
+    `progress` is the fraction of the run done (steps, or wall time under --minutes, whichever is further)."""
+    if progress < warmup_frac:
+        return peak * max(progress / warmup_frac, 0.02)
+    if progress < 0.7:
+        return peak
+    p = min(1.0, (progress - 0.7) / 0.3)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def window_length(spec, progress):
+    """The curriculum's window length at this point of the run (never longer than the spec's `seq`)."""
+    length = LENGTH_CURRICULUM[0][1]
+    for start, n in LENGTH_CURRICULUM:
+        if progress >= start:
+            length = n
+    return min(length, spec['seq'])
+
+
+def bf16_supported():
+    """bf16 autocast pays on CPUs with native bf16 dot products (avx512_bf16 / amx); elsewhere it is emulated."""
+    try:
+        flags = open('/proc/cpuinfo').read()
+    except OSError:
+        return False
+    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+
+def autocast(device, precision):
+    if precision == 'bf16':
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def read_safetensors(path):
+    """name -> fp32 torch tensor, from a safetensors file (F16, BF16 or F32)."""
+    with open(path, 'rb') as f:
+        n = int.from_bytes(f.read(8), 'little')
+        header = json.loads(f.read(n))
+        base = 8 + n
+        raw = np.memmap(path, dtype=np.uint8, mode='r')
+    out = {}
+    for name, h in header.items():
+        if name == '__metadata__':
+            continue
+        a, b = h['data_offsets']
+        buf = np.array(raw[base + a:base + b])
+        if h['dtype'] == 'F16':
+            arr = buf.view(np.float16).astype(np.float32)
+        elif h['dtype'] == 'F32':
+            arr = buf.view(np.float32).copy()
+        elif h['dtype'] == 'BF16':
+            arr = (buf.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            sys.exit(f'train: {path}: unsupported dtype {h["dtype"]} for {name}')
+        out[name] = torch.from_numpy(arr.reshape(h['shape']))
+    return out
+
+
+def shipped(name):
+    """The committed model folder of a causal model: (state dict, its config.json `hasten` record), or None."""
+    folder = os.path.join(HERE, '..', FOLDERS[name])
+    path = os.path.join(folder, 'model.safetensors')
+    if not os.path.exists(path):
+        return None
+    weights = {k[len('model.'):] if k.startswith('model.') else k: v for k, v in read_safetensors(path).items()}
+    info = json.load(open(os.path.join(folder, 'config.json'))).get('hasten', {})
+    return weights, info
+
+
+def load_teacher(name, device):
+    """The teacher for distillation: this session's checkpoint if there is one, else the shipped model."""
+    spec = SPECS[name]
+    model = CausalLM(Config(**spec['config'])).to(device)
+    ckpt = os.path.join(WORK, 'ckpt', f'{name}.pt')
+    if os.path.exists(ckpt):
+        model.load_state_dict(torch.load(ckpt, map_location=device)['model'])
+        src = ckpt
+    else:
+        got = shipped(name)
+        if got is None:
+            sys.exit(f'train: the teacher {name} has neither a checkpoint ({ckpt}) nor a shipped model.safetensors')
+        model.load_state_dict(got[0])
+        src = f'models/{FOLDERS[name]}/model.safetensors'
+    with torch.no_grad():  # the teacher the draft will serve is the fp16-stored one
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    print(f'train: teacher {name} from {src}')
+    return model
+
+
+def distill_loss(model, teacher, ids, precision, device, ce_weight=0.1):
+    """Forward KL from the teacher's next-token distribution on every position, plus a little plain CE."""
+    x, y = ids[:, :-1], ids[:, 1:]
+    with torch.no_grad(), autocast(device, precision):
+        t_logits = teacher.head(teacher.hidden_states(x)[-1])
+    t_logp = F.log_softmax(t_logits.float(), -1).flatten(0, 1)
+    with autocast(device, precision):
+        logits = model.head(model.hidden_states(x)[-1])
+    logp = F.log_softmax(logits.float(), -1).flatten(0, 1)
+    kl = (t_logp.exp() * (t_logp - logp)).sum(-1).mean()
+    ce = F.nll_loss(logp, y.flatten())
+    agree = (logp.argmax(-1) == t_logp.argmax(-1)).float().mean()
+    return kl + ce_weight * ce, {'kl': round(kl.item(), 4), 'ce': round(ce.item(), 4), 'agree': round(agree.item(), 3)}
+
+
+class Timer:
+    """Wall time per phase of a training step (data, forward, backward, optimizer)."""
+
+    def __init__(self):
+        self.t = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name):
+        t0 = time.perf_counter()
+        yield
+        self.t[name] = self.t.get(name, 0.0) + time.perf_counter() - t0
+
+
+def make_step(model, opt, spec, args, stream, rng, gen, teacher):
+    """One optimisation step; returns (loss, extra, tokens, timer phases)."""
+    tm = Timer()
+    with tm('data'):
+        if spec['kind'] == 'cmlm':
+            batch = [b.to(args.device) for b in cmlm_batch(stream, spec['batch'], spec, rng)]
+        else:
+            length = args.seq or window_length(spec, args.progress)
+            bsz = max(1, spec['batch_tokens'] // length)
+            ids = torch.from_numpy(stream.windows(bsz, length + 1)).to(args.device)
+    with tm('forward'):
+        if spec['kind'] == 'cmlm':
+            with autocast(args.device, args.precision):
+                loss, extra = cmlm_loss(model, batch)
+            tokens = int(batch[0].numel())
+        elif teacher is not None:
+            loss, extra = distill_loss(model, teacher, ids, args.precision, args.device)
+            tokens = bsz * length
+        else:
+            with autocast(args.device, args.precision):
+                loss, extra = causal_loss(model, ids, spec.get('exit_weight', 0.0), 0.1, gen)
+            tokens = bsz * length
+    with tm('backward'):
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+    with tm('optimizer'):
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return loss, extra, tokens, tm.t
+
+
+def build(args, spec):
+    cfg = Config(**spec['config'])
+    torch.manual_seed(spec['seed'])
+    model = (CMLM if spec['kind'] == 'cmlm' else CausalLM)(cfg).to(args.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=spec['lr'], betas=(0.9, 0.95), weight_decay=0.1)
+    stream_file = 'train-plain.bin' if spec['kind'] == 'cmlm' else 'train.bin'
+    stream = Stream(os.path.join(WORK, 'data', stream_file), spec['seed'])
+    rng = np.random.default_rng(spec['seed'] + 1)
+    gen = torch.Generator().manual_seed(spec['seed'] + 2)
+    return cfg, model, opt, stream, rng, gen
+
+
+def measure(args, spec):
+    """Training throughput of one model, fp32 against bf16 autocast, on identical batches from the same start.
+    Writes models/.work/throughput-<model>.json; models/README.md quotes it."""
+    results = {}
+    for precision in ('fp32', 'bf16'):
+        args.precision = precision
+        cfg, model, opt, stream, rng, gen = build(args, spec)
+        got = shipped(args.model) if spec['kind'] != 'cmlm' else None
+        if got:
+            model.load_state_dict(got[0], strict=False)
+        for g in opt.param_groups:
+            g['lr'] = spec['lr'] * 0.2
+        losses, phases, tokens, t_all = [], {}, 0, 0.0
+        for i in range(args.measure_steps + 3):
+            t0 = time.perf_counter()
+            loss, _, n, tm = make_step(model, opt, spec, args, stream, rng, gen, None)
+            if i >= 3:  # the first steps pay one-off allocations
+                t_all += time.perf_counter() - t0
+                tokens += n
+                for k, v in tm.items():
+                    phases[k] = phases.get(k, 0.0) + v
+                losses.append(loss.item())
+        results[precision] = {'tokens_per_s': round(tokens / t_all), 'steps': len(losses), 'window': args.seq,
+                              'batch_tokens': spec.get('batch_tokens'), 'mean_loss': round(float(np.mean(losses)), 4),
+                              'phase_share': {k: round(v / t_all, 3) for k, v in phases.items()}}
+        print(f'train: measure {args.model} {precision}: {json.dumps(results[precision])}', flush=True)
+    results['bf16_speedup'] = round(results['bf16']['tokens_per_s'] / results['fp32']['tokens_per_s'], 2)
+    results['threads'] = args.threads
+    out = os.path.join(WORK, f'throughput-{args.model}.json')
+    with open(out, 'w') as f:
+        json.dump(results, f, indent=1)
+    print(f'train: wrote {out}')
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', required=True, choices=sorted(SPECS))
     ap.add_argument('--steps', type=int, help='override the spec step count')
+    ap.add_argument('--minutes', type=float, help='a wall-time budget: the schedule runs on whichever of steps or time is further along, and training ends at either')
     ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     ap.add_argument('--threads', type=int, default=os.cpu_count())
-    ap.add_argument('--fresh', action='store_true', help='ignore an existing checkpoint')
+    ap.add_argument('--precision', choices=['fp32', 'bf16'], help='default: bf16 autocast where the CPU has native bf16 (or on CUDA), else fp32')
+    ap.add_argument('--fresh', action='store_true', help='start from random weights: ignore the checkpoint and the shipped model')
+    ap.add_argument('--measure', action='store_true', help='measure throughput (fp32 vs bf16 on identical batches) and exit')
+    ap.add_argument('--measure-steps', type=int, default=12)
+    ap.add_argument('--seq', type=int, help='a fixed window length instead of the curriculum')
     args = ap.parse_args()
     if args.device == 'cuda' and not torch.cuda.is_available():
         sys.exit('train: --device cuda requested but torch sees no CUDA device')
     torch.set_num_threads(args.threads)
     check_blas()
     spec = SPECS[args.model]
+    args.precision = args.precision or ('bf16' if args.device == 'cuda' or bf16_supported() else 'fp32')
+    args.progress = 0.0
+    if args.measure:
+        args.seq = args.seq or 256
+        return measure(args, spec)
     steps = args.steps or spec['steps']
-    cfg = Config(**spec['config'])
-    torch.manual_seed(spec['seed'])
-    model = (CMLM if spec['kind'] == 'cmlm' else CausalLM)(cfg).to(args.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=spec['lr'], betas=(0.9, 0.95), weight_decay=0.1)
+    cfg, model, opt, stream, rng, gen = build(args, spec)
     ckpt_dir = os.path.join(WORK, 'ckpt')
     os.makedirs(ckpt_dir, exist_ok=True)
     ckpt = os.path.join(ckpt_dir, f'{args.model}.pt')
-    stream_file = 'train-plain.bin' if spec['kind'] == 'cmlm' else 'train.bin'
-    stream = Stream(os.path.join(WORK, 'data', stream_file), spec['seed'])
-    rng = np.random.default_rng(spec['seed'] + 1)
-    gen = torch.Generator().manual_seed(spec['seed'] + 2)
     step, elapsed, tokens = 0, 0.0, 0
+    prior = {'tokens': 0, 'steps': 0, 'minutes': 0.0, 'source': 'random initialisation'}
     if os.path.exists(ckpt) and not args.fresh:
         state = torch.load(ckpt, map_location=args.device)
         model.load_state_dict(state['model'])
         opt.load_state_dict(state['opt'])
         step, elapsed, tokens = state['step'], state['elapsed'], state['tokens']
+        prior = state.get('prior', prior)
         stream.rng.bit_generator.state = state['stream_rng']
         rng.bit_generator.state = state['rng']
         gen.set_state(state['gen'])
         print(f'train: resumed {args.model} at step {step}')
-    print(f'train: {args.model}: {count_params(model) / 1e6:.2f}M params, {steps} steps, device {args.device}, threads {args.threads}')
+    elif not args.fresh and spec['kind'] != 'cmlm' and (got := shipped(args.model)):
+        # Training accumulates across sessions: start from the shipped weights (fp16 -> fp32 master),
+        # with a fresh optimizer (the schedule's warm-up re-grows its moments).
+        missing, unexpected = model.load_state_dict(got[0], strict=False)
+        if missing or unexpected:
+            sys.exit(f'train: the shipped {FOLDERS[args.model]} does not match the spec (missing {missing}, unexpected {unexpected}); '
+                     'use --fresh to train from scratch')
+        info = got[1]
+        prior = {'tokens': int(info.get('training_tokens_total', info.get('training_tokens', 0))),
+                 'steps': int(info.get('training_steps_total', info.get('training_steps', 0))),
+                 'minutes': float(info.get('training_minutes_total', info.get('training_minutes', 0.0))),
+                 'source': f'models/{FOLDERS[args.model]}/model.safetensors'}
+        print(f'train: {args.model} starts from the shipped weights ({prior["tokens"] / 1e6:.2f}M tokens so far)')
+    teacher = load_teacher(spec['teacher'], args.device) if spec.get('teacher') else None
+    budget = args.minutes * 60 if args.minutes else None
+    print(f'train: {args.model}: {count_params(model) / 1e6:.2f}M params, {steps} steps'
+          f'{f", at most {args.minutes} min" if budget else ""}, device {args.device}, {args.precision}, threads {args.threads}')
     log = open(os.path.join(ckpt_dir, f'{args.model}.log.jsonl'), 'a')
+    started = elapsed
 
     def save():
         torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'step': step, 'elapsed': elapsed,
                     'tokens': tokens, 'stream_rng': stream.rng.bit_generator.state, 'rng': rng.bit_generator.state,
-                    'gen': gen.get_state(), 'config': cfg.to_dict(), 'spec': spec}, ckpt + '.tmp')
+                    'gen': gen.get_state(), 'config': cfg.to_dict(), 'spec': spec, 'prior': prior,
+                    'precision': args.precision}, ckpt + '.tmp')
         os.replace(ckpt + '.tmp', ckpt)
 
     last_save = time.time()
     model.train()
-    while step < steps:
+    warmup_frac = spec['warmup'] / steps
+
+    def progress():
+        p = step / steps
+        if budget:
+            p = max(p, (elapsed - started) / budget)
+        return p
+
+    while progress() < 1.0:
         t0 = time.time()
+        args.progress = progress()
         for g in opt.param_groups:
-            g['lr'] = lr_at(step, steps, spec['lr'], spec['warmup'])
-        if spec['kind'] == 'cmlm':
-            batch = [b.to(args.device) for b in cmlm_batch(stream, spec['batch'], spec, rng)]
-            loss, extra = cmlm_loss(model, batch)
-            tokens += int(batch[0].numel())
-        else:
-            ids = torch.from_numpy(stream.windows(spec['batch'], spec['seq'] + 1)).to(args.device)
-            loss, extra = causal_loss(model, ids, spec.get('exit_weight', 0.0), 0.1, gen)
-            tokens += spec['batch'] * spec['seq']
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+            g['lr'] = lr_at(args.progress, spec['lr'], warmup_frac)
+        loss, extra, n, _ = make_step(model, opt, spec, args, stream, rng, gen, teacher)
+        tokens += n
         step += 1
         elapsed += time.time() - t0
-        if step % 10 == 0 or step == steps:
-            rec = {'step': step, 'loss': round(loss.item(), 4), 'tok_s': round(tokens / elapsed), 'elapsed': round(elapsed), **extra}
+        if step % 10 == 0:
+            rec = {'step': step, 'loss': round(loss.item(), 4), 'tok_s': round(tokens / max(elapsed, 1e-9)), 'elapsed': round(elapsed),
+                   'lr': round(opt.param_groups[0]['lr'], 6), 'window': args.seq or window_length(spec, args.progress), **extra}
             log.write(json.dumps(rec) + '\n')
             log.flush()
-            if step % 50 == 0 or step == steps:
+            if step % 50 == 0:
                 print('train:', json.dumps(rec), flush=True)
-        if time.time() - last_save > 180 or step == steps:
+        if time.time() - last_save > 180:
             save()
             last_save = time.time()
-    print(f'train: {args.model} done: {step} steps, {tokens} tokens, {elapsed / 60:.1f} min')
+    save()
+    print(f'train: {args.model} done: {step} steps, {tokens} tokens this run ({(prior["tokens"] + tokens) / 1e6:.2f}M in all), '
+          f'{elapsed / 60:.1f} min, {round(tokens / max(elapsed, 1e-9))} tokens/s')
 
 
 if __name__ == '__main__':
