@@ -17,3 +17,9 @@ export class Range {
 export class InlineCompletionItem {
   constructor(readonly insertText: string, readonly range?: Range) {}
 }
+
+/** The workspace as the provider sees it: a path relative to no folder, and no workspace name. */
+export const workspace = {
+  name: undefined as string | undefined,
+  asRelativePath: (uri: { toString(): string }): string => uri.toString().replace(/^[a-z]+:\/+/, ''),
+};

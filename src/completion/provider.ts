@@ -3,8 +3,7 @@
 import * as vscode from 'vscode';
 import type { CompletionConfig } from '../config';
 import { windowsAt, type TextSource } from './context';
-import type { ContextRing } from './ring';
-import { formatExtra } from './ring';
+import { lineComment, type ContextRing } from './ring';
 import type { CompletionService, ProvideRequest } from './service';
 
 export interface ProviderDeps {
@@ -26,8 +25,12 @@ export function requestAt(doc: vscode.TextDocument, position: vscode.Position, d
   const cfg = deps.config(doc);
   const offset = doc.offsetAt(position);
   const w = windowsAt(documentSource(doc), offset, cfg);
-  const chunks = deps.ring.pick(w.prefix + w.suffix, deps.extraChars());
-  return { uri: doc.uri.toString(), languageId: doc.languageId, version: doc.version, offset, ...w, extra: formatExtra(chunks, doc.languageId) };
+  const chunks = deps.ring.pick(w.prefix + w.suffix, deps.extraChars()).map(({ source, text }) => ({ source, text }));
+  const context = {
+    chunks, path: vscode.workspace.asRelativePath(doc.uri, false), comment: lineComment(doc.languageId),
+    ...(vscode.workspace.name ? { repo: vscode.workspace.name } : {}),
+  };
+  return { uri: doc.uri.toString(), languageId: doc.languageId, version: doc.version, offset, ...w, context };
 }
 
 export class HastenInlineProvider implements vscode.InlineCompletionItemProvider {

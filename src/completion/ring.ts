@@ -102,11 +102,9 @@ const LINE_COMMENT: Record<string, string> = {
 };
 
 /**
- * The chunks as a commented preamble for the prompt, oldest first so the newest sit nearest the
- * cursor. Commented out, the chunks cannot change what the file's own code means.
+ * The line comment of a language. For a model without a repository-context format, the engine puts
+ * extra context in as commented code, which cannot change what the file's own code means.
  */
-export function formatExtra(chunks: readonly Chunk[], languageId: string): string {
-  if (chunks.length === 0) return '';
-  const c = LINE_COMMENT[languageId] ?? '//';
-  return [...chunks].reverse().map((ch) => `${c} ${ch.source}\n${ch.text.split('\n').map((l) => `${c} ${l}`).join('\n')}\n`).join('') + '\n';
+export function lineComment(languageId: string): string {
+  return LINE_COMMENT[languageId] ?? '//';
 }

@@ -1,7 +1,7 @@
 // The completion pipeline without VS Code: cache lookup (typed-through included), debounce, one
 // decode at a time with the newest request winning, streaming through a growing cache entry,
 // prefetch after a suggestion completes, and a trace record per finished decode.
-import { GREEDY, isAbortError, type CompletionRequest, type CompletionUpdate } from '../engine';
+import { GREEDY, isAbortError, type CompletionRequest, type CompletionUpdate, type PromptContext } from '../engine';
 import { decodeSettings, type CompletionConfig, type DecodeConfig } from '../config';
 import { CompletionCache, Entry } from './cache';
 import { Emitter, type Event } from './event';
@@ -36,8 +36,8 @@ export interface ProvideRequest {
   prefix: string;
   suffix: string;
   cursor: CursorContext;
-  /** Extra context put in front of the prefix in the prompt (commented chunks). */
-  extra: string;
+  /** Extra context (the ring's chunks, newest first) and the file's path: the engine puts them in the prompt in the model's format. */
+  context?: PromptContext;
 }
 
 export interface ServiceDeps {
@@ -176,7 +176,8 @@ export class CompletionService {
   private request(req: ProvideRequest, signal: AbortSignal): CompletionRequest & { stopContext: CursorContext } {
     const d = this.deps.decode();
     return {
-      prefix: req.extra + req.prefix,
+      prefix: req.prefix,
+      ...(req.context ? { context: req.context } : {}),
       suffix: req.suffix,
       strategy: d.strategy,
       maxNewTokens: d.maxTokens,

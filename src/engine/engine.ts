@@ -14,7 +14,7 @@ import { CausalModel } from './model/causal';
 import { checkSameTokenizer, openModelFolder, readManifest, type OnnxDtype } from './model/folder';
 import { DEFAULT_NAR, defaultCmlm, isNarStrategy, NarSettings, NarStrategies } from './nar';
 import { DEFAULT_RUNTIME, RuntimeOptions } from './model/session';
-import { buildPrompt, Prompt } from './prompt';
+import { buildPrompt, Prompt, PromptContext, promptShares } from './prompt';
 import { GREEDY, SamplingOptions } from './sampling';
 import { AutoSelector, PRIOR_SPEEDUP, Strategy } from './strategies';
 import { Channel } from './channel';
@@ -56,6 +56,8 @@ export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, draftAdaptive: t
 export interface CompletionRequest {
   prefix: string;
   suffix: string;
+  /** Code from other files (the extra-context ring) and the cursor's file path; it shares the prompt budget (`Engine.promptFor`). */
+  context?: PromptContext;
   strategy: Strategy;
   maxNewTokens: number;
   sampling?: SamplingOptions;
@@ -127,14 +129,20 @@ export class Engine {
     return s;
   }
 
-  /** The prompt for a cursor between `prefix` and `suffix`, leaving room for the completion, with its token-healing text. */
-  promptFor(prefix: string, suffix: string, maxNewTokens: number): Prompt {
-    return buildPrompt(this.target.folder.tokenizer, prefix, suffix, { tokens: this.target.contextLength - maxNewTokens - 1, suffixShare: 0.25 }, true);
+  /**
+   * The prompt for a cursor between `prefix` and `suffix`, with extra context from other files,
+   * leaving room for the completion, with its token-healing text. The budget is the context
+   * (hasten.contextTokens) less the completion: the suffix takes at most a quarter, extra context
+   * keeps a quarter when there is any (`promptShares`), the prefix the rest.
+   */
+  promptFor(prefix: string, suffix: string, maxNewTokens: number, context?: PromptContext): Prompt {
+    const tokens = this.target.contextLength - maxNewTokens - 1;
+    return buildPrompt(this.target.folder.tokenizer, prefix, suffix, { tokens, ...promptShares(this.target.contextLength) }, true, context);
   }
 
   /** Prompt ids for a cursor between `prefix` and `suffix` (the healed token already taken off). */
-  prompt(prefix: string, suffix: string, maxNewTokens: number): number[] {
-    return this.promptFor(prefix, suffix, maxNewTokens).ids;
+  prompt(prefix: string, suffix: string, maxNewTokens: number, context?: PromptContext): number[] {
+    return this.promptFor(prefix, suffix, maxNewTokens, context).ids;
   }
 
   /**
@@ -161,7 +169,7 @@ export class Engine {
     const maxNew = Math.max(1, Math.min(req.maxNewTokens, Math.floor(this.target.contextLength / 2)));
     const strategy = req.strategy === 'auto' ? this.auto.choose(this.autoCandidates()) : req.strategy;
     const settings = { ...DEFAULT_DECODE, ...req.settings };
-    const { ids: prompt, heal } = strategy === 'mask-predict' ? { ids: await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings), heal: '' } : this.promptFor(req.prefix, req.suffix, maxNew);
+    const { ids: prompt, heal } = strategy === 'mask-predict' ? { ids: await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings), heal: '' } : this.promptFor(req.prefix, req.suffix, maxNew, req.context);
     const gen = this.decoder(strategy, settings, req.strategy === 'auto', {
       prompt, maxNewTokens: maxNew, ...(heal ? { heal } : {}), sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
     });

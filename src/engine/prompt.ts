@@ -8,6 +8,36 @@ export interface PromptBudget {
   tokens: number;
   /** Largest share of the budget the suffix may take. */
   suffixShare: number;
+  /** Share of the budget kept for extra context even when the prefix could fill it (0 or absent: extra context gets only what prefix and suffix leave). */
+  extraShare?: number;
+}
+
+/**
+ * The budget's shares at a model's context: the suffix at most a quarter; extra context keeps a
+ * quarter from a context of 1,024 tokens up. Below that (the bundled demo models run at 256) the
+ * file's own text matters more, and extra context gets only what the prefix and suffix leave.
+ */
+export function promptShares(contextLength: number): Pick<PromptBudget, 'suffixShare' | 'extraShare'> {
+  return { suffixShare: 0.25, extraShare: contextLength >= 1024 ? 0.25 : 0 };
+}
+
+/** One chunk of code from elsewhere in the workspace (the extra-context ring's). */
+export interface ContextChunk {
+  /** Where it came from, e.g. a workspace-relative path. */
+  source: string;
+  text: string;
+}
+
+/** Code from other files for the prompt, and where the cursor's file sits. */
+export interface PromptContext {
+  /** Newest first: the newest is placed nearest the cursor, and is the last to be left out. */
+  chunks: readonly ContextChunk[];
+  /** The cursor's file, workspace-relative: a repository-context format names it after the other files. */
+  path?: string;
+  /** The workspace's name: a repository-context format's first line. */
+  repo?: string;
+  /** A line comment (`//`, `#`): for families without a repository-context format, chunks go in as commented code. */
+  comment?: string;
 }
 
 /** Characters kept per token of budget before tokenising: generous, and bounds the work on huge files. */
@@ -43,41 +73,93 @@ export interface Prompt {
 }
 
 /**
- * Encodes prefix and suffix within the budget: the prefix keeps its end (nearest the cursor), the
- * suffix its start. Unused suffix budget goes to the prefix. A prefix that does not fit is cut at its
- * start in blocks (`cutBlock`), so consecutive keystrokes share the prompt up to the cursor. With
- * `heal`, the prefix's last token comes off the prompt and its text is returned (see `Prompt.heal`).
+ * Encodes prefix, suffix and extra context within the budget. The suffix takes at most
+ * `suffixShare` of the room and keeps its start; extra context is kept up to `extraShare` of it; the
+ * prefix keeps its end (nearest the cursor) in the rest; extra context then also gets whatever the
+ * prefix leaves, whole chunks only, newest first. A prefix that does not fit is cut at its start in
+ * blocks (`cutBlock`), so consecutive keystrokes share the prompt up to the cursor. With `heal`, the
+ * prefix's last token comes off the prompt and its text is returned (see `Prompt.heal`).
+ *
+ * Extra context goes in the family's repository format when it has one (Qwen2.5-Coder:
+ * `<|repo_name|>repo⏎<|file_sep|>path⏎code…<|file_sep|>cursor's path⏎` before `<|fim_prefix|>`), else
+ * as commented code at the start of the prefix.
  */
-export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false): Prompt {
+export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false, context?: PromptContext): Prompt {
   if (budget.tokens < 4) {
     throw new HastenError('context-overflow', `Only ${budget.tokens} tokens are left for the prompt.`, 'Lower hasten.maxTokens or use a model with a longer context.');
   }
   const fim = tk.fim;
   const maxChars = budget.tokens * CHARS_PER_TOKEN;
-  const pre = tk.encode(prefix.slice(dropCount(prefix.length, maxChars, CUT_CHARS)));
-  let healed = '';
-  if (heal && pre.length >= 2) {
-    const text = tk.tokenText(pre[pre.length - 1]!);
-    // A token holding part of a multi-byte character decodes to U+FFFD: no prefix test can match it.
-    if (text.length > 0 && !text.includes('\uFFFD')) {
-      pre.pop();
-      // Where the training tokenization would cut inside that token (whitespace before a word keeps
-      // its last space for the word: "\n    return" is "\n   " + " return"), keep the part before
-      // the cut, so only the rest must start the first token. A probe character stands for the word.
-      let covered = 0;
-      for (const id of tk.encode(text + 'a')) {
-        const piece = tk.tokenText(id);
-        if (covered + piece.length >= text.length || !text.startsWith(piece, covered)) break;
-        pre.push(id);
-        covered += piece.length;
-      }
-      healed = text.slice(covered);
-    }
-  }
-  if (!fim) return { ids: pre.slice(dropCount(pre.length, budget.tokens, cutBlock(budget.tokens))), heal: healed };
-  const room = budget.tokens - 3;
-  const suf = tk.encode(suffix.slice(0, maxChars));
+  const { ids: pre, heal: healed } = encodePrefix(tk, prefix.slice(dropCount(prefix.length, maxChars, CUT_CHARS)), heal);
+  const extra = extraParts(tk, context, budget.tokens);
+  const room = budget.tokens - (fim ? 3 : 0);
+  const suf = fim ? tk.encode(suffix.slice(0, maxChars)) : [];
   const sufTokens = Math.min(suf.length, Math.floor(room * budget.suffixShare));
-  const preIds = pre.slice(dropCount(pre.length, room - sufTokens, cutBlock(room)));
-  return { ids: [fim.prefixId, ...preIds, fim.suffixId, ...suf.slice(0, sufTokens), fim.middleId], heal: healed };
+  const kept = fitExtra(extra, Math.floor(room * (budget.extraShare ?? 0))).length;
+  const preIds = pre.slice(dropCount(pre.length, room - sufTokens - kept, cutBlock(room)));
+  const extraIds = fitExtra(extra, room - sufTokens - preIds.length);
+  if (!fim) return { ids: [...extraIds, ...preIds], heal: healed };
+  const middle = [fim.suffixId, ...suf.slice(0, sufTokens), fim.middleId];
+  if (extra.repo) return { ids: [...extraIds, fim.prefixId, ...preIds, ...middle], heal: healed };
+  return { ids: [fim.prefixId, ...extraIds, ...preIds, ...middle], heal: healed };
+}
+
+/** The prefix's ids, its last token taken off for healing when asked (see `Prompt.heal`). */
+function encodePrefix(tk: TextTokenizer, prefix: string, heal: boolean): Prompt {
+  const pre = tk.encode(prefix);
+  if (!heal || pre.length < 2) return { ids: pre, heal: '' };
+  const text = tk.tokenText(pre[pre.length - 1]!);
+  // A token holding part of a multi-byte character decodes to U+FFFD: no prefix test can match it.
+  if (text.length === 0 || text.includes('\uFFFD')) return { ids: pre, heal: '' };
+  pre.pop();
+  // Where the training tokenization would cut inside that token (whitespace before a word keeps
+  // its last space for the word: "\n    return" is "\n   " + " return"), keep the part before
+  // the cut, so only the rest must start the first token. A probe character stands for the word.
+  let covered = 0;
+  for (const id of tk.encode(text + 'a')) {
+    const piece = tk.tokenText(id);
+    if (covered + piece.length >= text.length || !text.startsWith(piece, covered)) break;
+    pre.push(id);
+    covered += piece.length;
+  }
+  return { ids: pre, heal: text.slice(covered) };
+}
+
+/** Extra context as ids: what opens and closes it (repository format only) and each chunk, newest first. */
+interface ExtraParts {
+  repo: boolean;
+  head: number[];
+  chunks: number[][];
+  tail: number[];
+}
+
+/** Encodes the extra context in the family's format; chunks longer than `most` tokens could never fit and are not encoded whole. */
+export function extraParts(tk: TextTokenizer, context: PromptContext | undefined, most: number): ExtraParts {
+  const repo = tk.fim?.repo;
+  const chunks = context?.chunks ?? [];
+  const withNewline = (t: string) => (t.endsWith('\n') ? t : `${t}\n`);
+  const encode = (t: string) => tk.encode(t.slice(0, most * CHARS_PER_TOKEN));
+  if (repo) {
+    return {
+      repo: true,
+      head: [repo.nameId, ...tk.encode(`${context?.repo ?? 'workspace'}\n`)],
+      chunks: chunks.map((c) => [repo.fileSepId, ...encode(`${c.source}\n${withNewline(c.text)}`)]),
+      tail: [repo.fileSepId, ...tk.encode(`${context?.path ?? 'untitled'}\n`)],
+    };
+  }
+  const c = context?.comment ?? '//';
+  const commented = (ch: ContextChunk) => `${c} ${ch.source}\n${ch.text.split('\n').map((l) => `${c} ${l}`).join('\n')}\n`;
+  return { repo: false, head: [], chunks: chunks.map((ch) => encode(commented(ch))), tail: tk.encode('\n') };
+}
+
+/** The chunks that fit in `room` tokens with their head and tail, newest first, skipping any that do not fit; in prompt order (oldest first). */
+export function fitExtra(p: ExtraParts, room: number): number[] {
+  let used = p.head.length + p.tail.length;
+  const taken: number[][] = [];
+  for (const c of p.chunks) {
+    if (used + c.length > room) continue;
+    taken.push(c);
+    used += c.length;
+  }
+  return taken.length === 0 ? [] : [...p.head, ...taken.reverse().flat(), ...p.tail];
 }

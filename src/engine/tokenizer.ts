@@ -15,6 +15,8 @@ export interface FimTemplate {
   middleId: number;
   /** Prefix-suffix-middle (every family here) puts the prefix first. */
   order: 'psm';
+  /** The family's repository-context tokens (Qwen2.5-Coder: `<|repo_name|>`, `<|file_sep|>`), which carry other files before the FIM prompt. */
+  repo?: { nameId: number; fileSepId: number };
 }
 
 interface FamilySpec {
@@ -22,13 +24,18 @@ interface FamilySpec {
   tokens: [prefix: string, suffix: string, middle: string];
   /** Other tokens whose presence identifies the family when the FIM tokens are shared. */
   marker?: string;
+  /** Repository-context tokens: the repository's name, and the separator before each file's path. */
+  repo?: [name: string, fileSep: string];
   stops: string[];
 }
+
+/** Added tokens spelled like these are control tokens even when not marked special: `<|fim_prefix|>`, `<file_sep>`, `▁<PRE>`, `<｜fim▁begin｜>`. */
+const CONTROL_SPELLING = /^▁?<[^\s<>]+>$/;
 
 // Ordered: the first family whose FIM tokens (and marker) exist wins.
 const FAMILIES: FamilySpec[] = [
   { family: 'hasten', tokens: ['<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>'], marker: '<|mask|>', stops: ['<|endoftext|>', '<|fim_pad|>'] },
-  { family: 'qwen2.5-coder', tokens: ['<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>'], stops: ['<|endoftext|>', '<|fim_pad|>', '<|file_sep|>', '<|im_end|>', '<|repo_name|>'] },
+  { family: 'qwen2.5-coder', tokens: ['<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>'], repo: ['<|repo_name|>', '<|file_sep|>'], stops: ['<|endoftext|>', '<|fim_pad|>', '<|file_sep|>', '<|im_end|>', '<|repo_name|>'] },
   { family: 'starcoder', tokens: ['<fim_prefix>', '<fim_suffix>', '<fim_middle>'], stops: ['<|endoftext|>', '<file_sep>', '<fim_pad>'] },
   { family: 'codellama', tokens: ['▁<PRE>', '▁<SUF>', '▁<MID>'], stops: ['▁<EOT>', '</s>'] },
   { family: 'codellama', tokens: ['<PRE>', '<SUF>', '<MID>'], stops: ['<EOT>', '</s>'] },
@@ -38,7 +45,7 @@ const FAMILIES: FamilySpec[] = [
 /** Tokenizer for one model folder. */
 export class TextTokenizer {
   readonly fim: FimTemplate | null;
-  /** Ids that end a completion: the config's eos ids, the family's stop tokens and every other special token. */
+  /** Ids that end a completion: the config's eos ids, the family's stop tokens and every other control token. */
   readonly stopIds: ReadonlySet<number>;
   readonly vocabSize: number;
   private readonly specials: string[];
@@ -54,11 +61,19 @@ export class TextTokenizer {
     for (const id of ids) if (id > top) top = id;
     for (const id of added) if (id > top) top = id;
     this.vocabSize = top + 1;
-    this.specials = (json.added_tokens ?? []).filter((t) => t.special).map((t) => t.content).sort((a, b) => b.length - a.length);
-    this.specialIds = new Set((json.added_tokens ?? []).filter((t) => t.special).map((t) => t.id));
+    // Control tokens: the special ones, and added tokens spelled like markup. Qwen2.5's FIM and repository
+    // tokens (<|fim_prefix|> … <|file_sep|>) are added with "special": false, yet the tokenizer still matches
+    // them in text, so a file that mentions one would inject it, and a generated one would be shown as text.
+    const controls = (json.added_tokens ?? []).filter((t) => t.special || CONTROL_SPELLING.test(t.content));
+    this.specials = controls.map((t) => t.content).sort((a, b) => b.length - a.length);
+    this.specialIds = new Set(controls.map((t) => t.id));
     const spec = FAMILIES.find((f) => f.tokens.every((t) => this.idOf(t) !== undefined) && (!f.marker || this.idOf(f.marker) !== undefined));
+    const repo = spec?.repo?.map((t) => this.idOf(t));
     this.fim = spec
-      ? { family: spec.family, prefixId: this.idOf(spec.tokens[0])!, suffixId: this.idOf(spec.tokens[1])!, middleId: this.idOf(spec.tokens[2])!, order: 'psm' }
+      ? {
+        family: spec.family, prefixId: this.idOf(spec.tokens[0])!, suffixId: this.idOf(spec.tokens[1])!, middleId: this.idOf(spec.tokens[2])!, order: 'psm',
+        ...(repo && repo[0] !== undefined && repo[1] !== undefined ? { repo: { nameId: repo[0], fileSepId: repo[1] } } : {}),
+      }
       : null;
     // Every special token ends a completion, not only end-of-text: decoding drops a special token's text, so
     // whatever followed it would be shown as if it went on from the code (issue 18: the bundled model wrote

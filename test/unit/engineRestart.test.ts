@@ -104,7 +104,7 @@ test('SIGKILL mid-completion, 50 times: each completion in flight ends quietly, 
   const decode = { ...defaults.decode, strategy: 'autoregressive' as const, maxTokens: 64 };
   const service = new CompletionService({ engine: () => host.engine, decode: () => decode, completion: () => completion, log, history });
   const req = (cut: number, version: number): ProvideRequest => ({
-    uri: 'file:///fib.ts', languageId: 'typescript', version, offset: cut, extra: '', ...windowsAt(stringSource(FILE.slice(0, cut)), cut, completion),
+    uri: 'file:///fib.ts', languageId: 'typescript', version, offset: cut, ...windowsAt(stringSource(FILE.slice(0, cut)), cut, completion),
   });
   const nextRecord = () => new Promise<TraceRecord>((resolve) => { const sub = history.onDidRecordTrace((r) => { sub.dispose(); resolve(r); }); });
   let recoveries = 0;

@@ -74,7 +74,7 @@ test('the completion pipeline on the bundled models makes no network access', { 
       const completion = { ...cfg.completion, debounceMs: 0, prefetch: true };
       const service = new CompletionService({ engine: () => engine, decode: () => ({ ...cfg.decode, strategy, maxTokens: 12 }), completion: () => completion, log: quiet, history });
       const offset = file.indexOf('\n', 60);
-      const req = { uri: 'file:///fibonacci.ts', languageId: 'typescript', version: 1, offset, extra: '// other.ts\n// const x = 1;\n', ...windowsAt(stringSource(file), offset, completion) };
+      const req = { uri: 'file:///fibonacci.ts', languageId: 'typescript', version: 1, offset, context: { chunks: [{ source: 'other.ts', text: 'const x = 1;\nconst y = 2;\nconst z = 3;' }], path: 'fibonacci.ts', comment: '//' }, ...windowsAt(stringSource(file), offset, completion) };
       await service.provide(req, new AbortController().signal, () => true);
       await new Promise((r) => setTimeout(r, 50));
       await service.idle();

@@ -46,7 +46,7 @@ async function editor(text: string, offset: number): Promise<{ req: CompletionRe
   const service = new CompletionService({ engine: () => spy, decode: () => decode, completion: () => completion, log, history });
   const recorded = new Promise<void>((resolve) => history.onDidRecordTrace(() => resolve()));
   const w = windowsAt(stringSource(text), offset, completion);
-  await service.provide({ uri: 'file:///doc', languageId: 'typescript', version: 1, offset, extra: '', ...w }, new AbortController().signal, () => true);
+  await service.provide({ uri: 'file:///doc', languageId: 'typescript', version: 1, offset, ...w }, new AbortController().signal, () => true);
   await recorded;
   const r = history.last()!;
   return { req: req!, trace: r.trace, shown: r.shown };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chunkAround, ContextRing, formatExtra, jaccard } from '../../src/completion/ring';
+import { chunkAround, ContextRing, jaccard, lineComment } from '../../src/completion/ring';
 
 const code = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `line ${i} of ${tag}`).join('\n');
 
@@ -45,13 +45,12 @@ test('chunkAround takes the lines centred on the cursor, clamped to the file', (
   assert.equal(chunkAround(text, 99, 10).split('\n').at(-1), 'line 99 of f');
 });
 
-test('extra context is commented in the language of the file, newest chunk last (nearest the cursor)', () => {
+test('the ring picks newest first; the line comment the engine comments chunks with follows the language', () => {
   const ring = new ContextRing({ capacity: 8, chunkLines: 32, similarity: 0.7 });
   ring.add('old.py', code(3, 'old'));
   ring.add('new.py', code(3, 'new'));
-  const py = formatExtra(ring.pick('', 10_000), 'python');
-  assert.ok(py.startsWith('# old.py\n# line 0 of old'));
-  assert.ok(py.trimEnd().endsWith('# line 2 of new'));
-  assert.ok(formatExtra(ring.pick('', 10_000), 'typescript').startsWith('// old.py'));
-  assert.equal(formatExtra([], 'python'), '');
+  assert.deepEqual(ring.pick('', 10_000).map((c) => c.source), ['new.py', 'old.py']);
+  assert.equal(lineComment('python'), '#');
+  assert.equal(lineComment('lua'), '--');
+  assert.equal(lineComment('typescript'), '//');
 });

@@ -23,7 +23,7 @@ function setup(engine: FakeEngine, over: Partial<typeof defaults.completion> = {
   const completion = { ...defaults.completion, debounceMs: 0, prefetch: false, ...over };
   const service = new CompletionService({ engine: () => engine, decode: () => defaults.decode, completion: () => completion, log, history });
   const req = (text: string, version = 1): ProvideRequest => ({
-    uri: 'file:///a.ts', languageId: 'typescript', version, offset: text.length, extra: '', ...windowsAt(stringSource(text), text.length, completion),
+    uri: 'file:///a.ts', languageId: 'typescript', version, offset: text.length, ...windowsAt(stringSource(text), text.length, completion),
   });
   return { service, log, history, req };
 }
@@ -135,7 +135,7 @@ test('completion ids are unique for the life of the window, across engines that 
   const history = new TraceHistory();
   const completion = { ...defaults.completion, debounceMs: 0, prefetch: false, multiline: 'never' as const };
   const service = new CompletionService({ engine: () => engine, decode: () => defaults.decode, completion: () => completion, log, history });
-  const at = (text: string): ProvideRequest => ({ uri: 'file:///a.ts', languageId: 'typescript', version: 1, offset: text.length, extra: '', ...windowsAt(stringSource(text), text.length, completion) });
+  const at = (text: string): ProvideRequest => ({ uri: 'file:///a.ts', languageId: 'typescript', version: 1, offset: text.length, ...windowsAt(stringSource(text), text.length, completion) });
   await service.provide(at('a = '), live().signal, () => true);
   await service.provide(at('b = '), live().signal, () => true);
   await service.idle();
@@ -184,7 +184,7 @@ test('engine errors are logged and resolve with nothing; a suspended service off
   const log = quietLog();
   const completion = { ...defaults.completion, debounceMs: 0, prefetch: false };
   const service = new CompletionService({ engine: () => broken, decode: () => defaults.decode, completion: () => completion, log, history: new TraceHistory() });
-  const r: ProvideRequest = { uri: 'u', languageId: 'ts', version: 1, offset: 1, extra: '', ...windowsAt(stringSource('a'), 1, completion) };
+  const r: ProvideRequest = { uri: 'u', languageId: 'ts', version: 1, offset: 1, ...windowsAt(stringSource('a'), 1, completion) };
   assert.equal(await service.provide(r, live().signal, () => true), undefined);
   assert.match(log.errors[0]!, /boom/);
   const resume = service.suspend();
