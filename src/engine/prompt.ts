@@ -76,9 +76,10 @@ export interface Prompt {
  * Encodes prefix, suffix and extra context within the budget. The suffix takes at most
  * `suffixShare` of the room and keeps its start; extra context is kept up to `extraShare` of it; the
  * prefix keeps its end (nearest the cursor) in the rest; extra context then also gets whatever the
- * prefix leaves, whole chunks only, newest first. A prefix that does not fit is cut at its start in
- * blocks (`cutBlock`), so consecutive keystrokes share the prompt up to the cursor. With `heal`, the
- * prefix's last token comes off the prompt and its text is returned (see `Prompt.heal`).
+ * prefix leaves (counted in whole cut blocks), whole chunks only, newest first. A prefix that does
+ * not fit is cut at its start in blocks (`cutBlock`), so consecutive keystrokes share the prompt up to
+ * the cursor. With `heal`, the prefix's last token comes off the prompt and its text is returned (see
+ * `Prompt.heal`).
  *
  * Extra context goes in the family's repository format when it has one (Qwen2.5-Coder:
  * `<|repo_name|>repo⏎<|file_sep|>path⏎code…<|file_sep|>cursor's path⏎` before `<|fim_prefix|>`), else
@@ -95,9 +96,13 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
   const room = budget.tokens - (fim ? 3 : 0);
   const suf = fim ? tk.encode(suffix.slice(0, maxChars)) : [];
   const sufTokens = Math.min(suf.length, Math.floor(room * budget.suffixShare));
-  const kept = fitExtra(extra, Math.floor(room * (budget.extraShare ?? 0))).length;
-  const preIds = pre.slice(dropCount(pre.length, room - sufTokens - kept, cutBlock(room)));
-  const extraIds = fitExtra(extra, room - sufTokens - preIds.length);
+  const keptRoom = Math.floor(room * (budget.extraShare ?? 0));
+  const block = cutBlock(room);
+  const preIds = pre.slice(dropCount(pre.length, room - sufTokens - fitExtra(extra, keptRoom).length, block));
+  // The prefix's room is counted in whole blocks, so extra context (which comes first) changes only every
+  // `block` tokens of typing, not with each key: the prompt up to the cursor, and its KV cache, stay the same.
+  const preRoom = Math.min(room - sufTokens, Math.ceil(preIds.length / block) * block);
+  const extraIds = fitExtra(extra, Math.max(keptRoom, room - sufTokens - preRoom));
   if (!fim) return { ids: [...extraIds, ...preIds], heal: healed };
   const middle = [fim.suffixId, ...suf.slice(0, sufTokens), fim.middleId];
   if (extra.repo) return { ids: [...extraIds, fim.prefixId, ...preIds, ...middle], heal: healed };

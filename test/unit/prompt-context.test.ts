@@ -151,3 +151,23 @@ test('the editor\'s extra context reaches the engine apart from the prefix, and 
     await engine.dispose();
   }
 });
+
+test('typing: the extra context in front of the prefix changes only once per cut block of new prefix tokens, not with each key', () => {
+  const budget = { tokens: 600, suffixShare: 0.25, extraShare: 0.25 };
+  const block = Math.floor((budget.tokens - 3) / 8);
+  const typed = Array.from({ length: 40 }, (_, i) => `let t${i} = add(${i}, ${i + 1});\n`).join('');
+  // Small chunks (about 20 tokens), so that counted token by token one would drop every few keys.
+  const small: PromptContext = { chunks: Array.from({ length: 40 }, (_, i) => ({ source: `s${i}.ts`, text: `const a${i} = ${i};\nconst b${i} = ${i + 1};\nconst c${i} = ${i + 2};` })), path: 'main.ts' };
+  let changes = 0;
+  let before: string | undefined;
+  const first = qwen.encode(PREFIX).length;
+  for (let k = 0; k <= typed.length; k += 3) {
+    const ids = buildPrompt(qwen, PREFIX + typed.slice(0, k), SUFFIX, budget, true, small).ids;
+    const head = ids.slice(0, ids.indexOf(151659)).join(',');
+    if (before !== undefined && head !== before) changes++;
+    before = head;
+  }
+  const grown = qwen.encode(PREFIX + typed).length - first;
+  assert.ok(grown > 3 * block, `the prefix grew by ${grown} tokens`);
+  assert.ok(changes <= Math.ceil(grown / block) + 1, `${changes} changes over ${grown} tokens (block ${block})`);
+});
