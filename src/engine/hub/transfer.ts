@@ -1,14 +1,13 @@
 // One attempt at the bytes of one file: appends what `blobs/<etag>.incomplete` lacks, asking for
 // it with `Range`, and hashes as it writes (the partial already there is hashed from disk first),
 // so a resumed download transfers only the missing bytes and is still checked end to end.
-import { createHash, Hash } from 'node:crypto';
 import fs from 'node:fs';
 import { abortError } from '../errors';
 import { DiskFullError } from './errors';
+import { Digest, Hasher, newHasher } from './hasher';
 import { BodyResponse, headersFor, RequestContext, responseError, streamGet, TransientError } from './http';
 
-/** sha256 for LFS files (64 hex), git's blob sha1 for the rest (40 hex), else none. */
-export type Digest = 'sha256' | 'git-sha1' | 'none';
+export type { Digest };
 
 export function digestOf(etag: string): Digest {
   if (/^[0-9a-f]{64}$/.test(etag)) return 'sha256';
@@ -51,9 +50,18 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
   const res = await get(o, have, signal);
   if (res.status === 200 && have > 0) have = 0; // the server ignored Range: start over
   else if (res.status === 206 && rangeStart(res) !== have) throw new TransientError(`the server answered Range bytes=${have}- with ${res.headers.get('content-range')}`);
-  const hash = newHash(o.digest, o.size);
-  if (have > 0) await hashInto(hash, o.incomplete, have);
-  const out = new BatchWriter(await fs.promises.open(o.incomplete, have > 0 ? 'r+' : 'w'), have);
+  const hash = newHasher(o.digest, o.size, o.size - have, o.incomplete);
+  try {
+    return await receive(o, res, have, hash, stall);
+  } finally {
+    hash.dispose();
+  }
+}
+
+/** Writes and hashes the body after the `have` bytes already on disk. */
+async function receive(o: TransferOptions, res: BodyResponse, have: number, hash: Hasher, stall: AbortController): Promise<TransferResult> {
+  if (have > 0) await hash.file(o.incomplete, have);
+  const out = new BatchWriter(await fs.promises.open(o.incomplete, have > 0 ? 'r+' : 'w'), have, (end) => hash.landed(end));
   let last = Date.now();
   const timer = setInterval(() => {
     if (Date.now() - last > o.stallMs) stall.abort(new TransientError(`no bytes for ${o.stallMs} ms`));
@@ -62,7 +70,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     for await (const value of res.body) {
       last = Date.now();
       if (out.end + value.length > o.size) throw new TransientError(`the server sent more than the ${o.size} bytes it announced`);
-      hash?.update(value);
+      hash.update(value);
       await out.push(value);
       // Progress as bytes arrive (a slow link would otherwise move in 4 MB steps).
       o.onBytes?.(out.end - have, out.end);
@@ -82,7 +90,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     clearInterval(timer);
     await out.close();
   }
-  return { hash: hash ? hash.digest('hex') : '', received: out.written - have };
+  return { hash: await hash.digest(), received: out.written - have };
 }
 
 /**
@@ -100,7 +108,7 @@ class BatchWriter {
   /** Bytes on disk, in flight and batched. */
   end: number;
 
-  constructor(private readonly fh: fs.promises.FileHandle, at: number) {
+  constructor(private readonly fh: fs.promises.FileHandle, at: number, private readonly onLanded: (end: number) => void) {
     this.written = at;
     this.end = at;
   }
@@ -137,6 +145,7 @@ class BatchWriter {
       .then((r) => {
         if (r.bytesWritten !== bytes) throw new Error(`short write: ${r.bytesWritten} of ${bytes} bytes`);
         this.written = at + bytes;
+        this.onLanded(this.written);
       })
       .catch((err: unknown) => {
         this.failed = err;
@@ -187,21 +196,9 @@ function partialSize(file: string): number {
   }
 }
 
-function newHash(d: Digest, size: number): Hash | undefined {
-  if (d === 'none') return undefined;
-  if (d === 'sha256') return createHash('sha256');
-  return createHash('sha1').update(`blob ${size}\0`);
-}
-
-async function hashInto(hash: Hash | undefined, file: string, bytes: number): Promise<void> {
-  if (!hash || bytes === 0) return;
-  for await (const chunk of fs.createReadStream(file, { start: 0, end: bytes - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-}
-
 /** The digest of a whole file on disk ('' for Digest 'none'). */
 export async function hashFile(file: string, size: number, d: Digest): Promise<string> {
-  const hash = newHash(d, size);
-  if (!hash) return '';
-  await hashInto(hash, file, size);
-  return hash.digest('hex');
+  const hash = newHasher(d, size, 0, file);
+  await hash.file(file, size);
+  return hash.digest();
 }
