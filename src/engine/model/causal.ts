@@ -47,6 +47,8 @@ interface PendingBatch {
   keys: ort.Tensor[];
   values: ort.Tensor[];
   width: number;
+  /** On a device: each path ran as its own chain; the cache slot where path b starts. */
+  starts?: number[];
 }
 
 export class CausalModel {
@@ -64,6 +66,8 @@ export class CausalModel {
   runMs = 0;
   /** The sessions' K/V stay on the device (WebGPU): see device.ts. */
   private device = false;
+  /** A tree verified path by path on a device's fast graph: the paths, the last one run last. */
+  private devicePaths: number[][] | null = null;
 
   private constructor(
     readonly folder: ModelFolder,
@@ -232,13 +236,15 @@ export class CausalModel {
           'Lower hasten.tree.maxNodes or the maximum completion length, or rebuild the model with a longer --context.');
       }
       const chain = isChain(par);
-      if (!chain && !this.tree) {
+      if (!chain && !this.tree && !this.device) {
         // Opened for chains only (a draft, or a target loaded without tree attention): load the tree graph on first use.
         const file = this.folder.files.fastTree;
         if (!file || !this.runtime) throw new HastenError('variant-missing', `${this.folder.dir} has no fast tree graph (onnx/model_fast_tree.onnx) to verify a token tree.`, 'Rebuild it with npm run hasten -- build --from CHECKPOINT_DIR --out MODEL_DIR --variants standard,fast,tree, or use a chain strategy (autoregressive, prompt-lookup, draft-model).');
         this.tree = (await openSession(file, { ...this.runtime, provider: this.provider })).session;
       }
       this.lastBlock = tokens;
+      this.devicePaths = null;
+      if (!chain && this.device) return this.runFastPathsOnDevice(tokens, par);
       logits = await this.inPlace.run(chain ? this.standard : this.tree!, tokens, chain ? null : { parents: par, depths: dep }, lastOnly);
     } else if (isChain(par) || this.tree) {
       logits = await this.runBlock(tokens, par, dep, isChain(par) ? null : this.tree);
@@ -246,6 +252,26 @@ export class CausalModel {
       logits = await this.runPaths(tokens, par);
     }
     return logits;
+  }
+
+  /**
+   * A token tree on a device's fast graph. GroupQueryAttention's fused rotary on WebGPU takes each row's
+   * position from seqlens_k and ignores position_ids (the builder's tree graph relies on them), so a
+   * node off the first branch would be rotated at the wrong position. Each root-to-leaf path runs as a
+   * chain instead, over the same slots; the first path runs last, so when it is the one kept its K/V
+   * are already in place.
+   */
+  private async runFastPathsOnDevice(tokens: readonly number[], par: readonly number[]): Promise<Logits> {
+    const rows = paths(par).reverse();
+    let V = 0;
+    let logits = new Float32Array(0);
+    for (const r of rows) {
+      const out = await this.inPlace!.run(this.standard, r.map((n) => tokens[n]!), null);
+      if (!V) logits = new Float32Array(tokens.length * (V = out.vocab));
+      r.forEach((node, j) => logits.set(out.row(j), node * V));
+    }
+    this.devicePaths = rows;
+    return new Logits(logits, tokens.length, V);
   }
 
   /**
@@ -281,7 +307,11 @@ export class CausalModel {
   commit(nodes: readonly number[]): void {
     if (this.inPlace) {
       const base = this.inPlace.count;
-      this.inPlace.commit(nodes);
+      const last = this.devicePaths?.[this.devicePaths.length - 1];
+      if (!last) this.inPlace.commit(nodes);
+      else if (nodes.every((n, j) => last[j] === n)) this.inPlace.commit(nodes.map((_, j) => j));
+      else this.inPlace.commitStale(nodes.map((n) => this.lastBlock[n]!));
+      this.devicePaths = null;
       nodes.forEach((n, j) => {
         this.seq.push(this.lastBlock[n]!);
         this.slots.push(base + j);
@@ -367,10 +397,7 @@ export class CausalModel {
    * batch over a copy of the past. Works with any standard export; costs a copy of the cache.
    */
   private async runPaths(tokens: readonly number[], par: readonly number[]): Promise<Logits> {
-    if (this.device) {
-      throw new HastenError('variant-missing', `${this.folder.dir} has no tree-attention graph, and a token tree without one needs the KV cache on the host, which ${this.provider} does not give back.`,
-        'Build the folder with npm run hasten -- build --variants standard,fast,tree, use a chain strategy (autoregressive, prompt-lookup, draft-model), or set hasten.executionProvider to cpu.');
-    }
+    if (this.device) return this.runPathsOnDevice(tokens, par);
     const c = this.cache;
     const rows = paths(par);
     const B = rows.length;
@@ -417,6 +444,27 @@ export class CausalModel {
     return new Logits(logits, tokens.length, V);
   }
 
+  /**
+   * Tree verification without tree attention on a device, where the past cannot be tiled into a batch
+   * (it never comes back to the host): each root-to-leaf path runs as a chain after the committed
+   * tokens; its slots stay tentative, so later paths do not see them; commit keeps one path's slots.
+   */
+  private async runPathsOnDevice(tokens: readonly number[], par: readonly number[]): Promise<Logits> {
+    const rows = paths(par);
+    let V = 0;
+    let logits = new Float32Array(0);
+    const starts: number[] = [];
+    for (const r of rows) {
+      starts.push(this.cache.length);
+      const out = await this.runBlock(r.map((n) => tokens[n]!), r.map((_, j) => j - 1), r.map((_, j) => j), null);
+      if (!V) logits = new Float32Array(tokens.length * (V = out.vocab));
+      r.forEach((node, j) => logits.set(out.row(j), node * V));
+    }
+    this.pendingBatch = { rows, keys: [], values: [], width: 0, starts };
+    this.lastBlock = tokens;
+    return new Logits(logits, tokens.length, V);
+  }
+
   private commitPath(nodes: readonly number[]): number[] {
     const p = this.pendingBatch!;
     this.pendingBatch = null;
@@ -424,6 +472,11 @@ export class CausalModel {
     const b = last === undefined ? 0 : p.rows.findIndex((r) => r[nodes.length - 1] === last);
     if (b < 0 || nodes.some((n, j) => p.rows[b]![j] !== n)) throw new RangeError('commit() after a batched tree must keep a root-to-node path');
     const c = this.cache;
+    if (p.starts) {
+      const kept = nodes.map((_, j) => p.starts![b]! + j);
+      c.keep(kept);
+      return kept;
+    }
     const rowOf = (t: ort.Tensor) => {
       const data = t.data as Float32Array | Uint16Array;
       const per = data.length / p.rows.length;

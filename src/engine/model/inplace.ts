@@ -233,6 +233,17 @@ export class InPlaceKv {
     this.pending = 0;
   }
 
+  /**
+   * Device only: commits `tokens` (the tokens of the kept nodes) without their K/V in place; the next
+   * block rewrites them (see `stale`).
+   */
+  commitStale(tokens: readonly number[]): void {
+    if (!this.device) throw new Error('commitStale() is for a device cache');
+    this.stale = [...this.stale, ...tokens];
+    this.count += tokens.length;
+    this.pending = 0;
+  }
+
   /** Layer l's committed K or V rows as a fresh [1, kvHeads, count, headDim] array (tests, measurements). */
   committed(l: number, which: 'key' | 'value'): Float32Array {
     if (this.device) throw new Error('committed(): a device cache cannot be read back from Node (onnxruntime-node 1.30 aborts on getData of a gpu-buffer tensor)');

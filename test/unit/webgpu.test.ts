@@ -1,0 +1,164 @@
+// The engine on onnxruntime's WebGPU provider against the CPU, on held-out prompts: every lossless
+// strategy gives the same tokens, early exit the same exit layers, the KV cache stays on the device
+// (device tensors do not grow, and are all released), and a device that fails at load or mid-decode
+// leaves the completion finishing on the CPU. Here the adapter is Mesa's software Vulkan (lavapipe,
+// installed by scripts/setup-vulkan.sh): about 40x slower than the CPU, so prompts and tokens are few.
+// Without an adapter these tests skip, except under CI, where setup.sh installs one.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { CompletionTrace, Engine, Strategy } from '../../src/engine';
+import { failDeviceRunForTests, liveDeviceTensors } from '../../src/engine/model/device';
+import { loadWorkloads } from '../../bench/workloads';
+
+// Mesa complains on every start without a runtime folder.
+process.env.XDG_RUNTIME_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-xdg-'));
+
+const models = path.resolve(__dirname, '..', '..', 'models');
+const target = path.join(models, 'hasten-target');
+const items = loadWorkloads(['line-start', 'mid-line', 'repetitive'], 1); // 3 held-out prompts
+const MAX_NEW = 8;
+
+/** Why no WebGPU adapter can be used here, or null when one can. */
+async function webgpuMissing(): Promise<string | null> {
+  if (!ort.listSupportedBackends().some((b) => b.name === 'webgpu')) return 'this onnxruntime-node build has no webgpu backend';
+  try {
+    const s = await ort.InferenceSession.create(path.join(models, 'hasten-draft-s', 'onnx', 'model_fast.onnx'), { executionProviders: ['webgpu'], logSeverityLevel: 4 });
+    await s.release();
+    return null;
+  } catch (err) {
+    return (err instanceof Error ? err.message : String(err)).split('\n').find((l) => /adapter|vulkan/i.test(l))?.slice(0, 200) ?? 'the webgpu session failed to start';
+  }
+}
+
+async function complete(engine: Engine, prefix: string, suffix: string, strategy: Strategy, maxNewTokens = MAX_NEW): Promise<CompletionTrace> {
+  let trace: CompletionTrace | undefined;
+  for await (const u of engine.complete({ prefix, suffix, strategy, maxNewTokens })) if (u.done) trace = u.trace;
+  return trace!;
+}
+
+/** Each output token's exit layer (early exit), in order. */
+const exitLayers = (t: CompletionTrace): (number | undefined)[] =>
+  t.steps.flatMap((s) => [...s.nodes.filter((n) => n.status === 'accepted').map((n) => n.exitLayer), ...(s.bonus ? [s.bonus.exitLayer] : [])]);
+
+describe('the engine on WebGPU against the CPU', async () => {
+  const missing = await webgpuMissing();
+  if (missing && process.env.CI) {
+    test('a WebGPU adapter is available (required under CI)', () => assert.fail(`${missing}. scripts/setup.sh installs libvulkan1 and Mesa's lavapipe (scripts/setup-vulkan.sh).`));
+    return;
+  }
+  const skip = missing ? `no WebGPU adapter (${missing}); on Debian 12 run bash scripts/setup-vulkan.sh as root` : false;
+  let gpu: Engine;
+  let cpu: Engine;
+  const warnings: string[] = [];
+  before(async () => {
+    if (skip) return;
+    gpu = await Engine.load({ modelDir: target, runtime: { provider: 'webgpu', threads: 1 }, log: (l, m) => { if (l === 'warn') warnings.push(m); } });
+    cpu = await Engine.load({ modelDir: target, runtime: { provider: 'cpu', threads: 1 } });
+    for (const e of [gpu, cpu]) for (const it of items) await e.retrieval.update(it.id, it.prefix + it.truth + it.suffix);
+  });
+  after(async () => {
+    await gpu?.dispose();
+    await cpu?.dispose();
+  });
+
+  test(`${items.length} held-out prompts: every lossless strategy gives the CPU's tokens on webgpu`, { skip }, async () => {
+    assert.equal(gpu.target.provider, 'webgpu', warnings.join('; '));
+    const strategies: Strategy[] = ['autoregressive', 'prompt-lookup', 'draft-model', 'token-tree', 'retrieval', 'lookahead', 'self-speculation'];
+    const mismatches: string[] = [];
+    let accepted = 0;
+    for (const it of items) {
+      for (const s of strategies) {
+        const want = await complete(cpu, it.prefix, it.suffix, s);
+        const got = await complete(gpu, it.prefix, it.suffix, s);
+        accepted += got.steps.reduce((n, st) => n + st.nodes.filter((x) => x.status === 'accepted').length, 0);
+        if (JSON.stringify(got.output) !== JSON.stringify(want.output)) mismatches.push(`${it.id} ${s}: ${JSON.stringify(got.output)} vs cpu ${JSON.stringify(want.output)}`);
+      }
+    }
+    assert.deepEqual(mismatches, []);
+    assert.ok(accepted > items.length, `only ${accepted} draft tokens accepted on webgpu: speculation barely ran`);
+    assert.equal(gpu.target.provider, 'webgpu', 'no fallback to cpu happened on the way');
+  });
+
+  test('early exit at the calibrated threshold: the same tokens and exit layers on webgpu', { skip }, async () => {
+    let exited = 0;
+    for (const it of items) {
+      const want = await complete(cpu, it.prefix, it.suffix, 'early-exit');
+      const got = await complete(gpu, it.prefix, it.suffix, 'early-exit');
+      assert.deepEqual(got.output, want.output, it.id);
+      assert.deepEqual(exitLayers(got), exitLayers(want), `${it.id}: exit layers`);
+      exited += exitLayers(got).filter((l) => l !== undefined && l < gpu.target.folder.config.numLayers).length;
+    }
+    assert.ok(exited > 0, 'no token exited early: the comparison would prove little');
+  });
+
+  test('the standard graph (masked-holes cache; trees as paths without tree attention) gives the CPU\'s tokens on webgpu', { skip }, async () => {
+    const std = await Engine.load({ modelDir: target, runtime: { provider: 'webgpu', threads: 1 }, graph: 'standard', treeAttention: false });
+    try {
+      assert.equal(std.target.graph, 'standard');
+      assert.equal(std.target.provider, 'webgpu');
+      for (const it of items.slice(0, 2)) {
+        for (const s of ['autoregressive', 'token-tree'] as Strategy[]) {
+          const want = await complete(cpu, it.prefix, it.suffix, s);
+          assert.deepEqual((await complete(std, it.prefix, it.suffix, s)).output, want.output, `${it.id} ${s}`);
+        }
+      }
+    } finally {
+      await std.dispose();
+    }
+  });
+
+  test('device tensors: a constant set over 24 completions (the KV caches), none left after dispose', { skip }, async () => {
+    const before = liveDeviceTensors();
+    const e = await Engine.load({ modelDir: target, runtime: { provider: 'webgpu', threads: 1 } });
+    const strategies: Strategy[] = ['autoregressive', 'token-tree', 'self-speculation', 'lookahead'];
+    const counts: number[] = [];
+    for (let i = 0; i < 24; i++) {
+      const it = items[i % items.length]!;
+      await complete(e, it.prefix.slice(0, it.prefix.length - (i % 5)), it.suffix, strategies[i % strategies.length]!, 3);
+      counts.push(liveDeviceTensors() - before);
+    }
+    // Target, draft and the layered blocks each hold one K and one V per layer once they have run.
+    const c = e.target.folder.config;
+    const draftLayers = e.draft!.folder.config.numLayers;
+    const expected = 2 * c.numLayers + 2 * draftLayers + 2 * c.numLayers;
+    assert.deepEqual(counts.slice(strategies.length), counts.slice(strategies.length).map(() => expected), `live device tensors per completion: ${counts.join(', ')}`);
+    await e.dispose();
+    assert.equal(liveDeviceTensors(), before, 'every device tensor was released by dispose');
+  });
+
+  test('a device that fails mid-decode: the completion finishes on the cpu with the same tokens, and says why', { skip }, async () => {
+    const logs: string[] = [];
+    const e = await Engine.load({ modelDir: target, draftDir: null, runtime: { provider: 'webgpu', threads: 1 }, log: (l, m) => logs.push(`${l}: ${m}`) });
+    try {
+      const it = items[0]!;
+      const want = await complete(cpu, it.prefix, it.suffix, 'autoregressive');
+      failDeviceRunForTests(4); // the prefill and two steps run on the device, the third step fails
+      const got = await complete(e, it.prefix, it.suffix, 'autoregressive');
+      assert.deepEqual(got.output, want.output);
+      assert.equal(e.target.provider, 'cpu');
+      assert.ok(logs.some((l) => /^warn: Execution provider "webgpu" failed while decoding \(WebGPU device lost.*continuing on cpu/.test(l)), logs.join('\n'));
+      // The next completion runs on the cpu from the start.
+      assert.deepEqual((await complete(e, it.prefix, it.suffix, 'autoregressive')).output, want.output);
+    } finally {
+      failDeviceRunForTests(0);
+      await e.dispose();
+    }
+  });
+
+  test('no adapter at load (no Vulkan driver): the model opens on the cpu with the reason, and completes', { skip }, async () => {
+    const it = items[1]!;
+    const want = await complete(cpu, it.prefix, it.suffix, 'autoregressive');
+    const env = { ...process.env, VK_DRIVER_FILES: '/nonexistent/hasten-none.json', VK_ICD_FILENAMES: '/nonexistent/hasten-none.json' };
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(__dirname, 'helpers', 'webgpuLoad.ts'), JSON.stringify([it.prefix, it.suffix])], { env, maxBuffer: 1 << 24 });
+    const got = JSON.parse(stdout.trim().split('\n').pop()!) as { provider: string; warnings: string[]; output: unknown };
+    assert.equal(got.provider, 'cpu');
+    assert.deepEqual(got.output, want.output);
+    assert.ok(got.warnings.some((w) => /Execution provider "webgpu" failed to start \(.*adapter.*\); using cpu\. WebGPU needs a GPU with a Vulkan/.test(w)), got.warnings.join('\n'));
+  });
+});
