@@ -13,6 +13,9 @@
 //              against the torch export, llama.cpp F32 / Q8_0 / Q4_0 and transformers.js (bench/graphs.ts)
 //   standin    a random-weight Qwen2.5-Coder-0.5B-shaped model: int8 / int4 against llama.cpp Q8_0 /
 //              Q4_0 at 1 and 2 threads (bench/standin.ts; the quick run uses a toy shape)
+//   typing     keystroke -> 1-line ghost text while typing through a file, the bundled target and the
+//              0.5B stand-in at int4 on the reused KV cache, the cold first completion, and load time /
+//              RSS per preset shape (bench/typing.ts; the quick run uses the toy shape)
 // A section or a run that fails is reported with its error; the rest of the report still runs.
 // Missing peer packages are reported with the command that installs them.
 import { spawn } from 'node:child_process';
@@ -33,11 +36,12 @@ import { GraphsResult, runGraphs } from './graphs';
 import { renderReport } from './reportMarkdown';
 import { QWEN25_05B } from './checkpoints';
 import { runStandin, StandinResult, TINY_QWEN } from './standin';
+import { PRESET_SHAPES, runTyping, TypingResult } from './typing';
 import { loadWorkloads, WORKLOAD_KINDS } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 const MODELS = path.join(ROOT, 'models');
-export const SECTIONS = ['headline', 'limit', 'exp1', 'exp2', 'exp3', 'latency', 'graphs', 'standin'] as const;
+export const SECTIONS = ['headline', 'limit', 'exp1', 'exp2', 'exp3', 'latency', 'graphs', 'standin', 'typing'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--threads N] [--out DIR] [--sections ${SECTIONS.join(',')}] [--limit N] [--max-tokens N] [--replot]
@@ -67,6 +71,9 @@ interface Plan {
   standinDecode: number;
   standinPrefill: number;
   standinRepeats: number;
+  /** Word ends typed per model, and the preset shapes loaded, in the typing section. */
+  typingWords: number;
+  typingPresets: string[];
 }
 
 const FULL: Plan = {
@@ -77,6 +84,7 @@ const FULL: Plan = {
   latencyItems: 20, latencyCompletions: 100,
   graphsLimit: 10, graphsQualityLimit: 10,
   standinFull: true, standinThreads: [1, 2], standinDecode: 32, standinPrefill: 1000, standinRepeats: 5,
+  typingWords: 40, typingPresets: ['qwen2.5-coder-0.5b', 'qwen2.5-coder-1.5b'],
 };
 const QUICK: Plan = {
   headlineLimit: 2, maxNewTokens: 24, limitRepeats: 3,
@@ -86,6 +94,7 @@ const QUICK: Plan = {
   latencyItems: 2, latencyCompletions: 10,
   graphsLimit: 1, graphsQualityLimit: 1,
   standinFull: false, standinThreads: [1], standinDecode: 8, standinPrefill: 200, standinRepeats: 2,
+  typingWords: 4, typingPresets: ['toy'],
 };
 
 /** Our strategies in the headline; `auto` is what a user gets by default. */
@@ -140,6 +149,7 @@ export interface ReportData {
   latency?: LatencyResult;
   graphs?: GraphsResult;
   standin?: StandinResult;
+  typing?: TypingResult;
   errors: SectionError[];
   plots: Record<string, string>;
 }
@@ -428,6 +438,14 @@ async function main(): Promise<void> {
     data.standin = await runStandin({
       shape: plan.standinFull ? QWEN25_05B : TINY_QWEN, contextLength: 2048, threads: plan.standinThreads,
       decodeTokens: plan.standinDecode, prefillTokens: plan.standinPrefill, verifyRepeats: plan.standinRepeats, onProgress: (l) => progress.tick(l, 0, 1),
+    });
+  });
+  await section('typing', async () => {
+    progress.start('typing', 1);
+    const stand = plan.standinFull ? QWEN25_05B : TINY_QWEN;
+    data.typing = await runTyping({
+      standin: stand, presets: Object.fromEntries(plan.typingPresets.map((id) => [id, id === 'toy' ? TINY_QWEN : PRESET_SHAPES[id]!])),
+      threads: plan.standinThreads.at(-1)!, words: plan.typingWords, maxNewTokens: 16, onProgress: (l) => progress.tick(l, 0, 1),
     });
   });
   progress.stop();

@@ -45,7 +45,9 @@ export function standinCheckpoint(shape: CheckpointShape): string {
   const dir = path.join(WORK, `qwen2-${shape.layers}x${shape.hidden}`);
   if (fs.existsSync(path.join(dir, 'model.safetensors'))) return dir;
   fs.rmSync(dir, { recursive: true, force: true });
-  writeRandomCheckpoint(`${dir}.tmp`, shape, { seed: 2025, tokenizerDir: QWEN_TOKENIZER, dtype: 'BF16' });
+  // Shards of at most ~1.5 GB: a Buffer holds at most 2 GiB (the 1.5B shape is 3.1 GB at bf16).
+  const bytes = 2 * (shape.vocab * shape.hidden * (shape.tied ? 1 : 2) + shape.layers * (shape.hidden * (shape.heads + 2 * shape.kvHeads) * shape.headDim * 2 + 3 * shape.hidden * shape.intermediate));
+  writeRandomCheckpoint(`${dir}.tmp`, shape, { seed: 2025, tokenizerDir: QWEN_TOKENIZER, dtype: 'BF16', shards: Math.max(1, Math.ceil(bytes / 1.5e9)) });
   const cfgFile = path.join(`${dir}.tmp`, 'config.json');
   // The Coder base models stop on <|endoftext|> (151643); the npm tokenizer's config is the Instruct one.
   fs.writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(cfgFile, 'utf8')), eos_token_id: 151643, bos_token_id: 151643 }, null, 2));
@@ -53,7 +55,8 @@ export function standinCheckpoint(shape: CheckpointShape): string {
   return dir;
 }
 
-async function builtAt(src: string, dtype: 'int8' | 'int4', contextLength: number): Promise<{ dir: string; seconds: number; weightBytes: number }> {
+/** The stand-in built at a dtype (cached under models/.work/standin while the builder version and context hold). */
+export async function builtAt(src: string, dtype: 'int8' | 'int4', contextLength: number): Promise<{ dir: string; seconds: number; weightBytes: number }> {
   const out = path.join(WORK, `${path.basename(src)}-${dtype}`);
   const stamp = path.join(out, 'hasten-bench.json');
   if (fs.existsSync(stamp)) {

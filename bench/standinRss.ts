@@ -1,5 +1,6 @@
-// Child process of bench/standin.ts: loads one model, runs a 200-token prompt and one step, prints
-// its RSS. One process per model, so each figure is that model's alone.
+// Child process of bench/standin.ts and bench/typing.ts: loads one model, runs a 200-token prompt and
+// one step, prints its RSS (and, for ours, the load time). One process per model, so each figure is
+// that model's alone.
 //   tsx bench/standinRss.ts ours|llama.cpp DIR THREADS QUANT
 import { CausalModel } from '../src/engine/model/causal';
 import { openModelFolder } from '../src/engine/model/folder';
@@ -9,11 +10,13 @@ async function main(): Promise<void> {
   const threads = Number(threadsArg);
   const prompt = Array.from({ length: 200 }, (_, i) => 1000 + ((i * 7919) % 30000));
   if (kind === 'ours') {
+    const t0 = performance.now();
     const m = await CausalModel.open(openModelFolder(dir!), { provider: 'cpu', threads, shared: false }, false);
+    const loadMs = performance.now() - t0;
     await m.forward(prompt, null);
     m.commit(prompt.map((_, i) => i));
     await m.forward([5], null);
-    console.log(`rss=${process.memoryUsage().rss}`);
+    console.log(`rss=${process.memoryUsage().rss} load=${loadMs.toFixed(1)}`);
     await m.dispose();
     return;
   }

