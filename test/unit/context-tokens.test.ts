@@ -11,6 +11,7 @@ import { readConfig } from '../../src/config';
 import { Engine, HastenError } from '../../src/engine';
 import { CausalModel } from '../../src/engine/model/causal';
 import { openModelFolder } from '../../src/engine/model/folder';
+import { COLD_PREFILL_MS, CPU_PREFILL_MS_PER_TOKEN, cpuPrefillMsPerToken } from '../../src/engine/model/context';
 import { autoContext, contextFor, DEFAULT_RUNTIME } from '../../src/engine/model/session';
 import { cutBlock } from '../../src/engine/prompt';
 
@@ -28,11 +29,23 @@ before(async () => {
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('the context', () => {
-  test('unset: 2,048 on a CPU, 8,192 on an accelerator, never beyond the model', () => {
-    assert.equal(autoContext('cpu', 32768), 2048);
+  test('unset: on a CPU the largest power of two whose prompt a 0.5B model prefills in 4 s at the measured cost (2,048 at 2 threads), 8,192 on an accelerator, never beyond the model', () => {
+    // At the measured ms per token, each context's prompt fits the budget and the next power of two's would not.
+    for (const threads of [1, 2, 3, 4, 8, 16]) {
+      const c = autoContext('cpu', 32768, threads);
+      const ms = cpuPrefillMsPerToken(threads);
+      assert.ok(c >= 1024 && c <= 8192 && (c === 1024 || c * ms <= COLD_PREFILL_MS) && (c === 8192 || 2 * c * ms > COLD_PREFILL_MS), `${threads} threads: ${c}`);
+    }
+    assert.equal(cpuPrefillMsPerToken(1), CPU_PREFILL_MS_PER_TOKEN[1]);
+    assert.equal(cpuPrefillMsPerToken(2), CPU_PREFILL_MS_PER_TOKEN[2]);
+    assert.equal(autoContext('cpu', 32768, 2), 2048);
+    assert.equal(autoContext('cpu', 32768, 1), 1024);
+    assert.equal(autoContext('cpu', 32768, 16), 8192);
     assert.equal(autoContext('cuda', 32768), 8192);
-    assert.equal(autoContext('cpu', 256), 256);
-    assert.equal(contextFor({ provider: 'cpu', contextTokens: 0 }, 32768), 2048);
+    assert.equal(autoContext('cpu', 256, 2), 256);
+    assert.equal(contextFor({ provider: 'cpu', contextTokens: 0, threads: 2 }, 32768), 2048);
+    // Threads unset: as many as the machine has.
+    assert.equal(contextFor({ provider: 'cpu', contextTokens: 0 }, 32768), autoContext('cpu', 32768, os.availableParallelism()));
   });
 
   test('set: used as given up to the model\'s own context', () => {
@@ -54,7 +67,7 @@ describe('the context', () => {
   test('a model opens at the chosen context, and a sequence beyond it is refused', async () => {
     const folder = openModelFolder(dir);
     assert.equal(folder.config.contextLength, 4096);
-    const runtime = { ...DEFAULT_RUNTIME, threads: 1 };
+    const runtime = { ...DEFAULT_RUNTIME, threads: 2 };
     const auto = await CausalModel.open(folder, runtime);
     assert.equal(auto.contextLength, 2048);
     await auto.dispose();

@@ -3,7 +3,10 @@ import * as ort from 'onnxruntime-node';
 import fs from 'node:fs';
 import { HastenError } from '../errors';
 import { chooseProvider, hostProbeEnv, type ProviderChoice } from './adapter';
+import { autoContext } from './context';
 import { onnxOutputNames } from './outputNames';
+
+export { autoContext };
 
 export const PROVIDERS = ['cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
 export type Provider = (typeof PROVIDERS)[number];
@@ -30,19 +33,10 @@ export interface RuntimeOptions {
   contextTokens?: number;
 }
 
-/**
- * The context used when none is set: on a CPU a cold prefill costs seconds per thousand tokens for a
- * 0.5B model (7.3 s for 1,000 at int4 on the 2-core machine these figures come from), so 2,048; on an
- * accelerator 8,192. Never more than the model allows.
- */
-export function autoContext(provider: Provider, modelContext: number): number {
-  return Math.min(modelContext, provider === 'cpu' ? 2048 : 8192);
-}
-
-/** The context a model runs at: `contextTokens` when set (capped at the model's), else `autoContext`. */
-export function contextFor(o: Pick<RuntimeOptions, 'provider' | 'contextTokens'>, modelContext: number): number {
+/** The context a model runs at: `contextTokens` when set (capped at the model's), else `autoContext` (src/engine/model/context.ts). */
+export function contextFor(o: Pick<RuntimeOptions, 'provider' | 'contextTokens'> & { threads?: number }, modelContext: number): number {
   const set = o.contextTokens ?? 0;
-  return set > 0 ? Math.min(set, modelContext) : autoContext(resolveProvider(o.provider).provider, modelContext);
+  return set > 0 ? Math.min(set, modelContext) : autoContext(resolveProvider(o.provider).provider, modelContext, o.threads ?? 0);
 }
 
 let autoChoice: ProviderChoice | null = null;
