@@ -3,7 +3,7 @@
 //   decode      read per request; no reload (strategy, token budget, drafter shape)
 //   completion  read per request; no reload (enable, multi-line policy, debounce, windows)
 //   context     resize the extra-context ring (chunk sizes)
-import { ONNX_DTYPES, STRATEGY_IDS, PROVIDERS, type DecodeSettings, type OnnxDtype, type Provider, type Strategy } from './engine';
+import { ONNX_DTYPES, STRATEGY_IDS, PROVIDER_SETTINGS, type DecodeSettings, type OnnxDtype, type ProviderSetting, type Strategy } from './engine';
 
 export const MULTILINE_MODES = ['auto', 'always', 'never'] as const;
 export type MultilineMode = (typeof MULTILINE_MODES)[number];
@@ -13,7 +13,8 @@ export interface EngineConfig {
   readonly model: string;
   /** '' = the target's default draft from the manifest; 'none' = no draft model; or a folder. */
   readonly draftModel: string;
-  readonly executionProvider: Provider;
+  /** A provider, or auto (WebGPU on a hardware GPU, else cpu). */
+  readonly executionProvider: ProviderSetting;
   /** Intra-op threads per session; 0 lets ONNX Runtime choose. */
   readonly threads: number;
   /** Tokens of context (prompt + completion), at most the model's; 0 = by provider (2,048 on a CPU, 8,192 otherwise). */
@@ -152,7 +153,7 @@ export function readConfig(settings: SettingsReader, report: ProblemReporter = (
     engine: {
       model: r.text('model', ''),
       draftModel: r.text('draftModel', ''),
-      executionProvider: r.oneOf('executionProvider', PROVIDERS, 'cpu'),
+      executionProvider: r.oneOf('executionProvider', PROVIDER_SETTINGS, 'auto'),
       threads: r.int('threads', 0, 0, 64),
       contextTokens: r.int('contextTokens', 0, 0, 32768),
       onnxDtype: r.oneOf('onnxDtype', ['auto', ...ONNX_DTYPES] as const, 'auto'),

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { EngineConfig } from '../config';
-import { Engine, HastenError, type EngineOptions, type Provider } from '../engine';
+import { Engine, HastenError, type EngineOptions, type ProviderSetting } from '../engine';
 import { Emitter, type Disposable, type Event } from './event';
 import { watchModelFolders } from './modelWatcher';
 import type { Log } from './service';
@@ -14,7 +14,7 @@ import { describeExit, type EngineExit, type LoadedEngine } from './processEngin
 export type HostState =
   | { kind: 'idle' }
   | { kind: 'loading'; model: string }
-  | { kind: 'ready'; model: string; provider: string; draft: string | null; warnings: readonly string[]; context?: number }
+  | { kind: 'ready'; model: string; provider: string; providerReason?: string; draft: string | null; warnings: readonly string[]; context?: number }
   | { kind: 'restarting'; model: string; reason: string }
   | { kind: 'error'; message: string };
 
@@ -140,7 +140,7 @@ export class EngineHost {
     this.current = engine;
     engine.onDidExit?.((e) => this.ended(engine, e));
     const context = engine.target.contextLength;
-    this.setState({ kind: 'ready', model: engine.target.folder.name, provider: engine.target.provider, draft: engine.draft?.folder.name ?? null, warnings, ...(context ? { context } : {}) });
+    this.setState({ kind: 'ready', model: engine.target.folder.name, provider: engine.target.provider, ...(engine.providerReason ? { providerReason: engine.providerReason } : {}), draft: engine.draft?.folder.name ?? null, warnings, ...(context ? { context } : {}) });
     await old?.dispose();
   }
 
@@ -149,7 +149,7 @@ export class EngineHost {
     return this.loader({
       modelDir,
       ...(draftDir !== undefined ? { draftDir } : {}),
-      runtime: { provider: cfg.executionProvider as Provider, threads: cfg.threads, shared: true, contextTokens: cfg.contextTokens },
+      runtime: { provider: cfg.executionProvider as ProviderSetting, threads: cfg.threads, shared: true, contextTokens: cfg.contextTokens },
       ...(cfg.onnxDtype !== 'auto' ? { onnxDtype: cfg.onnxDtype } : {}),
       log: (level, message) => {
         this.log[level](message);

@@ -29,6 +29,8 @@ export interface TraceProgress {
 export interface EngineInfo {
   model: string;
   provider: string;
+  /** Why it runs there (auto's choice or the setting). */
+  providerReason?: string;
   draft: string | null;
   available: Strategy[];
   /** Tokens of context the target runs at. */

@@ -25,6 +25,8 @@ export interface LoadedEngine {
   dispose(): Promise<void>;
   /** `contextLength`: tokens the model runs at (hasten.contextTokens or the provider's default). */
   readonly target: { readonly folder: { readonly name: string }; readonly provider: string; readonly contextLength?: number };
+  /** Why the target runs on its provider (auto's choice or the setting). */
+  readonly providerReason?: string;
   readonly draft: { readonly folder: { readonly name: string } } | null;
   /** Fires once if the engine's process ends without being disposed (an engine in this thread never does). */
   readonly onDidExit?: Event<EngineExit>;
@@ -91,9 +93,11 @@ export class ProcessEngine implements LoadedEngine {
   readonly retrieval: LoadedEngine['retrieval'];
   readonly target: LoadedEngine['target'];
   readonly draft: LoadedEngine['draft'];
+  readonly providerReason?: string;
 
   private constructor(private readonly child: ChildProcess, private readonly info: EngineInfo, private readonly stderr: () => string) {
     this.target = { folder: { name: info.model }, provider: info.provider, contextLength: info.context };
+    this.providerReason = info.providerReason;
     this.draft = info.draft ? { folder: { name: info.draft } } : null;
     child.on('message', (m: FromEngine) => {
       if ('id' in m) this.listeners.get(m.id)?.(m);

@@ -13,7 +13,7 @@ import { DEFAULT_EXIT, ExitSettings, ExitStrategies, isExitStrategy } from './ex
 import { CausalModel } from './model/causal';
 import { checkSameTokenizer, openModelFolder, readManifest, type OnnxDtype } from './model/folder';
 import { DEFAULT_NAR, defaultCmlm, isNarStrategy, NarSettings, NarStrategies } from './nar';
-import { DEFAULT_RUNTIME, RuntimeOptions } from './model/session';
+import { DEFAULT_RUNTIME, resolveProvider, RuntimeOptions } from './model/session';
 import { buildPrompt, Prompt, PromptContext, promptShares } from './prompt';
 import { GREEDY, SamplingOptions } from './sampling';
 import { AutoSelector, PRIOR_SPEEDUP, Strategy } from './strategies';
@@ -81,6 +81,8 @@ let nextId = 1;
 
 export class Engine {
   readonly retrieval: RetrievalIndex;
+  /** Why the target runs on its provider (auto's choice, the setting, or a fallback), for the status bar. */
+  providerReason = '';
   private readonly auto = new AutoSelector();
   private readonly drafters = new Map<string, Drafter>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -99,6 +101,8 @@ export class Engine {
   static async load(o: EngineOptions): Promise<Engine> {
     const log = o.log ?? (() => {});
     const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...o.runtime, onFallback: (m) => log('warn', m) };
+    const choice = resolveProvider(runtime.provider);
+    if (runtime.provider === 'auto') log('info', `hasten.executionProvider auto: ${choice.provider} (${choice.reason}).`);
     const targetFolder = openModelFolder(o.modelDir, o.onnxDtype ? { dtype: o.onnxDtype } : {});
     if (targetFolder.manifest?.kind === 'cmlm' || targetFolder.raw.model_type === 'hasten-cmlm') {
       throw new HastenError('model-mismatch', `${targetFolder.dir} is a masked LM, not a causal model.`, 'Pick a causal model folder for completions.');
@@ -116,7 +120,9 @@ export class Engine {
       throw err;
     }
     log('info', `Loaded ${targetFolder.name} (${target.provider}, ${target.graph} graph${target.nativeTree ? ', tree attention' : ''})${draft ? ` with draft ${draft.folder.name}` : ''}.`);
-    return new Engine(target, draft, log, runtime, o.cmlmDir === undefined ? defaultCmlm(targetFolder.dir) : o.cmlmDir);
+    const engine = new Engine(target, draft, log, runtime, o.cmlmDir === undefined ? defaultCmlm(targetFolder.dir) : o.cmlmDir);
+    engine.providerReason = target.provider === choice.provider ? `${runtime.provider === 'auto' ? 'auto: ' : ''}${choice.reason}` : `${choice.provider} failed to start; see Hasten: Show Log`;
+    return engine;
   }
 
   /** Strategies this engine can run right now. */

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CONFIG_SECTION } from '../config';
 import type { Ctx } from '../ctx';
-import { isAbortError } from '../engine';
+import { isAbortError, resolveProvider } from '../engine';
 import {
   classifyFolder, defaultToken, describeNeeds, downloadCheckpoint, dtypeFor, forkBuild, GatedRepoError, HubError, localSnapshot, prepareModel, PRESETS, ProgressMeter,
   resolveEndpoint, Snapshot, memoryWarning,
@@ -71,7 +71,7 @@ async function useLocal(ctx: Ctx, folder: string): Promise<void> {
   await buildAndSelect(ctx, `local/${path.basename(folder)}`, localSnapshot(folder, kind.weights));
 }
 
-const device = (ctx: Ctx): Device => (ctx.config().engine.executionProvider === 'cpu' ? 'cpu' : 'gpu');
+const device = (ctx: Ctx): Device => (resolveProvider(ctx.config().engine.executionProvider).provider === 'cpu' ? 'cpu' : 'gpu');
 
 /** Warns (modal) when a preset will not fit this machine's memory; true to go on. */
 async function fitsOrConfirmed(ctx: Ctx, p: Preset): Promise<boolean> {

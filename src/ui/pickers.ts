@@ -5,7 +5,7 @@ import path from 'node:path';
 import { CONFIG_SECTION } from '../config';
 import type { Ctx } from '../ctx';
 import type { BundledModel } from '../completion/engineHost';
-import { availableProviders, draftsFor, PROVIDERS, STRATEGIES } from '../engine';
+import { availableProviders, draftsFor, PROVIDER_SETTINGS, resolveProvider, STRATEGIES } from '../engine';
 import { KNOBS, validateKnob } from './knobs';
 import { modelRows } from './modelItems';
 
@@ -89,14 +89,14 @@ async function useFolder(ctx: Ctx, dir: string): Promise<void> {
 export async function selectProvider(ctx: Ctx): Promise<void> {
   const current = ctx.config().engine.executionProvider;
   const available = availableProviders();
-  const items = PROVIDERS.map((p) => ({
+  const items = PROVIDER_SETTINGS.map((p) => ({
     label: `${p === current ? '$(check) ' : ''}${p}`,
-    description: available.includes(p) ? 'available' : `not in this onnxruntime-node build on ${process.platform}-${process.arch}: falls back to cpu`,
+    description: p === 'auto' ? `here: ${resolveProvider('auto').provider} (${resolveProvider('auto').reason})` : available.includes(p) ? 'available' : `not in this onnxruntime-node build on ${process.platform}-${process.arch}: falls back to cpu`,
     id: p,
   }));
   const pick = await vscode.window.showQuickPick(items, { title: 'Hasten: execution provider', placeHolder: `Current: ${current}` });
   if (!pick) return;
-  if (!available.includes(pick.id)) {
+  if (pick.id !== 'auto' && !available.includes(pick.id)) {
     void vscode.window.showWarningMessage(`Hasten: the ${pick.id} execution provider is not available here (available: ${available.join(', ')}); the model runs on cpu.`);
   }
   await settings().update('executionProvider', pick.id, GLOBAL);

@@ -2,7 +2,7 @@
 export type Health =
   | { kind: 'disabled' }
   | { kind: 'loading'; model: string }
-  | { kind: 'ready'; model: string; provider: string; draft: string | null; warnings: readonly string[]; context?: number }
+  | { kind: 'ready'; model: string; provider: string; providerReason?: string; draft: string | null; warnings: readonly string[]; context?: number }
   | { kind: 'error'; message: string };
 
 /** The speed figures of the completion the user asked for or saw last (the one the visualiser follows). */
@@ -49,7 +49,7 @@ export function statusView(health: Health, last?: LastCompletion): StatusView {
       return { text: '$(error) Hasten', tooltip: `Hasten: no model could be loaded. ${health.message} ${CLICK}`, background: 'statusBarItem.errorBackground' };
     case 'ready': {
       const lines = [
-        `Hasten: ${health.model}${health.draft ? ` + draft ${health.draft}` : ''} on ${health.provider}${health.context ? `, context ${health.context.toLocaleString('en-US')} tokens (hasten.contextTokens)` : ''}.`,
+        `Hasten: ${health.model}${health.draft ? ` + draft ${health.draft}` : ''} on ${health.provider}${health.providerReason ? ` (${health.providerReason}; hasten.executionProvider)` : ''}${health.context ? `, context ${health.context.toLocaleString('en-US')} tokens (hasten.contextTokens)` : ''}.`,
         last
           ? `Completion #${last.id} (${last.strategy}): ${last.tokens} tokens, ${last.tokensPerSecond.toFixed(1)} tok/s${last.acceptance === null ? ', nothing drafted' : `, ${(100 * last.acceptance).toFixed(0)}% of drafted tokens accepted`}. The visualiser shows the same completion.`
           : 'No completion yet with this model.',

@@ -38,7 +38,7 @@ test('out-of-range and unknown values fall back or are clamped', () => {
   assert.equal(cfg.decode.strategy, 'auto');
   assert.equal(cfg.decode.maxTokens, 512);
   assert.equal(cfg.completion.debounceMs, 0);
-  assert.equal(cfg.engine.executionProvider, 'cpu');
+  assert.equal(cfg.engine.executionProvider, 'auto');
   assert.equal(cfg.decode.treeWidth, 3);
 });
 

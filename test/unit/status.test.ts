@@ -38,3 +38,9 @@ test('ready names the context the model runs at and the setting that sets it', (
   assert.match(statusView({ ...ready, context: 2048 }).tooltip, /^Hasten: hasten-target \+ draft hasten-draft-m on cpu, context 2,048 tokens \(hasten\.contextTokens\)\./);
   assert.match(statusView(ready).tooltip, /^Hasten: hasten-target \+ draft hasten-draft-m on cpu\./);
 });
+
+test('the tooltip says why the model runs on its provider (auto\'s choice), naming the setting', () => {
+  const view = statusView({ ...ready, providerReason: 'auto: no hardware GPU found on the PCI bus (only a software Vulkan adapter, lavapipe/llvmpipe: slower than the CPU provider)' });
+  assert.match(view.tooltip, /on cpu \(auto: no hardware GPU found on the PCI bus \(only a software Vulkan adapter.*\); hasten\.executionProvider\)\./);
+  assert.doesNotMatch(statusView(ready).tooltip, /hasten\.executionProvider/);
+});
