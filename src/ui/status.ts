@@ -49,7 +49,8 @@ export function statusView(health: Health, last?: LastCompletion): StatusView {
       return { text: '$(error) Hasten', tooltip: `Hasten: no model could be loaded. ${health.message} ${CLICK}`, background: 'statusBarItem.errorBackground' };
     case 'ready': {
       const lines = [
-        `Hasten: ${health.model}${health.draft ? ` + draft ${health.draft}` : ''} on ${health.provider}${health.providerReason ? ` (${health.providerReason}; hasten.executionProvider)` : ''}${health.context ? `, context ${health.context.toLocaleString('en-US')} tokens (hasten.contextTokens)` : ''}.`,
+        `Hasten: ${health.model}${health.draft ? ` + draft ${health.draft}` : ''} on ${health.provider}${health.context ? `, context ${health.context.toLocaleString('en-US')} tokens (hasten.contextTokens)` : ''}.`,
+        ...(health.providerReason ? [`Execution provider ${health.provider}: ${health.providerReason} (hasten.executionProvider).`] : []),
         last
           ? `Completion #${last.id} (${last.strategy}): ${last.tokens} tokens, ${last.tokensPerSecond.toFixed(1)} tok/s${last.acceptance === null ? ', nothing drafted' : `, ${(100 * last.acceptance).toFixed(0)}% of drafted tokens accepted`}. The visualiser shows the same completion.`
           : 'No completion yet with this model.',

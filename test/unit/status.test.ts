@@ -41,6 +41,6 @@ test('ready names the context the model runs at and the setting that sets it', (
 
 test('the tooltip says why the model runs on its provider (auto\'s choice), naming the setting', () => {
   const view = statusView({ ...ready, providerReason: 'auto: no hardware GPU found on the PCI bus (only a software Vulkan adapter, lavapipe/llvmpipe: slower than the CPU provider)' });
-  assert.match(view.tooltip, /on cpu \(auto: no hardware GPU found on the PCI bus \(only a software Vulkan adapter.*\); hasten\.executionProvider\)\./);
+  assert.match(view.tooltip, /^Hasten: hasten-target \+ draft hasten-draft-m on cpu\.\nExecution provider cpu: auto: no hardware GPU found on the PCI bus \(only a software Vulkan adapter.*\) \(hasten\.executionProvider\)\.\n/);
   assert.doesNotMatch(statusView(ready).tooltip, /hasten\.executionProvider/);
 });
