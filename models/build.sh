@@ -7,6 +7,10 @@
 #   bash models/build.sh --from export   # resume at a stage (corpus tokenizer prep train export graphs evaluate manifest check)
 #   npx tsx models/toolchain/graphs.ts && node models/toolchain/manifest.mjs   # only the ONNX graphs, from the committed checkpoints (seconds)
 #   bash models/build.sh --device cuda   # train on a GPU
+#   bash models/build.sh --retrain-tokenizer   # train a new BPE vocabulary in the tokenizer stage. Without it the stage
+#                                        # copies models/hasten-target/tokenizer{,_config}.json into .work/tokenizer and
+#                                        # checks its sha256 (the shipped weights depend on the shipped vocabulary;
+#                                        # same as `node models/toolchain/tokenizer.mjs [--retrain]`)
 #   bash models/build.sh --from gguf     # only the optional gguf stage (also: --gguf adds it to a full run):
 #                                        # llama GGUFs of the causal models in models/.work/gguf/, for the
 #                                        # llama.cpp benchmark peer; converted again when their sources change
@@ -18,11 +22,13 @@ PY=/usr/bin/python3
 FROM=corpus
 DEVICE=cpu
 GGUF=0
+TOKENIZER_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --from) FROM=$2; shift 2 ;;
     --device) DEVICE=$2; shift 2 ;;
     --gguf) GGUF=1; shift ;;
+    --retrain-tokenizer) TOKENIZER_ARGS=(--retrain); shift ;;
     *) echo "build.sh: unknown argument $1 (see the header of models/build.sh)" >&2; exit 2 ;;
   esac
 done
@@ -60,7 +66,7 @@ check() {
 }
 
 stage corpus node toolchain/corpus.mjs
-stage tokenizer node toolchain/tokenizer.mjs
+stage tokenizer node toolchain/tokenizer.mjs "${TOKENIZER_ARGS[@]}"
 stage prep node toolchain/prep.mjs
 stage train train_all
 stage export "$PY" toolchain/export.py

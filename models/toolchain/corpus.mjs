@@ -1,4 +1,6 @@
-// Builds the code corpus: pinned npm packages (TS/JS) and the Python standard library.
+// Builds the code corpus: pinned npm packages (TS/JS), the Python standard library and pinned Debian
+// python3-* packages (apt-get download PKG=VERSION, dpkg-deb -x). Evaluation-only packages
+// (sources.json evaluationOnly) are refused as sources, and vendored copies of them are dropped by path.
 // Output (ignored by git): models/.work/corpus/{train,heldout}.jsonl, one document per line.
 // Output (committed): models/toolchain/corpus-summary.json with sources, licences, sizes and the split.
 import { execFileSync } from 'node:child_process';
@@ -18,6 +20,26 @@ const CODE_EXT = new Map([
   ['.js', 'javascript'], ['.mjs', 'javascript'], ['.cjs', 'javascript'], ['.jsx', 'javascript'],
   ['.py', 'python'],
 ]);
+
+const evalOnly = sources.evaluationOnly;
+const evalPathNames = new Set(evalOnly.pathNames.map((n) => n.toLowerCase()));
+
+/** True when a path names an evaluation-only package as a directory component or a file stem (`six.py`, `vendor/acorn/x.js`). */
+function namesEvaluationPackage(rel) {
+  const parts = rel.split(/[\\/]/).map((p) => p.toLowerCase());
+  const stem = parts.pop().split('.')[0];
+  return evalPathNames.has(stem) || parts.some((p) => evalPathNames.has(p));
+}
+
+function refuseEvaluationSources() {
+  const npmNames = new Set(evalOnly.npm);
+  const debNames = new Set([...evalOnly.debian, ...evalOnly.npm.map((n) => `node-${n}`)]);
+  const bad = [
+    ...sources.npm.filter((p) => npmNames.has(p.name)).map((p) => `npm ${p.name}`),
+    ...sources.debian.packages.filter((p) => debNames.has(p.name)).map((p) => `Debian ${p.name}`),
+  ];
+  if (bad.length) die(`sources.json names evaluation-only package(s) ${bad.join(', ')}: they are kept for independent evaluation and must never be trained on (see evaluationOnly in models/toolchain/sources.json)`);
+}
 
 function die(msg) {
   console.error(`corpus: ${msg}`);
@@ -60,6 +82,9 @@ function fetchNpm(pkg) {
   }
   execFileSync('tar', ['xzf', tgz, '-C', dir]);
   fs.rmSync(tgz);
+  // Most tarballs unpack into package/; a few (@types/*) into a folder of their own name.
+  const top = fs.readdirSync(dir);
+  if (!top.includes('package') && top.length === 1) fs.renameSync(path.join(dir, top[0]), path.join(dir, 'package'));
   return dir;
 }
 
@@ -86,6 +111,53 @@ function pythonDocs(py) {
     docs.push({ pkg: `python:${top}@${version}`, license: py.license, lang: 'python', path: rel, text: fs.readFileSync(file, 'utf8'), heldout: py.heldout.includes(top) });
   }
   return docs;
+}
+
+const SPDX = new Map([['expat', 'MIT'], ['mit', 'MIT'], ['bsd-3-clause', 'BSD-3-Clause'], ['bsd-3', 'BSD-3-Clause'], ['bsd-2-clause', 'BSD-2-Clause'],
+  ['apache-2.0', 'Apache-2.0'], ['apache-2', 'Apache-2.0'], ['psf-2', 'PSF-2.0'], ['psf', 'PSF-2.0'], ['isc', 'ISC'], ['public-domain', 'public-domain']]);
+
+/** The short licence name of the `Files: *` stanza of a Debian copyright file (DEP-5). */
+function debLicense(root, name) {
+  const file = path.join(root, 'usr', 'share', 'doc', name, 'copyright');
+  if (!fs.existsSync(file)) return 'UNKNOWN';
+  const stanzas = fs.readFileSync(file, 'utf8').split(/\n\s*\n/);
+  const main = stanzas.find((s) => /^Files:\s*\*\s*$/m.test(s)) ?? stanzas.find((s) => /^License:/m.test(s));
+  const m = main && /^License:[ \t]*(\S.*)$/m.exec(main);
+  if (!m) return 'UNKNOWN';
+  return m[1].trim().split(/(\s+(?:or|and)\s+)/i).map((l) => SPDX.get(l.trim().toLowerCase()) ?? l).join('');
+}
+
+function fetchDeb(pkg) {
+  const dir = path.join(work, 'deb', `${pkg.name}_${pkg.version}`);
+  const root = path.join(dir, 'root');
+  if (fs.existsSync(path.join(root, 'usr'))) return root;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    die(`cannot fetch ${pkg.name}=${pkg.version} with apt-get download (${String(err.stderr || err).split('\n')[0]}). ` +
+      'Check `apt-cache policy ' + pkg.name + '` (Debian bookworm), or remove it from models/toolchain/sources.json.');
+  }
+  const deb = fs.readdirSync(dir).find((f) => f.endsWith('.deb'));
+  execFileSync('dpkg-deb', ['-x', path.join(dir, deb), root]);
+  fs.rmSync(path.join(dir, deb));
+  return root;
+}
+
+function debDocs(pkg, skipDirs) {
+  const root = fetchDeb(pkg);
+  const license = pkg.license ?? debLicense(root, pkg.name);
+  const base = path.join(root, sources.debian.root);
+  if (!fs.existsSync(base)) die(`${pkg.name}=${pkg.version} has no ${sources.debian.root}`);
+  const isPy = (f) => path.extname(f) === '.py';
+  const vendored = walk(base).filter(isPy).length - walk(base, skipDirs).filter(isPy).length;
+  const docs = [];
+  for (const file of walk(base, skipDirs)) {
+    if (path.extname(file) !== '.py') continue;
+    docs.push({ pkg: `deb:${pkg.name}@${pkg.version}`, license, lang: 'python', path: path.relative(base, file), text: fs.readFileSync(file, 'utf8'), heldout: false });
+  }
+  return { docs, vendored };
 }
 
 const normalise = (t) => t.replace(/\s+/g, ' ').trim();
@@ -126,6 +198,7 @@ function dedupe(docs) {
 }
 
 function main() {
+  refuseEvaluationSources();
   fs.mkdirSync(out, { recursive: true });
   const all = [];
   for (const pkg of sources.npm) {
@@ -134,8 +207,19 @@ function main() {
     process.stdout.write(`  ${pkg.name}@${pkg.version}: ${docs.length} files\n`);
   }
   all.push(...pythonDocs(sources.python));
+  const skipDirs = new Set(sources.debian.skipDirs);
+  let vendoredFiles = 0;
+  for (const pkg of sources.debian.packages) {
+    const { docs, vendored } = debDocs(pkg, skipDirs);
+    all.push(...docs);
+    vendoredFiles += vendored;
+    process.stdout.write(`  ${pkg.name}=${pkg.version}: ${docs.length} files (${docs[0]?.license ?? '-'})\n`);
+  }
 
-  const filtered = all.filter((d) => looksHandWritten(d.path, d.text));
+  // Vendored copies of evaluation-only packages (a directory or file named after one) never reach any split.
+  const clean = all.filter((d) => !namesEvaluationPackage(d.path));
+  const evaluationOnlyDropped = all.length - clean.length;
+  const filtered = clean.filter((d) => looksHandWritten(d.path, d.text));
   // Held-out documents go first so that a held-out file is never dropped in favour of its training twin;
   // instead the training copy is dropped, keeping the split clean of leakage.
   filtered.sort((a, b) => Number(b.heldout) - Number(a.heldout));
@@ -157,7 +241,8 @@ function main() {
 
   const bytes = (docs) => docs.reduce((s, d) => s + Buffer.byteLength(d.text), 0);
   const summary = {
-    files: { scanned: all.length, handWritten: filtered.length, exactDuplicates: exactDupes, nearDuplicates: nearDupes },
+    files: { scanned: all.length, vendoredSkipped: vendoredFiles, evaluationOnlyDropped, handWritten: filtered.length,
+      exactDuplicates: exactDupes, nearDuplicates: nearDupes, overPackageCap: kept.length - train.length - heldout.length },
     train: { files: train.length, bytes: bytes(train) },
     heldout: { files: heldout.length, bytes: bytes(heldout) },
     byLanguage: Object.fromEntries(['python', 'typescript', 'javascript'].map((l) => [l, {
@@ -167,7 +252,8 @@ function main() {
   fs.writeFileSync(path.join(here, 'corpus-summary.json'), JSON.stringify(summary, null, 1) + '\n');
   console.log(`corpus: train ${summary.train.files} files ${(summary.train.bytes / 1e6).toFixed(1)} MB, ` +
     `heldout ${summary.heldout.files} files ${(summary.heldout.bytes / 1e6).toFixed(1)} MB, ` +
-    `dropped ${exactDupes} exact and ${nearDupes} near duplicates`);
+    `dropped ${evaluationOnlyDropped} files naming evaluation-only packages, ${exactDupes} exact and ${nearDupes} near duplicates`);
+  for (const l of ['python', 'typescript', 'javascript']) console.log(`  ${l}: train ${(summary.byLanguage[l].train / 1e6).toFixed(1)} MB, heldout ${(summary.byLanguage[l].heldout / 1e6).toFixed(1)} MB`);
 }
 
 main();

@@ -1,7 +1,9 @@
 // Turns the corpus into token streams for training, through the same @huggingface/tokenizers
 // library the extension uses. About half of the samples are fill-in-the-middle (prefix-suffix-middle)
 // with the split made on characters, so a cursor in the middle of a word is seen in training.
-// Output: models/.work/data/{train,heldout}.bin (uint16 token ids) and stats.json.
+// Chunk lengths are mixed (seeded): half are ~780 characters (one 256-token window), half 1,600-3,300 characters
+// (up to ~1,000 tokens) so that samples, FIM prefixes included, fill the 1,024-token context.
+// Output: models/.work/data/{train,heldout}.bin, {train,heldout}-plain.bin (uint16 token ids) and stats.json.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +12,9 @@ import { Tokenizer } from '@huggingface/tokenizers';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const work = path.resolve(here, '..', '.work');
 const CHUNK_CHARS = 780; // about 240 tokens at 3.3 bytes per token: fits one 256-token training window
+const LONG_RATE = 0.5; // share of chunks drawn long
+const LONG_MIN = 1600; // long chunks: uniform in [LONG_MIN, LONG_MAX) characters
+const LONG_MAX = 3300; // about 1,000 tokens: fits the 1,024-token window with the FIM sentinels
 const FIM_RATE = 0.5;
 
 /** Small seeded PRNG (mulberry32), so the data is identical on every rebuild. */
@@ -31,11 +36,17 @@ export function loadTokenizer(dir) {
   );
 }
 
-/** Splits a document into chunks on line boundaries. */
-export function chunks(text, size = CHUNK_CHARS) {
+/** A seeded chunk-length source: half CHUNK_CHARS, half uniform in [LONG_MIN, LONG_MAX). */
+export function mixedSizes(rand) {
+  return () => (rand() < LONG_RATE ? LONG_MIN + Math.floor(rand() * (LONG_MAX - LONG_MIN)) : CHUNK_CHARS);
+}
+
+/** Splits a document into chunks on line boundaries; `size` is a length or a function drawing one per chunk. */
+export function chunks(text, sizeOf = CHUNK_CHARS) {
   const out = [];
   let start = 0;
   while (start < text.length) {
+    const size = typeof sizeOf === 'function' ? sizeOf() : sizeOf;
     let end = Math.min(text.length, start + size);
     if (end < text.length) {
       const nl = text.lastIndexOf('\n', end);
@@ -60,17 +71,35 @@ export function fimSplit(text, rand) {
   return [text.slice(0, start), text.slice(start, end), text.slice(end)];
 }
 
+/** A growable uint16 buffer (the token streams run to tens of millions of ids). */
+class U16 {
+  constructor() { this.a = new Uint16Array(1 << 20); this.length = 0; }
+  push(...xs) {
+    if (this.length + xs.length > this.a.length) {
+      const b = new Uint16Array(Math.max(this.a.length * 2, this.length + xs.length));
+      b.set(this.a.subarray(0, this.length));
+      this.a = b;
+    }
+    for (const x of xs) this.a[this.length++] = x;
+  }
+  append(ids) { this.push(...ids); }
+  view() { return this.a.subarray(0, this.length); }
+}
+
 function encodeDocs(tk, docs, seed) {
   const id = (t) => tk.token_to_id(t);
   const [EOT, PRE, MID, SUF] = ['<|endoftext|>', '<|fim_prefix|>', '<|fim_middle|>', '<|fim_suffix|>'].map(id);
   const enc = (s) => (s.length ? tk.encode(s, { add_special_tokens: false }).ids : []);
   const rand = rng(seed);
-  const ids = [];
-  const plainIds = []; // every chunk unformatted: for bits-per-byte evaluation and CMLM spans
+  const sizes = mixedSizes(rng(seed + 300));
+  const ids = new U16();
+  const plainIds = new U16(); // every chunk unformatted: for bits-per-byte evaluation and CMLM spans
   let fim = 0;
   let plain = 0;
+  let long = 0;
   for (const doc of docs) {
-    const parts = chunks(doc.text);
+    const parts = chunks(doc.text, sizes);
+    long += parts.filter((c) => c.length > CHUNK_CHARS).length;
     parts.forEach((chunk, i) => {
       const plainChunk = enc(chunk);
       plainIds.push(...plainChunk);
@@ -86,7 +115,7 @@ function encodeDocs(tk, docs, seed) {
       }
     });
   }
-  return { ids: Uint16Array.from(ids), plainIds: Uint16Array.from(plainIds), fim, plain };
+  return { ids: ids.view(), plainIds: plainIds.view(), fim, plain, long };
 }
 
 function readDocs(file) {
@@ -107,12 +136,12 @@ function main() {
       const j = Math.floor(rand() * (i + 1));
       [docs[i], docs[j]] = [docs[j], docs[i]];
     }
-    const { ids, plainIds, fim, plain } = encodeDocs(tk, docs, seed);
-    fs.writeFileSync(path.join(outDir, `${split}.bin`), Buffer.from(ids.buffer));
-    fs.writeFileSync(path.join(outDir, `${split}-plain.bin`), Buffer.from(plainIds.buffer));
+    const { ids, plainIds, fim, plain, long } = encodeDocs(tk, docs, seed);
+    fs.writeFileSync(path.join(outDir, `${split}.bin`), Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength));
+    fs.writeFileSync(path.join(outDir, `${split}-plain.bin`), Buffer.from(plainIds.buffer, plainIds.byteOffset, plainIds.byteLength));
     const bytes = docs.reduce((s, d) => s + Buffer.byteLength(d.text), 0);
-    stats[split] = { docs: docs.length, bytes, tokens: ids.length, plainTokens: plainIds.length, fimSamples: fim, plainSamples: plain };
-    console.log(`prep: ${split}: ${ids.length} tokens from ${docs.length} docs (${fim} FIM, ${plain} plain)`);
+    stats[split] = { docs: docs.length, bytes, tokens: ids.length, plainTokens: plainIds.length, fimSamples: fim, plainSamples: plain, longChunks: long };
+    console.log(`prep: ${split}: ${ids.length} tokens from ${docs.length} docs (${fim} FIM, ${plain} plain, ${long} long chunks)`);
   }
   stats.seconds = (Date.now() - t0) / 1000;
   fs.writeFileSync(path.join(outDir, 'stats.json'), JSON.stringify(stats, null, 1));

@@ -1,6 +1,9 @@
-// Trains Hasten's byte-level BPE tokenizer on the training split and writes it as a Hugging Face
-// tokenizer.json + tokenizer_config.json. Pre-tokenisation uses the same JavaScript regex engine
+// Hasten's byte-level BPE tokenizer. By default this stage does NOT retrain: the shipped weights depend on the
+// shipped vocabulary, so it copies models/hasten-target/tokenizer{,_config}.json into models/.work/tokenizer and
+// checks that the sha256 matches. With `--retrain` it trains the BPE on the training split and writes it as a
+// Hugging Face tokenizer.json + tokenizer_config.json (then every model must be trained from scratch). Pre-tokenisation uses the same JavaScript regex engine
 // (`gu` flags) that @huggingface/tokenizers uses at run time, so training and use cannot disagree.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -151,7 +154,24 @@ function tokenizerConfig() {
   };
 }
 
+const sha256 = (file) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+/** Copies the shipped tokenizer into models/.work/tokenizer and verifies it byte for byte. */
+function useShipped() {
+  const shipped = path.resolve(here, '..', 'hasten-target');
+  fs.mkdirSync(outDir, { recursive: true });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
+    const src = path.join(shipped, f);
+    const dst = path.join(outDir, f);
+    if (!fs.existsSync(src)) { console.error(`tokenizer: ${src} is missing (use --retrain to train a new vocabulary)`); process.exit(1); }
+    fs.copyFileSync(src, dst);
+    if (sha256(src) !== sha256(dst)) { console.error(`tokenizer: ${dst} differs from ${src} after copying`); process.exit(1); }
+  }
+  console.log(`tokenizer: using the shipped vocabulary (models/hasten-target/tokenizer.json, sha256 ${sha256(path.join(outDir, 'tokenizer.json')).slice(0, 16)}…); --retrain trains a new one`);
+}
+
 async function main() {
+  if (!process.argv.includes('--retrain')) { useShipped(); return; }
   const t0 = Date.now();
   const { counts, seen } = await countWords(path.join(work, 'corpus', 'train.jsonl'));
   const alphabet = [...new Set(bytesToUnicode())];
