@@ -36,6 +36,21 @@ export const PRIOR_SPEEDUP: Partial<Record<Strategy, number>> = {
 
 const prior = (s: Strategy): number => PRIOR_SPEEDUP[s] ?? 0.5;
 
+/** Samples per strategy whose median is its measured cost. */
+const SAMPLES = 15;
+/** Samples of two strategies taken this many requests apart or fewer are compared as a pair. */
+const PAIR_GAP = 1;
+/** Samples kept per strategy to pair with others' (an explored strategy's are far apart). */
+const HISTORY = 256;
+/** Paired ratios needed before they decide (a median of fewer is too noisy). */
+const MIN_PAIRS = 5;
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
 export interface AutoOptions {
   /** At most one request in this many explores, and a candidate is measured again at most this often. */
   exploreEvery: number;
@@ -52,8 +67,10 @@ export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, sl
 
 /**
  * The auto strategy: a bandit over the lossless strategies that starts from measured priors. It
- * takes the candidate with the lowest estimated cost (measured, or from the priors relative to one
- * that was measured); the strategy in use is kept until another is estimated `hysteresis` faster.
+ * starts on the priors' best and keeps the strategy in use until another is shown `hysteresis`
+ * faster (`displaces`: by the median ratio of samples of the two taken next to each other, so the
+ * machine's load cancels out, or, with fewer such pairs, by estimates twice that margin apart);
+ * estimates are measured, or scaled by the priors from a measured strategy.
  *
  * Exploration is paid for by the user (an explored request runs a strategy auto thinks slower), so
  * it is rationed: a candidate is measured again only when its last measurement, by auto or by a
@@ -63,7 +80,7 @@ export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, sl
  * `exploreEvery × slowRounds` for one the priors or measurements put far behind; each measurement
  * that leaves a candidate behind the one in use doubles its wait, up to `maxWait`, and one that
  * alone would displace it resets the wait. Simulated with the priors holding (test/unit/auto.test.ts),
- * 17 of the first 1,000 requests explore (41 with a fixed round every 24 requests), then about one
+ * 18 of the first 1,000 requests explore (41 with a fixed round every 24 requests), then about one
  * in 75; a draft model that pays off though the priors put it far behind is first measured at
  * request 144 (192 before); and candidates measured by requests that named them (the benchmark runs
  * every strategy on every prompt) are not explored at all.
@@ -81,6 +98,8 @@ export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, sl
 export class AutoSelector {
   /** Decode ms per yardstick unit (ms per token without one). */
   private readonly cost = new Map<Strategy, number>();
+  /** Each strategy's latest samples (ms per yardstick unit) and the request count they were taken at, at most HISTORY. */
+  private readonly samples = new Map<Strategy, { at: number; ms: number }[]>();
   /** The request count at each strategy's latest measurement. */
   private readonly lastTried = new Map<Strategy, number>();
   /** Measurements in a row that left each strategy behind the one in use: its wait doubles with each. */
@@ -96,8 +115,9 @@ export class AutoSelector {
     this.requests++;
     const est = this.estimate(candidates);
     const ranked = [...candidates].sort((a, b) => est(a) - est(b));
-    const held = this.incumbent !== undefined && candidates.includes(this.incumbent) ? this.incumbent : undefined;
-    const best = held !== undefined && est(ranked[0]!) > (1 - this.o.hysteresis) * est(held) ? held : ranked[0]!;
+    // Without a strategy in use, the priors' best is the one to displace: a first noisy sample of another is not enough.
+    const held = this.incumbent !== undefined && candidates.includes(this.incumbent) ? this.incumbent : [...candidates].sort((a, b) => prior(b) - prior(a))[0]!;
+    const best = ranked.find((c) => c === held || this.displaces(c, held, est))!;
     this.incumbent = best;
     if (this.requests - this.lastExplored < this.o.exploreEvery) return best;
     const due = ranked.find((c) => c !== best && this.requests - (this.lastTried.get(c) ?? 0) >= this.wait(est(c), est(best), c));
@@ -110,6 +130,24 @@ export class AutoSelector {
   private wait(cost: number, bestCost: number, s: Strategy): number {
     const base = cost <= this.o.slowFactor * bestCost ? this.o.exploreEvery : this.o.exploreEvery * this.o.slowRounds;
     return Math.min(this.o.maxWait, base * 2 ** (this.behind.get(s) ?? 0));
+  }
+
+  /**
+   * Whether `s` is faster than `held` by the hysteresis. Where `s`'s latest SAMPLES include MIN_PAIRS
+   * taken next to one of `held`'s (within PAIR_GAP requests: the same load on the machine), by the median
+   * of those paired ratios, which a burst of load cancels out of; else by the ratio of their estimates,
+   * with twice the margin.
+   */
+  private displaces(s: Strategy, held: Strategy, est: (s: Strategy) => number): boolean {
+    const near = this.samples.get(held) ?? [];
+    const ratios: number[] = [];
+    for (const x of (this.samples.get(s) ?? []).slice(-SAMPLES)) {
+      const ref = near.filter((y) => Math.abs(y.at - x.at) <= PAIR_GAP).map((y) => y.ms);
+      if (ref.length > 0) ratios.push(x.ms / median(ref));
+    }
+    if (ratios.length >= MIN_PAIRS) return median(ratios) < 1 - this.o.hysteresis;
+    // Fewer than three pairs: one or two completions' speed is noise enough that only a large margin counts.
+    return est(s) < (1 - 2 * this.o.hysteresis) * est(held);
   }
 
   /** Cost for each candidate: measured, else scaled from a measured one by the priors, else by prior rank alone. */
@@ -129,8 +167,15 @@ export class AutoSelector {
   /**
    * Records a finished completion's decode time (prefill excluded: it costs every strategy alike)
    * against `ref`, the context's yardstick (see the class comment; `tokens` when not given). One
-   * completion's speed is noisy, so no single sample decides: the first keeps a quarter of what the
-   * priors said, later ones move the estimate by at most a quarter; short completions count less.
+   * completion's speed is noisy (the same steps on the same prompt take from half to twice as long
+   * from one run to the next on a busy machine), so no single sample decides: the first keeps a
+   * quarter of what the priors said, the next move the estimate by at most a quarter (short
+   * completions count less), and from the third on the estimate is the median of the latest
+   * SAMPLES, which a few slow or fast outliers do not move. Whether another strategy displaces the
+   * one in use is decided on samples taken next to each other (`displaces`). Simulated as in the
+   * benchmark (test/unit/auto.test.ts), auto now leaves the fastest strategy on 0.6% of requests on
+   * a quiet machine and 5.3% on a busy one, against 11.6% and 24.7% with a moving average and a
+   * first choice made on one sample of each.
    */
   record(strategy: Strategy, tokens: number, ms: number, ref: number = tokens): void {
     this.lastTried.set(strategy, this.requests);
@@ -138,8 +183,12 @@ export class AutoSelector {
     const sample = ms / ref;
     const measured = this.cost.get(strategy);
     const prev = measured ?? this.fromPriors(strategy);
+    const list = this.samples.get(strategy) ?? [];
+    list.push({ at: this.requests, ms: sample });
+    if (list.length > HISTORY) list.shift();
+    this.samples.set(strategy, list);
     const w = (measured === undefined ? 0.75 : 0.25) * Math.min(1, tokens / 16);
-    this.cost.set(strategy, prev === undefined ? sample : prev * (1 - w) + sample * w);
+    this.cost.set(strategy, list.length >= 3 ? median(list.slice(-SAMPLES).map((x) => x.ms)) : prev === undefined ? sample : prev * (1 - w) + sample * w);
     const held = this.incumbent === undefined ? undefined : this.cost.get(this.incumbent);
     if (strategy === this.incumbent || held === undefined) return;
     // The sample, not the smoothed estimate: one fast measurement is not enough to move to it, but enough to look again soon.

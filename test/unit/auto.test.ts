@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lookupSteps } from '../../src/engine/drafters/promptLookup';
+import { seededRandom } from '../../src/engine/sampling';
 import { AutoSelector, PRIOR_SPEEDUP, type Strategy } from '../../src/engine/strategies';
 
 const CANDIDATES: Strategy[] = ['prompt-lookup', 'lookahead', 'autoregressive', 'draft-model', 'token-tree', 'retrieval'];
@@ -143,5 +144,54 @@ test('a candidate that becomes faster after its wait grew is found within the lo
   }
   const first = picks.findIndex((p, i) => i >= 500 && p === 'lookahead');
   assert.ok(first >= 0 && first < 500 + 384, `lookahead first run after the change at request ${first + 1}`);
+  assert.ok(picks.slice(-100).filter((p) => p === 'lookahead').length >= 95, picks.slice(-100).join(','));
+});
+
+/**
+ * The benchmark's situation: every strategy is measured on every prompt next to auto, and a completion's
+ * time is noisy (log-normal, σ as given; 5% of runs up to 3× slower), and on a busy machine bursts of
+ * load slow every strategy alike for a while. Prompt lookup is fastest (lookahead 18% slower, as in the
+ * report). Returns the share of auto's requests that ran another strategy.
+ */
+function noisyBench(sigma: number, bursts: number, runs = 40): number {
+  const rnd = seededRandom(7);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+  const truth: Partial<Record<Strategy, number>> = { 'prompt-lookup': 1, lookahead: 1.18, autoregressive: 1.37, 'draft-model': 1.67, 'token-tree': 1.83, retrieval: 1.83 };
+  let other = 0;
+  for (let run = 0; run < runs; run++) {
+    const auto = new AutoSelector();
+    let load = 1;
+    for (let i = 0; i < 90; i++) {
+      if (rnd() < bursts) load = rnd() < 0.5 ? 1 : 1 + 4 * rnd();
+      const ms = (s: Strategy) => 48 * truth[s]! * load * Math.exp(sigma * gauss()) * (rnd() < 0.05 ? 1 + 2 * rnd() : 1);
+      for (const s of CANDIDATES) auto.record(s, 48, ms(s), 48);
+      const s = auto.choose(CANDIDATES);
+      auto.record(s, 48, ms(s), 48);
+      if (s !== 'prompt-lookup') other++;
+    }
+  }
+  return other / (90 * runs);
+}
+
+test('noisy timings: auto compares medians of samples taken next to each other, so noise and bursts of load rarely move it off the fastest', () => {
+  // A quiet machine (σ 0.2): with a moving average of samples and a first choice by one sample each, as before, 11.6%.
+  const quiet = noisyBench(0.2, 0);
+  assert.ok(quiet <= 0.02, `${(100 * quiet).toFixed(1)}% of requests off prompt lookup`);
+  // A busy one (σ 0.35, a burst of up to 5× starting or ending on one prompt in ten): before, 24.7%.
+  const busy = noisyBench(0.35, 0.1);
+  assert.ok(busy <= 0.1, `${(100 * busy).toFixed(1)}% of requests off prompt lookup`);
+});
+
+test('in an editor (auto alone), a candidate 20% faster is adopted once five of its explorations were paired with the strategy in use', () => {
+  const truth: Partial<Record<Strategy, number>> = { 'prompt-lookup': 2, lookahead: 1.6, autoregressive: 3.2, 'draft-model': 4, 'token-tree': 4.4, retrieval: 4 };
+  const auto = new AutoSelector();
+  const picks: Strategy[] = [];
+  for (let i = 0; i < 400; i++) {
+    const s = auto.choose(CANDIDATES);
+    picks.push(s);
+    auto.record(s, 32, truth[s]! * 16 * (1 + 0.05 * Math.sin(i)), 16);
+  }
+  const first = picks.findIndex((p, i) => p === 'lookahead' && picks[i + 1] === 'lookahead');
+  assert.ok(first > 0 && first < 200, `lookahead kept from request ${first + 1}`);
   assert.ok(picks.slice(-100).filter((p) => p === 'lookahead').length >= 95, picks.slice(-100).join(','));
 });
