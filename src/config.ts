@@ -17,7 +17,7 @@ export interface EngineConfig {
   readonly executionProvider: ProviderSetting;
   /** Intra-op threads per session; 0 lets ONNX Runtime choose. */
   readonly threads: number;
-  /** Tokens of context (prompt + completion), at most the model's; 0 = by provider (2,048 on a CPU, 8,192 otherwise). */
+  /** Tokens of context (prompt + completion), at most the model's; 0 = by provider and threads (`autoContext`: 2,048 on a 2-thread CPU, 8,192 on an accelerator). */
   readonly contextTokens: number;
   /** Which export of a folder with several ONNX exports runs (onnx-community dtype suffixes); 'auto' = the engine's preference. */
   readonly onnxDtype: 'auto' | OnnxDtype;
