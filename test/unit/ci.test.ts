@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const read = (p: string) => fs.readFileSync(path.join(ROOT, p), 'utf8');
@@ -29,4 +30,19 @@ test('scripts/setup.sh installs the llama.cpp peer and code-server, which the te
   assert.match(setup, /npx tsx scripts\/code-server\.ts install/);
   // Idempotent: the peer installer leaves a matching install alone instead of re-running npm ci.
   assert.match(read('bench/peers/install.sh'), /already installed"\n\s*exit 0/);
+});
+
+test('scripts/setup.sh installs the Vulkan loader and bookworm-backports\' lavapipe, which the WebGPU tests need under CI; a second run is a no-op', () => {
+  assert.match(commands(read('scripts/setup.sh')).join('\n'), /^bash scripts\/setup-vulkan\.sh$/m);
+  const vulkan = read('scripts/setup-vulkan.sh');
+  // A deb822 source beside the system's bookworm entry, added once; the loader, then backports' Mesa.
+  assert.match(vulkan, /Types: deb\nURIs: http:\/\/deb\.debian\.org\/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: \/usr\/share\/keyrings\/debian-archive-keyring\.gpg/);
+  assert.match(vulkan, /if ! grep -rqs 'bookworm-backports' \/etc\/apt\/sources\.list \/etc\/apt\/sources\.list\.d\/; then/);
+  assert.match(vulkan, /apt-get install -y -qq --no-install-recommends libvulkan1\n.*apt-get install -y -qq --no-install-recommends -t bookworm-backports mesa-vulkan-drivers/);
+  const installed = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'mesa-vulkan-drivers'], { encoding: 'utf8' });
+  if (installed.status === 0 && installed.stdout.includes('bpo12')) {
+    const again = spawnSync('bash', [path.join(ROOT, 'scripts/setup-vulkan.sh')], { encoding: 'utf8' });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stdout + again.stderr, '', 'nothing to do once installed');
+  }
 });
