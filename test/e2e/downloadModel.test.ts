@@ -87,6 +87,7 @@ async function steps(hub: FakeHub, cache: string, page: Page, userDataDir: strin
   await page.locator(`[id="${statusItemId()}"]`).hover();
   const hover = page.locator('.monaco-hover', { hasText: loaded[1]! }).first();
   await hover.waitFor({ timeout: 15_000 });
-  assert.match(await hover.innerText(), new RegExp(`Hasten: ${loaded[1]} on cpu, context [\\d,]+ tokens`));
+  // Model, provider (with why, when the provider was chosen automatically) and context.
+  assert.match(await hover.innerText(), new RegExp(`Hasten: ${loaded[1]} on cpu\\b.*, context [\\d,]+ tokens`, 's'));
   await page.screenshot({ path: join(RESULTS_DIR, 'download-model.png') });
 }
