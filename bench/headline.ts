@@ -183,6 +183,8 @@ export interface AutoVsBest {
   bestSteps: number;
   /** Prompts on which auto did the best's exact work (the same steps, drafted and accepted tokens), of `runs`. */
   sameWork: number;
+  /** The median over prompts of the best's decode time over auto's (above 1: auto faster): a burst of load on a few prompts does not move it. */
+  medianRatio: number;
   runs: number;
 }
 
@@ -200,9 +202,12 @@ export function autoVsBest(rows: HeadlineRow[], records: HeadlineRecord[], auto 
     const both = [...ra.keys()].filter((k) => rb.has(k));
     const steps = (m: Map<string, HeadlineRecord>) => both.reduce((n, k) => n + (m.get(k)!.steps ?? 0), 0);
     const same = both.filter((k) => ['steps', 'drafted', 'accepted', 'tokens'].every((f) => ra.get(k)![f as keyof HeadlineRecord] === rb.get(k)![f as keyof HeadlineRecord]));
+    const ratios = both.filter((k) => ra.get(k)!.decodeMs > 0 && rb.get(k)!.decodeMs > 0).map((k) => rb.get(k)!.decodeMs / ra.get(k)!.decodeMs).sort((x, y) => x - y);
+    const mid = ratios.length >> 1;
     out.push({
       workload: a.workload, best: best.system, bestTokensPerSecond: best.tokensPerSecond, autoTokensPerSecond: a.tokensPerSecond,
       ratio: best.tokensPerSecond > 0 ? a.tokensPerSecond / best.tokensPerSecond : 0, autoSteps: steps(ra), bestSteps: steps(rb), sameWork: same.length, runs: both.length,
+      medianRatio: ratios.length === 0 ? 0 : ratios.length % 2 ? ratios[mid]! : (ratios[mid - 1]! + ratios[mid]!) / 2,
     });
   }
   return out;
