@@ -71,8 +71,9 @@ function trainingData(): string[] {
   const lines: string[] = [];
   for (const [licence, pkgs] of [...byLicence].sort(([a], [b]) => a.localeCompare(b))) {
     const python = pkgs.filter((p) => p.startsWith('python:'));
-    const npm = pkgs.filter((p) => !p.startsWith('python:'));
-    const parts = [...npm.map((p) => p.replace(/^npm:/, ''))];
+    const debian = pkgs.filter((p) => p.startsWith('deb:')).map((p) => `${p.slice('deb:'.length).replace('@', ' ')} (Debian)`);
+    const npm = pkgs.filter((p) => p.startsWith('npm:'));
+    const parts = [...npm.map((p) => p.replace(/^npm:/, '')), ...debian];
     if (python.length) parts.push(`${python.length} modules of the Python ${python[0]!.split('@')[1]} standard library`);
     lines.push(`- **${licence}**: ${parts.join(', ')}`);
   }
@@ -101,7 +102,8 @@ export async function thirdPartyNotices(): Promise<string> {
     '## The bundled models',
     '',
     'The models under models/ were trained by this project (models/README.md) on source code from these packages,',
-    'all under permissive licences (the list and every file count are in models/toolchain/corpus-summary.json):',
+    'each used under a permissive licence (where a package offers a choice, the permissive one: Apache-2.0 for dulwich,',
+    'either for cryptography); the list and every file count are in models/toolchain/corpus-summary.json:',
     '',
     ...trainingData(),
     '',
