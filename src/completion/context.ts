@@ -17,19 +17,21 @@ export interface Windows {
 /** Lines after the cursor's line that the policy compares completions with. */
 const NEXT_LINES = 3;
 
-/** The prefix window's start moves in steps of this many characters (then to a line start). */
+/** The prefix window's start moves in steps of this many characters (then to a line start), a quarter of a smaller window. */
 const PREFIX_STEP = 256;
 
 /**
  * Where the prefix window starts: at most `prefixChars` before the cursor, rounded up to a multiple of
- * PREFIX_STEP and then to the next line start. While the user types, the start stays put for up to
- * PREFIX_STEP characters, so the prompt up to the cursor is unchanged and the engine reuses its KV
- * cache (a start that moved with every key changed the first tokens and cost a whole prefill).
+ * the step and then to the next line start within a step, so the window keeps at least half of
+ * `prefixChars`. While the user types, the start stays put for a step's worth of characters, so the
+ * prompt up to the cursor is unchanged and the engine reuses its KV cache (a start that moved with
+ * every key changed the first tokens and cost a whole prefill).
  */
 export function prefixStart(src: TextSource, offset: number, prefixChars: number): number {
   if (offset <= prefixChars) return 0;
-  const start = Math.min(offset, Math.ceil((offset - prefixChars) / PREFIX_STEP) * PREFIX_STEP);
-  const head = src.slice(start, Math.min(offset, start + PREFIX_STEP));
+  const step = Math.max(1, Math.min(PREFIX_STEP, Math.floor(prefixChars / 4)));
+  const start = Math.ceil((offset - prefixChars) / step) * step;
+  const head = src.slice(start, Math.min(offset, start + step));
   const nl = head.indexOf('\n');
   return nl === -1 ? start : start + nl + 1;
 }

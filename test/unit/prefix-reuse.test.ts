@@ -39,6 +39,11 @@ describe('the prompt keeps its start while the user types', () => {
     const moves = starts.filter((s, i) => i > 0 && s !== starts[i - 1]).length;
     assert.ok(moves <= Math.ceil(typed.length / 256) + 1, `${moves} moves over ${typed.length} keys`);
     assert.equal(prefixStart(stringSource(file), 1500, 2000), 0, 'a cursor within prefixChars of the top keeps the whole prefix');
+    // The smallest window the setting allows (100) keeps at least half of it, wherever the cursor is.
+    for (let offset = 101; offset < 1000; offset++) {
+      const kept = offset - prefixStart(stringSource(file), offset, 100);
+      assert.ok(kept >= 50 && kept <= 100, `${kept} characters kept at ${offset}`);
+    }
   });
 
   test('a prefix too long for the budget is cut in blocks: consecutive prompts share all but their last few tokens', async () => {
