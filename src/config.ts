@@ -50,7 +50,7 @@ export interface ContextConfig {
   /** Chunks kept in the extra-context ring. */
   readonly ringChunks: number;
   readonly chunkLines: number;
-  /** Characters of extra context put in front of the file's prefix. */
+  /** Most characters of extra context sent per request; the engine keeps the chunks that fit its share of the prompt. */
   readonly extraChars: number;
   /** Largest document (in characters) fed to the workspace-retrieval index. */
   readonly retrievalMaxFileChars: number;
@@ -180,7 +180,7 @@ export function readConfig(settings: SettingsReader, report: ProblemReporter = (
     context: {
       ringChunks: r.int('context.ringChunks', 16, 0, 256),
       chunkLines: r.int('context.chunkLines', 32, 4, 256),
-      extraChars: r.int('context.extraChars', 1024, 0, 100_000),
+      extraChars: r.int('context.extraChars', 4096, 0, 100_000),
       retrievalMaxFileChars: r.int('retrieval.maxFileChars', 200_000, 0, 5_000_000),
     },
     hub: { endpoint: r.text('hub.endpoint', '') },
