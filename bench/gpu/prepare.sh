@@ -27,7 +27,7 @@ fi
 # The packages' dependency closure, from node_modules' package.json files.
 mapfile -t mods < <(node -e '
   const fs = require("fs"), path = require("path");
-  const seen = new Set(), q = ["onnxruntime-node", "protobufjs", "@huggingface/tokenizers", "tsx"];
+  const seen = new Set(), q = ["onnxruntime-node", "protobufjs", "@huggingface/tokenizers", "cli-progress", "tsx"];
   while (q.length) {
     const n = q.pop(); if (seen.has(n)) continue;
     const pj = path.join("node_modules", n, "package.json"); if (!fs.existsSync(pj)) continue;
