@@ -14,7 +14,7 @@ export interface PromptBudget {
 
 /**
  * The budget's shares at a model's context: the suffix at most a quarter; extra context keeps a
- * quarter from a context of 1,024 tokens up. Below that (the bundled demo models run at 256) the
+ * quarter from a context of 1,024 tokens up (the bundled demo models' whole context). Below that the
  * file's own text matters more, and extra context gets only what the prefix and suffix leave.
  */
 export function promptShares(contextLength: number): Pick<PromptBudget, 'suffixShare' | 'extraShare'> {

@@ -41,8 +41,9 @@ test('a bad model folder is reported with its cause, and the bundled model is lo
     const ready = states[1] as Extract<HostState, { kind: 'ready' }>;
     assert.equal(ready.model, 'hasten-target');
     assert.match(ready.warnings.join('\n'), /config\.json is not valid JSON.*bundled model hasten-target/s);
-    // The bundled model's whole context (256 tokens), reported by the engine's process.
-    assert.equal(ready.context, 256);
+    // The bundled model's whole context (its config's max_position_embeddings), reported by the engine's process.
+    const modelContext = (JSON.parse(fs.readFileSync(path.join(MODELS, 'hasten-target', 'config.json'), 'utf8')) as { max_position_embeddings: number }).max_position_embeddings;
+    assert.equal(ready.context, modelContext);
     assert.match(log.errors[0]!, new RegExp(bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
     assert.ok(host.engine);
     const err = await host.validate(bad);

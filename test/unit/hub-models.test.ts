@@ -146,12 +146,13 @@ describe('checkpoint from the fake hub to a model', () => {
     assert.equal(cfg.hasten.build.dtype, 'int8');
   });
 
-  test('the bundled target\'s checkpoint, downloaded and built as it was (fp16, context 256), gives the shipped graphs byte for byte', async () => {
+  test('the bundled target\'s checkpoint, downloaded and built as it was (fp16, its shipped context), gives the shipped graphs byte for byte', async () => {
     const repo = 'hasten/hasten-target';
     const snap = await downloadCheckpoint({ repo, endpoint: hub.url, cacheDir, offline: false });
     const models = path.join(__dirname, '..', '..', 'models', 'hasten-target');
     for (const f of snap.files) assert.ok(fs.readFileSync(f.path).equals(fs.readFileSync(path.join(models, f.file))), f.file);
-    const p = await prepareModel({ snapshot: snap, repo, dtype: 'fp16', modelsDir: path.join(tmp, 'bundled'), contextLength: 256 });
+    const built = (JSON.parse(fs.readFileSync(path.join(models, 'config.json'), 'utf8')) as { hasten: { build: { contextLength: number } } }).hasten.build;
+    const p = await prepareModel({ snapshot: snap, repo, dtype: 'fp16', modelsDir: path.join(tmp, 'bundled'), contextLength: built.contextLength });
     for (const g of ['model_fast.onnx', 'model_fast_tree.onnx', 'model.onnx']) {
       assert.ok(fs.readFileSync(path.join(p.dir, 'onnx', g)).equals(fs.readFileSync(path.join(models, 'onnx', g))), g);
     }
