@@ -85,11 +85,19 @@ export interface Prompt {
  * `<|repo_name|>repo⏎<|file_sep|>path⏎code…<|file_sep|>cursor's path⏎` before `<|fim_prefix|>`), else
  * as commented code at the start of the prefix.
  */
+/** A suffix that carries nothing a FIM prompt needs: whitespace and closing brackets only. */
+const ONLY_CLOSERS = /^[\s)\]};,]*$/;
+
 export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false, context?: PromptContext): Prompt {
   if (budget.tokens < 4) {
     throw new HastenError('context-overflow', `Only ${budget.tokens} tokens are left for the prompt.`, 'Lower hasten.maxTokens or use a model with a longer context.');
   }
-  const fim = tk.fim;
+  // Nothing after the cursor but whitespace and closing brackets (the end of a file, where the editor has
+  // closed the brace just opened): a plain continuation. A FIM prompt with such a suffix asks where the
+  // middle ends, and the bundled demo target answers at once with an empty middle (nothing after
+  // `{\n  ` before `\n}`); plain text ends only where documents end, and the suggestion is still cut
+  // where it would re-type the suffix or close the block (src/completion/hygiene.ts).
+  const fim = ONLY_CLOSERS.test(suffix) ? undefined : tk.fim;
   const maxChars = budget.tokens * CHARS_PER_TOKEN;
   const { ids: pre, heal: healed } = encodePrefix(tk, prefix.slice(dropCount(prefix.length, maxChars, CUT_CHARS)), heal);
   const extra = extraParts(tk, context, budget.tokens);
