@@ -97,9 +97,10 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
   // middle ends, and the bundled demo target answers at once with an empty middle (nothing after
   // `{\n  ` before `\n}`); plain text ends only where documents end, and the suggestion is still cut
   // where it would re-type the suffix or close the block (src/completion/hygiene.ts).
-  const fim = ONLY_CLOSERS.test(suffix) ? undefined : tk.fim;
   const maxChars = budget.tokens * CHARS_PER_TOKEN;
   const { ids: pre, heal: healed } = encodePrefix(tk, prefix.slice(dropCount(prefix.length, maxChars, CUT_CHARS)), heal);
+  // (With nothing to continue, e.g. an empty prefix or a vocabulary that encodes nothing, FIM's own tokens make the prompt.)
+  const fim = ONLY_CLOSERS.test(suffix) && pre.length > 0 ? undefined : tk.fim;
   const extra = extraParts(tk, context, budget.tokens);
   const room = budget.tokens - (fim ? 3 : 0);
   const suf = fim ? tk.encode(suffix.slice(0, maxChars)) : [];

@@ -24,7 +24,7 @@ test('every special token of the vocabulary is a stop token', () => {
 test('a completion ends where the model writes a special token, identically in every lossless strategy', async () => {
   const tk = engine.target.folder.tokenizer;
   const prefix = 'export interface Range {\n  start: number;\n  ';
-  const suffix = '\n}\n';
+  const suffix = '\n  end: number;\n}\n'; // more than closers, so a FIM prompt (a suffix of only closers gets a plain continuation)
   await engine.reset();
   let ar;
   for await (const u of engine.complete({ prefix, suffix, strategy: 'autoregressive', maxNewTokens: 48 })) ar = u;
