@@ -2,6 +2,7 @@
 // `shouldStop` on the growing completion (via stopText) so it stops decoding early; `shape`
 // turns whatever was decoded into the suggestion shown.
 import type { MultilineMode } from '../config';
+import { onlyClosers } from '../engine';
 import { inlineCycleCut, lineLoopStart, returnChainStart, specialTokenIndex, type SeenLine } from './hygiene';
 
 /** What the policy needs to know about the cursor's surroundings. */
@@ -37,8 +38,7 @@ export function allowsMultiline(ctx: CursorContext): boolean {
   if (ctx.mode === 'never') return false;
   if (ctx.mode === 'always') return true;
   // auto: at a blank line or after a block opener, with nothing but closers after the cursor.
-  const restIsClosers = /^[\s)\]};,]*$/.test(ctx.lineSuffix);
-  return restIsClosers && (ctx.linePrefix.trim() === '' || BLOCK_OPENER.test(ctx.linePrefix));
+  return onlyClosers(ctx.lineSuffix) && (ctx.linePrefix.trim() === '' || BLOCK_OPENER.test(ctx.linePrefix));
 }
 
 /** Calls `visit` with the depth after each bracket outside simple string literals; stops when it returns true. */

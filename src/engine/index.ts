@@ -2,6 +2,7 @@
 export { Engine, DEFAULT_DECODE } from './engine';
 export type { EngineOptions, CompletionRequest, CompletionUpdate, DecodeSettings } from './engine';
 export type { ContextChunk, PromptContext } from './prompt';
+export { onlyClosers } from './prompt';
 export { STRATEGIES, STRATEGY_IDS, isStrategy } from './strategies';
 export { CONFIDENCE_MEASURES, MEASURE_INFO } from './decoders/confidence';
 export type { ConfidenceMeasure } from './decoders/confidence';

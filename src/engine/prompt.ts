@@ -85,8 +85,10 @@ export interface Prompt {
  * `<|repo_name|>repo⏎<|file_sep|>path⏎code…<|file_sep|>cursor's path⏎` before `<|fim_prefix|>`), else
  * as commented code at the start of the prefix.
  */
-/** A suffix that carries nothing a FIM prompt needs: whitespace and closing brackets only. */
-const ONLY_CLOSERS = /^[\s)\]};,]*$/;
+/** Whether `text` is only whitespace and closing brackets (a suffix that carries nothing a FIM prompt needs). */
+export function onlyClosers(text: string): boolean {
+  return /^[\s)\]};,]*$/.test(text);
+}
 
 export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false, context?: PromptContext): Prompt {
   if (budget.tokens < 4) {
@@ -100,7 +102,7 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
   const maxChars = budget.tokens * CHARS_PER_TOKEN;
   const { ids: pre, heal: healed } = encodePrefix(tk, prefix.slice(dropCount(prefix.length, maxChars, CUT_CHARS)), heal);
   // (With nothing to continue, e.g. an empty prefix or a vocabulary that encodes nothing, FIM's own tokens make the prompt.)
-  const fim = ONLY_CLOSERS.test(suffix) && pre.length > 0 ? undefined : tk.fim;
+  const fim = onlyClosers(suffix) && pre.length > 0 ? undefined : tk.fim;
   const extra = extraParts(tk, context, budget.tokens);
   const room = budget.tokens - (fim ? 3 : 0);
   const suf = fim ? tk.encode(suffix.slice(0, maxChars)) : [];
