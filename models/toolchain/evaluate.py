@@ -39,6 +39,12 @@ GEN = 48
 K = 4
 
 
+def record(state):
+    """The cumulative training figures, and `training_tokens` / `training_minutes` as manifest.mjs reads them."""
+    r = training_record(state)
+    return {**r, 'training_tokens': r['training_tokens_total'], 'training_minutes': r['training_minutes_total']}
+
+
 def byte_decoder():
     bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
     cs = bs[:]
@@ -169,9 +175,7 @@ def main():
         L = model.config.num_hidden_layers
         models[name] = (model, state)
         report[name] = {
-            'params': sum(p.numel() for p in model.parameters()), **training_record(state),
-            'training_tokens': training_record(state)['training_tokens_total'],
-            'training_minutes': training_record(state)['training_minutes_total'], 'loss': round(nats[-1] / count, 4),
+            'params': sum(p.numel() for p in model.parameters()), **record(state), 'loss': round(nats[-1] / count, 4),
             'bits_per_byte': round(nats[-1] / math.log(2) / n_bytes, 4),
         }
         if name == 'target':
@@ -244,9 +248,7 @@ def evaluate_cmlm(cmlm, cstate):
             total += m.sum().item()
             len_ok += (length[torch.arange(ids.shape[0]), mid].argmax(-1) == spans).sum().item()
             n += ids.shape[0]
-    return {'params': sum(p.numel() for p in cmlm.parameters()), **training_record(cstate),
-            'training_tokens': training_record(cstate)['training_tokens_total'],
-            'training_minutes': training_record(cstate)['training_minutes_total'],
+    return {'params': sum(p.numel() for p in cmlm.parameters()), **record(cstate),
             'masked_token_accuracy': round(correct / total, 4), 'length_accuracy': round(len_ok / n, 4)}
 
 

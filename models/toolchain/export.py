@@ -50,13 +50,9 @@ def load(name, required=True):
         cfg = Config(**state['config'])
         weights = state['model']
     elif SPECS[name]['kind'] != 'cmlm' and (got := shipped(name)):
-        weights, info = got
+        weights, prior = got
         cfg = Config(**SPECS[name]['config'])
-        state = {'tokens': 0, 'step': 0, 'elapsed': 0.0, 'config': cfg.to_dict(),
-                 'prior': {'tokens': int(info.get('training_tokens_total', info.get('training_tokens', 0))),
-                           'steps': int(info.get('training_steps_total', info.get('training_steps', 0))),
-                           'minutes': float(info.get('training_minutes_total', info.get('training_minutes', 0.0))),
-                           'source': f'models/{FOLDERS[name]}/model.safetensors'}}
+        state = {'tokens': 0, 'step': 0, 'elapsed': 0.0, 'config': cfg.to_dict(), 'prior': prior}
     elif required:
         sys.exit(f'export: {path} is missing; train it first: /usr/bin/python3 models/toolchain/train.py --model {name}')
     else:
@@ -299,6 +295,7 @@ def cmlm_reference(model):
 def hf_config(name, model, state):
     c = model.config
     spec = SPECS[name]
+    record = training_record(state)
     base = {
         'vocab_size': c.vocab_size, 'hidden_size': c.hidden_size, 'intermediate_size': c.intermediate_size,
         'num_hidden_layers': c.num_hidden_layers, 'num_attention_heads': c.num_attention_heads,
@@ -307,8 +304,8 @@ def hf_config(name, model, state):
         'rope_theta': c.rope_theta, 'hidden_act': 'silu', 'tie_word_embeddings': True,
         'bos_token_id': None, 'eos_token_id': EOT, 'pad_token_id': PAD, 'torch_dtype': 'float32',
         'transformers.js_config': {'use_external_data_format': True},
-        'hasten': {'name': FOLDERS[name], 'params': count_params(model), **training_record(state),
-                   'training_tokens': training_record(state)['training_tokens_total'],
+        'hasten': {'name': FOLDERS[name], 'params': count_params(model), **record,
+                   'training_tokens': record['training_tokens_total'],
                    'trained_context': spec.get('seq')},
     }
     if spec['kind'] == 'cmlm':

@@ -196,14 +196,23 @@ def read_safetensors(path):
 
 
 def shipped(name):
-    """The committed model folder of a causal model: (state dict, its config.json `hasten` record), or None."""
+    """The committed model folder of a causal model: (state dict, what it was trained on: `prior_of`), or None."""
     folder = os.path.join(HERE, '..', FOLDERS[name])
     path = os.path.join(folder, 'model.safetensors')
     if not os.path.exists(path):
         return None
     weights = {k[len('model.'):] if k.startswith('model.') else k: v for k, v in read_safetensors(path).items()}
     info = json.load(open(os.path.join(folder, 'config.json'))).get('hasten', {})
-    return weights, info
+    return weights, prior_of(info, f'models/{FOLDERS[name]}/model.safetensors')
+
+
+def prior_of(info, source):
+    """What a shipped model had been trained on, from its config.json `hasten` record (totals, else the
+    first generation's single-run figures)."""
+    return {'tokens': int(info.get('training_tokens_total', info.get('training_tokens', 0))),
+            'steps': int(info.get('training_steps_total', info.get('training_steps', 0))),
+            'minutes': float(info.get('training_minutes_total', info.get('training_minutes', 0.0))),
+            'source': source}
 
 
 def load_teacher(name, device):
@@ -382,11 +391,7 @@ def main():
         if missing or unexpected:
             sys.exit(f'train: the shipped {FOLDERS[args.model]} does not match the spec (missing {missing}, unexpected {unexpected}); '
                      'use --fresh to train from scratch')
-        info = got[1]
-        prior = {'tokens': int(info.get('training_tokens_total', info.get('training_tokens', 0))),
-                 'steps': int(info.get('training_steps_total', info.get('training_steps', 0))),
-                 'minutes': float(info.get('training_minutes_total', info.get('training_minutes', 0.0))),
-                 'source': f'models/{FOLDERS[args.model]}/model.safetensors'}
+        prior = got[1]
         print(f'train: {args.model} starts from the shipped weights ({prior["tokens"] / 1e6:.2f}M tokens so far)')
     teacher = load_teacher(spec['teacher'], args.device) if spec.get('teacher') else None
     budget = args.minutes * 60 if args.minutes else None
