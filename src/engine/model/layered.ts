@@ -191,8 +191,15 @@ export class LayeredModel {
     this.seqSlots = [];
   }
 
-  /** Keeps the longest common prefix of the committed tokens and `tokens`; the rest become holes. */
+  /**
+   * Keeps the longest common prefix of the committed tokens and `tokens`; the rest become holes. First
+   * rolls back what an unfinished request left (`rollBackUncommitted`).
+   */
   retain(tokens: readonly number[]): number {
+    if (!this.rollBackUncommitted()) {
+      this.reset();
+      return 0;
+    }
     let n = 0;
     while (n < this.seq.length && n < tokens.length && this.seq[n] === tokens[n]) n++;
     if (n < this.seq.length) {
@@ -387,6 +394,44 @@ export class LayeredModel {
     this.slots = keep.length;
     this.len = this.len.map(() => keep.length);
     this.stats.compactions++;
+    return true;
+  }
+
+  /**
+   * Every slot allocated after the last committed one is rolled back. A request aborted at any await
+   * leaves such slots valid and run through some layers only: a draft token through layers 0..E-1, a
+   * verify pass stopped between its halves, an early-exit token stopped between layers. Valid, they
+   * would be attended to; uneven, the next call of a layer that lags would not continue at its slot
+   * ("layer N holds X slots"). Their flags are cleared, and when some layer is not level (its K/V plus
+   * its deferred rows do not reach the last slot) every layer is cut back to the committed slots, with
+   * the deferred rows of the cut slots (one copy per head, after an abort only). False on a device,
+   * whose cache cannot be cut on the host: the caller starts afresh.
+   */
+  private rollBackUncommitted(): boolean {
+    const top = this.seqSlots.length ? this.seqSlots[this.seqSlots.length - 1]! + 1 : 0;
+    const tail: number[] = [];
+    for (let s = top; s < this.slots; s++) tail.push(s);
+    this.drop(tail);
+    const level = (l: number) => this.deferred[l]!.every((d, i) => d.slot === this.len[l]! + i) && this.len[l]! + this.deferred[l]!.length === this.slots;
+    if (this.blocks.every((_, l) => level(l))) return true;
+    if (this.device) return false;
+    const { numKvHeads: kvh, headDim: hd } = this.folder.config;
+    const cut = (t: ort.Tensor, from: number): ort.Tensor => {
+      const src = t.data as Float32Array;
+      const out = new Float32Array(kvh * top * hd);
+      for (let h = 0; h < kvh; h++) out.set(src.subarray(h * from * hd, (h * from + top) * hd), h * top * hd);
+      return new ort.Tensor('float32', out, [1, kvh, top, hd]);
+    };
+    for (let l = 0; l < this.numLayers; l++) {
+      if (this.len[l]! > top) {
+        this.keys[l] = cut(this.keys[l]!, this.len[l]!);
+        this.values[l] = cut(this.values[l]!, this.len[l]!);
+        this.len[l] = top;
+      }
+      this.deferred[l] = this.deferred[l]!.filter((d) => d.slot < top);
+      this.ownHoles[l]?.fill(0, top);
+    }
+    this.slots = top;
     return true;
   }
 
