@@ -7,7 +7,7 @@ import { throwIfAborted } from '../engine/errors';
 import { Arch, readArch } from './arch';
 import { Emitter, EmitOptions } from './emit';
 import { BuildError } from './errors';
-import { fastGraph, FILES, layeredGraphs, standardGraph, Variant, VARIANTS, WEIGHTS_FILE } from './graphs';
+import { cpuGraph, fastGraph, FILES, layeredGraphs, standardGraph, Variant, VARIANTS, WEIGHTS_FILE } from './graphs';
 import { Graph } from './onnx';
 import { Checkpoint } from './safetensors';
 import { Dtype, DTYPES, WeightStore } from './weights';
@@ -116,6 +116,7 @@ export async function build(o: BuildOptions): Promise<BuildSummary> {
     const plan: { file: string; make: () => Graph | Map<string, Graph> }[] = [];
     if (variants.includes('fast')) plan.push({ file: FILES.fast, make: () => fastGraph(e, WEIGHTS_FILE, false) });
     if (variants.includes('tree')) plan.push({ file: FILES.tree, make: () => fastGraph(e, WEIGHTS_FILE, true) });
+    if (variants.includes('cpu')) plan.push({ file: FILES.cpu, make: () => cpuGraph(e, WEIGHTS_FILE) });
     if (variants.includes('standard')) plan.push({ file: FILES.standard, make: () => standardGraph(e, WEIGHTS_FILE) });
     if (variants.includes('layered')) plan.push({ file: 'layered', make: () => layeredGraphs(e, WEIGHTS_FILE) });
     const graphs: BuildSummary['graphs'] = [];
@@ -152,6 +153,7 @@ function recordFiles(variants: readonly Variant[], layers: number): Record<strin
   if (variants.includes('standard')) f.standard = `onnx/${FILES.standard}`;
   if (variants.includes('fast')) f.fast = `onnx/${FILES.fast}`;
   if (variants.includes('tree')) f.tree = `onnx/${FILES.tree}`;
+  if (variants.includes('cpu')) f.fastCpu = `onnx/${FILES.cpu}`;
   if (variants.includes('layered')) {
     f.embed = `onnx/${FILES.embed}`;
     f.blocks = Array.from({ length: layers }, (_, l) => `onnx/${FILES.block(l)}`);

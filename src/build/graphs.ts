@@ -7,11 +7,16 @@
 //             place); logits only for the last logits_to_keep positions (a prefill needs one row, not
 //             S rows of the vocabulary: at vocab 151936 that is 600 KB a position).
 //   tree      fast + position_ids and attention_bias [1, 1, S, total]: a token tree in one pass.
+//   cpu       the fast graph for the CPU, chains and trees alike: input_ids, position_ids,
+//             attention_bias [1, 1, S, C + S], logits_to_keep, past_key_values.N.* (each layer's buffer
+//             of C slots, read, never written) -> logits, new.N.key/value [1, kvHeads, S, headDim] (the
+//             block's rows, which the engine writes into its buffers). Nothing of size C is an output:
+//             onnxruntime-node copies every output, a present fetched into the buffer included.
 //   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation.
 import { Emitter } from './emit';
 import { DT, Graph } from './onnx';
 
-export const VARIANTS = ['standard', 'fast', 'tree', 'layered'] as const;
+export const VARIANTS = ['standard', 'fast', 'tree', 'cpu', 'layered'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** File names (under onnx/) of every graph a build writes. */
@@ -19,6 +24,7 @@ export const FILES = {
   standard: 'model.onnx',
   fast: 'model_fast.onnx',
   tree: 'model_fast_tree.onnx',
+  cpu: 'model_fast_cpu.onnx',
   embed: 'layered_embed.onnx',
   block: (l: number) => `layered_block_${l}.onnx`,
   head: 'layered_head.onnx',
@@ -112,6 +118,42 @@ export function fastGraph(e: Emitter, weights: string, tree: boolean): Graph {
   const last = g.op('Slice', [out, from, g.ints([2 ** 62]), g.ints([1])]);
   e.head(g, last, true);
   g.output('logits', DT.FLOAT, [1, 'kept_length', a.vocab]);
+  return g;
+}
+
+/** The CPU's fast graph (see the header): attention reads the KV buffers in place and returns only the block's rows. */
+export function cpuGraph(e: Emitter, weights: string): Graph {
+  const a = e.arch;
+  const g = new Graph('hasten-fast-cpu', weights);
+  const ids = g.input('input_ids', DT.INT64, [1, 'sequence_length']);
+  const positions = g.input('position_ids', DT.INT64, [1, 'sequence_length']);
+  const bias = g.input('attention_bias', DT.FLOAT, [1, 1, 'sequence_length', 'total_length']);
+  const keep = g.input('logits_to_keep', DT.INT64, []);
+  const kv = Array.from({ length: a.layers }, (_, l) => {
+    const n = kvNames(l);
+    g.input(n.pastK, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
+    g.input(n.pastV, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
+    return { ...n, newK: `new.${l}.key`, newV: `new.${l}.value` };
+  });
+  const slots = g.op('Slice', [g.op('Shape', [kv[0]!.pastK]), g.ints([2]), g.ints([3])]);
+  const total = g.op('Slice', [g.op('Shape', [bias]), g.ints([3]), g.ints([4])]);
+  const shapes: [string, string] = [
+    g.op('Concat', [g.ints([1, a.kvHeads, a.heads / a.kvHeads, -1]), total], { axis: 0 }),
+    g.op('Concat', [g.ints([1, a.kvHeads, -1]), total], { axis: 0 }),
+  ];
+  const h0 = e.embed(g, ids);
+  const out = decoderStack(e, g, h0, (l, x) => {
+    const n = kv[l]!;
+    return e.attentionOverBuffer(g, l, x, { positions, bias, slots, shapes }, n.pastK, n.pastV, n.newK, n.newV);
+  });
+  const from = g.op('Neg', [g.op('Unsqueeze', [keep, g.ints([0])])]);
+  const last = g.op('Slice', [out, from, g.ints([2 ** 62]), g.ints([1])]);
+  e.head(g, last, true);
+  g.output('logits', DT.FLOAT, [1, 'kept_length', a.vocab]);
+  for (const n of kv) {
+    g.output(n.newK, DT.FLOAT, [1, a.kvHeads, 'sequence_length', a.headDim]);
+    g.output(n.newV, DT.FLOAT, [1, a.kvHeads, 'sequence_length', a.headDim]);
+  }
   return g;
 }
 

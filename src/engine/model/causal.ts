@@ -107,10 +107,13 @@ export class CausalModel {
       checkMemory(`${folder.name} (${path.relative(folder.dir, graph)})`, estimateMemory(graph, c, folder.raw, slots));
     }
     if (useFast) {
-      const fast = await openSession(f.fast!, runtime);
+      // On the CPU, a build's CPU graph runs chains and trees in one session, and a step copies K/V rows, not the cache (inplace.ts).
+      const cpuGraph = resolveProvider(runtime.provider).provider === 'cpu' ? f.fastCpu : undefined;
+      const file = cpuGraph ?? f.fast!;
+      const fast = await openSession(file, runtime);
       try {
-        checkFastIo(f.fast!, folder, fast.session);
-        const tree = withTree && f.fastTree ? (await openSession(f.fastTree, fast.provider === 'cpu' ? { ...runtime, provider: 'cpu' } : runtime)).session : null;
+        checkFastIo(file, folder, fast.session);
+        const tree = cpuGraph ? fast.session : withTree && f.fastTree ? (await openSession(f.fastTree, fast.provider === 'cpu' ? { ...runtime, provider: 'cpu' } : runtime)).session : null;
         const kv = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, c.kvSlots ?? c.contextLength, undefined, fast.device);
         const m = new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime, undefined, context);
         m.device = fast.device;
@@ -493,15 +496,17 @@ export class CausalModel {
     this.inPlace?.dispose();
     this.cache.release();
     await this.standard.release();
-    await this.tree?.release();
+    if (this.tree !== this.standard) await this.tree?.release();
   }
 }
 
 /** Checks a fast graph's inputs and outputs against config.json, naming what disagrees. */
 function checkFastIo(file: string, folder: ModelFolder, s: ort.InferenceSession): void {
   const c = folder.config;
-  const need = ['input_ids', 'seqlens_k', 'total_sequence_length', ...Array.from({ length: c.numLayers }, (_, l) => [`past_key_values.${l}.key`, `past_key_values.${l}.value`]).flat()];
-  const missing = [...need.filter((n) => !s.inputNames.includes(n)), ...['logits', 'present.0.key'].filter((n) => !s.outputNames.includes(n))];
+  // The CPU graph (new.N.* rows out) or a GroupQueryAttention fast graph (presents written in place).
+  const rows = s.outputNames.includes('new.0.key');
+  const need = [...(rows ? ['input_ids', 'position_ids', 'attention_bias'] : ['input_ids', 'seqlens_k', 'total_sequence_length']), ...Array.from({ length: c.numLayers }, (_, l) => [`past_key_values.${l}.key`, `past_key_values.${l}.value`]).flat()];
+  const missing = [...need.filter((n) => !s.inputNames.includes(n)), ...['logits', rows ? `new.${c.numLayers - 1}.value` : 'present.0.key'].filter((n) => !s.outputNames.includes(n))];
   if (missing.length) {
     throw new HastenError('model-mismatch', `${file} is not a fast graph for this config.json (num_hidden_layers=${c.numLayers}): missing ${missing.slice(0, 4).join(', ')}.`,
       'Rebuild the folder with npm run hasten -- build, or delete onnx/model_fast*.onnx to run the standard graph.');

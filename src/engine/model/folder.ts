@@ -35,6 +35,8 @@ export interface ModelFiles {
   /** The builder's fast graph (KV updated in place) and its token-tree twin. */
   fast?: string;
   fastTree?: string;
+  /** The builder's CPU graph: attention reads the KV buffers, only the block's new rows come out (chains and trees). */
+  fastCpu?: string;
   tree?: string;
   layered?: LayeredFiles;
   cmlm?: string;
@@ -49,7 +51,7 @@ export interface ManifestEntry {
   exitLayers?: number[];
   drafts?: string[];
   maxSpan?: number;
-  variants?: { standard?: string; fast?: string; fastTree?: string; tree?: string; layered?: LayeredFiles; cmlm?: string };
+  variants?: { standard?: string; fast?: string; fastTree?: string; fastCpu?: string; tree?: string; layered?: LayeredFiles; cmlm?: string };
   files: Record<string, string>;
 }
 
@@ -258,6 +260,8 @@ export function openModelFolder(dir: string, opts: OpenOptions = {}): ModelFolde
   const fastTree = v?.fastTree ?? (fs.existsSync(at('onnx/model_fast_tree.onnx')) ? 'onnx/model_fast_tree.onnx' : undefined);
   if (fast && !isCmlm) files.fast = at(fast);
   if (fastTree && !isCmlm) files.fastTree = at(fastTree);
+  const fastCpu = v?.fastCpu ?? (fs.existsSync(at('onnx/model_fast_cpu.onnx')) ? 'onnx/model_fast_cpu.onnx' : undefined);
+  if (fastCpu && !isCmlm) files.fastCpu = at(fastCpu);
   if (v?.layered) {
     files.layered = { embed: at(v.layered.embed), blocks: v.layered.blocks.map(at), head: at(v.layered.head), kvPropagate: at(v.layered.kvPropagate) };
   }

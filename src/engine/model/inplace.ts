@@ -1,14 +1,17 @@
 // The KV cache of a builder-made fast graph: one buffer per layer for K and one for V, allocated
-// once at the model's slot count and passed to onnxruntime both as the past input and as the
-// present output, so GroupQueryAttention writes each step's K/V straight into it. Nothing is
-// copied per step. Committed tokens occupy slots 0..count-1; a forward block is written after
-// them; commit moves the kept nodes of a tree down to close the gaps (a few rows per layer), and
-// rejected slots are simply overwritten by the next block. There are never holes.
+// once and grown in steps as the sequence grows. Committed tokens occupy slots 0..count-1; a forward
+// block is written after them; commit moves the kept nodes of a tree down to close the gaps (a few
+// rows per layer), and rejected slots are simply overwritten by the next block. There are never holes.
 //
-// onnxruntime-node (1.30) writes a preallocated output in place but then also copies every output
-// into a fresh ArrayBuffer for the result object, so each step costs a copy of the whole cache. The
-// buffers therefore start small and double as the sequence grows (up to the graph's slots), so that
-// copy follows the tokens really held, not the model's whole context.
+// onnxruntime-node (1.30) copies every output of a run into a fresh ArrayBuffer, a preallocated one
+// included, while a CPU tensor over a JS typed array is read in place as an input. So the CPU graph
+// (`model_fast_cpu.onnx`) takes each buffer as an input only: its attention reads the buffer's slots
+// (masked after the committed tokens by `attention_bias`) and the block's own K/V, and only the
+// block's new rows come out, which `block` writes into the buffer. A step copies rows, not the cache.
+// Older builds have only the GroupQueryAttention fast graph, which writes the buffer in place as
+// its present; fetched back, it costs a copy of the whole allocated cache every step (`runShared`).
+// Either way the buffers grow in steps of GROWTH slots, so what is allocated (and what the CPU
+// graph attends over, masked) stays close to the tokens really held.
 //
 // On a device (WebGPU) the cache is the graph's `gpu-buffer` outputs, fed back as the next run's past:
 // GroupQueryAttention copies the past into the present on the device and writes the block after it,
@@ -30,8 +33,20 @@ function takesKeep(session: ort.InferenceSession): boolean {
   return v;
 }
 
-/** Slots allocated at first (grown by doubling when a block would not fit). */
+const rowsBySession = new WeakMap<ort.InferenceSession, boolean>();
+/** Whether a session is the CPU graph (returns the block's `new.N.*` rows) rather than a graph that writes its presents in place. */
+export function returnsRows(session: ort.InferenceSession): boolean {
+  let v = rowsBySession.get(session);
+  if (v === undefined) rowsBySession.set(session, (v = session.outputNames.includes('new.0.key')));
+  return v;
+}
+
+/** Slots allocated at first. */
 export const INITIAL_SLOTS = 256;
+/** Slots added when a block would not fit (rounded up to a multiple of this). */
+export const GROWTH = 128;
+/** Longest chain the CPU graph runs in one pass (a longer prefill runs in parts): its scores are heads x S x (slots + S) floats. */
+export const CHUNK = 256;
 
 export class InPlaceKv {
   private keys: ort.Tensor[] = [];
@@ -108,10 +123,83 @@ export class InPlaceKv {
   async run(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly = false): Promise<Logits> {
     if (this.device) return this.runDevice(session, tokens, tree, lastOnly);
     const T = tokens.length;
+    const total = this.count + T;
+    if (total > this.slots) throw new RangeError(`in-place KV cache: ${total} slots needed, ${this.slots} allocated`);
+    if (total > this.capacity) this.allocate(Math.min(this.slots, Math.ceil(total / GROWTH) * GROWTH));
+    const logits = returnsRows(session) ? await this.runRows(session, tokens, tree, lastOnly) : await this.runShared(session, tokens, tree, lastOnly);
+    this.pending = T;
+    return logits;
+  }
+
+  /** The CPU graph: a tree or a short chain in one pass, a long chain in parts of CHUNK tokens. */
+  private async runRows(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly: boolean): Promise<Logits> {
+    const T = tokens.length;
+    if (tree || T <= CHUNK) return this.block(session, tokens, tree, this.count, lastOnly ? 1 : T);
+    const parts: Logits[] = [];
+    for (let i = 0; i < T; i += CHUNK) {
+      const part = tokens.slice(i, i + CHUNK);
+      parts.push(await this.block(session, part, null, this.count + i, lastOnly ? 1 : part.length));
+    }
+    const V = parts[0]!.vocab;
+    if (lastOnly) return new Logits(parts[parts.length - 1]!.data, T, V, T - 1);
+    const data = new Float32Array(T * V);
+    parts.forEach((p, i) => data.set(p.data, i * CHUNK * V));
+    return new Logits(data, T, V);
+  }
+
+  /**
+   * One pass of the CPU graph over `tokens` at slots past..past+S-1, whose K/V rows it writes there
+   * (the buffers are only read by the graph). Returns the last `keep` rows of logits.
+   */
+  private async block(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, past: number, keep: number): Promise<Logits> {
+    const S = tokens.length;
+    const C = this.capacity;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, S]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (_, i) => BigInt(past + (tree ? tree.depths[i]! : i))), [1, S]),
+      attention_bias: new ort.Tensor('float32', this.blockBias(tree?.parents ?? null, S, past), [1, 1, S, C + S]),
+      logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []),
+    };
+    for (let l = 0; l < this.layers; l++) {
+      feeds[`past_key_values.${l}.key`] = this.keys[l]!;
+      feeds[`past_key_values.${l}.value`] = this.values[l]!;
+    }
+    const out = await session.run(feeds);
+    const hd = this.headDim;
+    for (let l = 0; l < this.layers; l++) {
+      for (const [dst, name] of [[this.keyData[l]!, `new.${l}.key`], [this.valueData[l]!, `new.${l}.value`]] as const) {
+        const rows = out[name]!.data as Float32Array; // [1, kvHeads, S, headDim]
+        for (let h = 0; h < this.kvHeads; h++) dst.set(rows.subarray(h * S * hd, (h + 1) * S * hd), (h * C + past) * hd);
+      }
+    }
+    const logits = out.logits!;
+    return new Logits(logits.data as Float32Array, S, logits.dims[2]!, S - keep);
+  }
+
+  /**
+   * [S, C + S] for the CPU graph: slot j < past and the block's own nodes that node i may attend (its
+   * ancestors and itself; in a chain, the nodes before it) are 0, the rest MIN.
+   */
+  private blockBias(parents: readonly number[] | null, S: number, past: number): Float32Array {
+    const C = this.capacity;
+    const n = S * (C + S);
+    if (this.biasBuf.length < n) this.biasBuf = new Float32Array(Math.max(n, 2 * this.biasBuf.length));
+    const bias = this.biasBuf.subarray(0, n);
+    for (let i = 0; i < S; i++) {
+      const row = i * (C + S);
+      bias.fill(0, row, row + past);
+      bias.fill(MIN, row + past, row + C + S);
+      if (parents) for (let j = i; j !== -1; j = parents[j]!) bias[row + C + j] = 0;
+      else bias.fill(0, row + C, row + C + i + 1);
+    }
+    return bias;
+  }
+
+  /** A GroupQueryAttention fast graph (builds without the CPU graph): the buffers are its presents, fetched back whole. */
+  private async runShared(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly: boolean): Promise<Logits> {
+    const T = tokens.length;
     const past = this.count;
     const total = past + T;
-    if (total > this.slots) throw new RangeError(`in-place KV cache: ${total} slots needed, ${this.slots} allocated`);
-    if (total > this.capacity) this.allocate(Math.min(this.slots, Math.max(total, 2 * this.capacity)));
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, T]),
       seqlens_k: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
@@ -134,7 +222,6 @@ export class InPlaceKv {
     }
     // onnxruntime-node types fetches as a name list or a name -> tensor map; a null value asks it to allocate.
     const out = await session.run(feeds, fetches as unknown as ort.InferenceSession.FetchesType);
-    this.pending = T;
     const logits = out.logits!;
     return new Logits(logits.data as Float32Array, T, logits.dims[2]!, T - keep);
   }

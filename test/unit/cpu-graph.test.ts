@@ -1,0 +1,158 @@
+// The builder's CPU graph (onnx/model_fast_cpu.onnx, run by inplace.ts): attention reads each layer's
+// KV buffer as an input and only the block's new K/V rows come out, which the engine writes into the
+// buffer. Lossless against the standard graph token for token on held-out prompts, and tree
+// verification, rollback, prefix reuse, long prefills in parts and buffer growth through the one cache.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { build } from '../../src/build/builder';
+import { CausalModel, Logits } from '../../src/engine/model/causal';
+import { openModelFolder, ModelFolder } from '../../src/engine/model/folder';
+import { CHUNK, GROWTH } from '../../src/engine/model/inplace';
+import { DEFAULT_RUNTIME, RuntimeOptions } from '../../src/engine/model/session';
+import { loadWorkloads } from '../../bench/workloads';
+
+const TARGET = path.resolve(__dirname, '..', '..', 'models', 'hasten-target');
+const rt: RuntimeOptions = { ...DEFAULT_RUNTIME, threads: 1 };
+const TOL = 1e-4;
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+  return best;
+}
+
+/** Logits of the last token of `tokens`, from scratch on a fresh cache. */
+async function fresh(model: CausalModel, tokens: number[]): Promise<Float32Array> {
+  model.reset();
+  const l = await model.forward(tokens, null);
+  model.commit(tokens.map((_, i) => i));
+  return l.row(tokens.length - 1).slice();
+}
+
+/** Greedy tokens after `prompt`, and the last step's logits. */
+async function greedy(model: CausalModel, prompt: number[], n: number): Promise<{ tokens: number[]; last: Float32Array }> {
+  model.reset();
+  let l = await model.forward(prompt, null, undefined, { lastOnly: true });
+  model.commit(prompt.map((_, i) => i));
+  const tokens: number[] = [];
+  for (let s = 0; s < n; s++) {
+    tokens.push(argmax(l.row(l.rows - 1)));
+    l = await model.forward([tokens.at(-1)!], null);
+    model.commit([0]);
+  }
+  return { tokens, last: l.row(0).slice() };
+}
+
+/** The outputs of the session a model runs chains on (a private field, named `chain` since the device refactor). */
+function outputsOf(m: CausalModel): readonly string[] {
+  const s = m as unknown as { chain?: ort.InferenceSession; standard?: ort.InferenceSession };
+  return (s.chain ?? s.standard)!.outputNames;
+}
+
+describe('the CPU graph (KV buffers read in place, new rows written by the engine)', () => {
+  let dir: string;
+  let folder: ModelFolder;
+  let cpu: CausalModel;
+  let shared: CausalModel;
+  let standard: CausalModel;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-cpu-graph-'));
+    await build({ from: TARGET, out: path.join(dir, 'm'), dtype: 'fp16', variants: ['standard', 'fast', 'tree', 'cpu'] });
+    folder = openModelFolder(path.join(dir, 'm'));
+    cpu = await CausalModel.open(folder, rt, true);
+    // The same build without its CPU graph runs the GroupQueryAttention fast graph (presents in place).
+    shared = await CausalModel.open({ ...folder, files: { ...folder.files, fastCpu: undefined } }, rt, false);
+    standard = await CausalModel.open(folder, rt, false, { fast: false });
+  });
+  after(async () => {
+    await cpu.dispose();
+    await shared.dispose();
+    await standard.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a build writes it, and on the CPU the engine runs it for chains and trees', () => {
+    assert.equal(folder.files.fastCpu, path.join(dir, 'm', 'onnx', 'model_fast_cpu.onnx'));
+    assert.ok(outputsOf(cpu).includes('new.0.key') && !outputsOf(cpu).some((n) => n.startsWith('present.')));
+    assert.ok(outputsOf(shared).includes('present.0.key'));
+    assert.ok(cpu.nativeTree);
+  });
+
+  test('greedy decoding on held-out prompts is token for token the standard graph\'s (and the in-place fast graph\'s)', async () => {
+    const tk = folder.tokenizer;
+    const items = loadWorkloads(undefined, 2);
+    const prompts = items.map((it) => tk.encode(it.prefix).slice(-400));
+    // One prompt longer than two prefill parts and past several buffer growths.
+    prompts.push(tk.encode(items.map((it) => it.prefix).join('\n')).slice(-(2 * CHUNK + 100)));
+    assert.ok(prompts.some((p) => p.length % GROWTH > GROWTH - 24), 'some prompt grows the buffer while decoding');
+    for (const [i, p] of prompts.entries()) {
+      const want = await greedy(standard, p, 24);
+      const got = await greedy(cpu, p, 24);
+      const inPlace = await greedy(shared, p, 24);
+      assert.deepEqual(got.tokens, want.tokens, `prompt ${i} (${p.length} tokens)`);
+      assert.deepEqual(inPlace.tokens, want.tokens, `prompt ${i}, in-place fast graph`);
+      assert.ok(maxDiff(got.last, want.last) < TOL, `prompt ${i}: last logits differ by ${maxDiff(got.last, want.last)}`);
+    }
+  });
+
+  test('a prefill longer than a part returns every row, equal to the standard graph\'s', async () => {
+    const tokens = Array.from({ length: CHUNK + 70 }, (_, i) => 300 + ((i * 7) % 400));
+    cpu.reset();
+    const got = await cpu.forward(tokens, null);
+    standard.reset();
+    const want = await standard.forward(tokens, null);
+    for (const r of [0, CHUNK - 1, CHUNK, tokens.length - 1]) assert.ok(maxDiff(got.row(r), want.row(r)) < TOL, `row ${r}`);
+  });
+
+  const PROMPT = [1, 300, 301, 302, 303, 304, 305, 3, 306, 307, 2, 308];
+
+  test('tree verification: every node equals a linear run of its branch, and the accepted branch continues correctly', async () => {
+    const tokens = [450, 451, 460, 452, 461, 462];
+    const parents = [-1, 0, 0, 1, 2, 2];
+    cpu.reset();
+    await cpu.forward(PROMPT, null);
+    cpu.commit(PROMPT.map((_, i) => i));
+    const logits: Logits = await cpu.forward(tokens, parents);
+    for (let i = 0; i < tokens.length; i++) {
+      const branch: number[] = [];
+      for (let j = i; j !== -1; j = parents[j]!) branch.unshift(tokens[j]!);
+      const want = await fresh(standard, [...PROMPT, ...branch]);
+      assert.ok(maxDiff(logits.row(i), want) < TOL, `node ${i}: diff ${maxDiff(logits.row(i), want)}`);
+    }
+    cpu.commit([0, 2, 5]);
+    const next = await cpu.forward([470], null);
+    const want = await fresh(standard, [...PROMPT, 450, 460, 462, 470]);
+    assert.ok(maxDiff(next.row(0), want) < TOL, `after accepting a branch: diff ${maxDiff(next.row(0), want)}`);
+  });
+
+  test('rolling back rejected draft tokens matches recomputing without them', async () => {
+    cpu.reset();
+    await cpu.forward(PROMPT, null);
+    cpu.commit(PROMPT.map((_, i) => i));
+    await cpu.forward([400, 401, 402, 403], null);
+    cpu.commit([0, 1]);
+    const l = await cpu.forward([410], null);
+    const want = await fresh(standard, [...PROMPT, 400, 401, 410]);
+    assert.ok(maxDiff(l.row(0), want) < TOL);
+  });
+
+  test('a new request reuses the longest common prefix of the cache', async () => {
+    cpu.reset();
+    await cpu.forward([...PROMPT, 430, 431], null);
+    cpu.commit([...PROMPT, 430, 431].map((_, i) => i));
+    assert.equal(cpu.retain([...PROMPT, 440]), PROMPT.length);
+    const l = await cpu.forward([440], null);
+    const want = await fresh(standard, [...PROMPT, 440]);
+    assert.ok(maxDiff(l.row(0), want) < TOL);
+  });
+});
