@@ -49,7 +49,7 @@ def load(name, required=True):
         state = torch.load(path, map_location='cpu')
         cfg = Config(**state['config'])
         weights = state['model']
-    elif SPECS[name]['kind'] != 'cmlm' and (got := shipped(name)):
+    elif (got := shipped(name)):
         weights, prior = got
         cfg = Config(**SPECS[name]['config'])
         state = {'tokens': 0, 'step': 0, 'elapsed': 0.0, 'config': cfg.to_dict(), 'prior': prior}
@@ -211,7 +211,10 @@ def export_cmlm(model, out, tmp):
            'attention_mask': {0: 'batch_size', 2: 'sequence_length', 3: 'sequence_length'}}, os.path.join(tmp, 'model.onnx'))
     to_shared_fp16(os.path.join(tmp, 'model.onnx'), os.path.join(out, 'onnx', 'model.onnx'), shared)
     shared.write()
-    return ['model.onnx']
+    # The weights again as a checkpoint, so that the next session's training resumes from them (train.shipped);
+    # scripts/vsix.ts keeps safetensors out of the .vsix.
+    write_safetensors(os.path.join(out, 'model.safetensors'), {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+    return ['model.onnx', 'model.safetensors']
 
 
 # ---------------------------------------------------------------- reference outputs

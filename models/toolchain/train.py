@@ -196,7 +196,8 @@ def read_safetensors(path):
 
 
 def shipped(name):
-    """The committed model folder of a causal model: (state dict, what it was trained on: `prior_of`), or None."""
+    """The committed model folder's checkpoint (state dict, what it was trained on: `prior_of`), or None. The CMLM's
+    folder has one from the export that first writes it (earlier CMLMs shipped ONNX only and train from scratch)."""
     folder = os.path.join(HERE, '..', FOLDERS[name])
     path = os.path.join(folder, 'model.safetensors')
     if not os.path.exists(path):
@@ -317,7 +318,7 @@ def measure(args, spec):
     for precision in ('fp32', 'bf16'):
         args.precision = precision
         cfg, model, opt, stream, rng, gen = build(args, spec)
-        got = shipped(args.model) if spec['kind'] != 'cmlm' else None
+        got = shipped(args.model)
         if got:
             model.load_state_dict(got[0], strict=False)
         for g in opt.param_groups:
@@ -384,7 +385,7 @@ def main():
         rng.bit_generator.state = state['rng']
         gen.set_state(state['gen'])
         print(f'train: resumed {args.model} at step {step}')
-    elif not args.fresh and spec['kind'] != 'cmlm' and (got := shipped(args.model)):
+    elif not args.fresh and (got := shipped(args.model)):
         # Training accumulates across sessions: start from the shipped weights (fp16 -> fp32 master),
         # with a fresh optimizer (the schedule's warm-up re-grows its moments).
         missing, unexpected = model.load_state_dict(got[0], strict=False)
@@ -428,7 +429,9 @@ def main():
         elapsed += time.time() - t0
         if step % 10 == 0:
             rec = {'step': step, 'loss': round(loss.item(), 4), 'tok_s': round(tokens / max(elapsed, 1e-9)), 'elapsed': round(elapsed),
-                   'lr': round(opt.param_groups[0]['lr'], 6), 'window': args.seq or window_length(spec, args.progress), **extra}
+                   'lr': round(opt.param_groups[0]['lr'], 6), **extra}
+            if spec['kind'] != 'cmlm':  # the CMLM's samples have their own lengths (cmlm_batch)
+                rec['window'] = args.seq or window_length(spec, args.progress)
             log.write(json.dumps(rec) + '\n')
             log.flush()
             if step % 50 == 0:
