@@ -88,13 +88,25 @@ test('auto against the best single lossless strategy per workload: by tok/s, by 
   assert.match(check.detail, /^line-start: draft-model, per-prompt median 0\.40×; same work on 0\/2 prompts/);
 });
 
-test('the headline order rotates per prompt and reverses on odd prompts, so no system always follows the same one', () => {
-  const ids = ['ar', 'auto', 'pl', 'la'];
-  assert.deepEqual(systemOrder(ids, 0), ['ar', 'auto', 'pl', 'la']);
-  assert.deepEqual(systemOrder(ids, 1), ['ar', 'la', 'pl', 'auto']);
-  const after = (n: number) => { const o = systemOrder(ids, n); return o[o.indexOf('auto') + 1]; };
-  assert.deepEqual(new Set([0, 1, 2, 3].map(after)), new Set(['pl', undefined, 'ar']));
-  for (let n = 0; n < 8; n++) assert.deepEqual([...systemOrder(ids, n)].sort(), [...ids].sort());
+test('the headline order is balanced: over 2 × systems prompts each system runs in each position equally often and directly after each other exactly twice', () => {
+  for (const m of [2, 3, 4, 11, 14, 15]) {
+    const ids = Array.from({ length: m }, (_, i) => `s${i}`);
+    const after = new Map<string, number>();
+    const at = new Map<string, number>();
+    for (let n = 0; n < 2 * m; n++) {
+      const o = systemOrder(ids, n);
+      assert.deepEqual([...o].sort(), [...ids].sort(), `prompt ${n} runs every system once`);
+      o.forEach((s, p) => at.set(`${s}@${p}`, (at.get(`${s}@${p}`) ?? 0) + 1));
+      for (let i = 1; i < m; i++) after.set(`${o[i - 1]}>${o[i]}`, (after.get(`${o[i - 1]}>${o[i]}`) ?? 0) + 1);
+    }
+    assert.equal(after.size, m * (m - 1), `${m} systems: every ordered pair occurs`);
+    assert.deepEqual([...new Set(after.values())], [2], `${m} systems: each pair twice`);
+    assert.deepEqual([...new Set(at.values())], [2], `${m} systems: each position twice`);
+  }
+  // The order the last full report used: auto followed autoregressive decoding on every even prompt, prompt lookup never.
+  const ids = ['ar', 'auto', 'pl', 'la', 'rt', 'dm'];
+  const follows = (s: string, prev: string) => Array.from({ length: 12 }, (_, n) => systemOrder(ids, n)).filter((o) => o[o.indexOf(s) - 1] === prev).length;
+  assert.equal(follows('auto', 'ar'), follows('pl', 'ar'));
 });
 
 test('verification cost interpolates and extrapolates', () => {
