@@ -11,7 +11,7 @@ import { readConfig } from '../../src/config';
 import { Engine, HastenError } from '../../src/engine';
 import { CausalModel } from '../../src/engine/model/causal';
 import { openModelFolder } from '../../src/engine/model/folder';
-import { COLD_PREFILL_MS, CPU_PREFILL_MS_PER_TOKEN, cpuPrefillMsPerToken } from '../../src/engine/model/context';
+import { COLD_PREFILL_MS, CPU_PREFILL_MS_PER_TOKEN, cpuPrefillMs, cpuPrefillMsPerToken, MEASURED_SHAPE, MIN_CONTEXT, prefillShape } from '../../src/engine/model/context';
 import { autoContext, contextFor, DEFAULT_RUNTIME } from '../../src/engine/model/session';
 import { cutBlock } from '../../src/engine/prompt';
 
@@ -29,21 +29,40 @@ before(async () => {
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('the context', () => {
-  test('unset: on a CPU the largest power of two whose prompt a 0.5B model prefills in 4 s at the measured cost (2,048 at 2 threads), 8,192 on an accelerator, never beyond the model', () => {
-    // At the measured ms per token, each context's prompt fits the budget and the next power of two's would not.
-    for (const threads of [1, 2, 3, 4, 8, 16]) {
-      const c = autoContext('cpu', 32768, threads);
-      const ms = cpuPrefillMsPerToken(threads);
-      assert.ok(c >= 1024 && c <= 8192 && (c === 1024 || c * ms <= COLD_PREFILL_MS) && (c === 8192 || 2 * c * ms > COLD_PREFILL_MS), `${threads} threads: ${c}`);
+  test('unset: on a CPU the largest power of two whose prompt this model prefills in 4 s at the measured cost, 8,192 on an accelerator, never beyond the model', () => {
+    const q15 = prefillShape({ num_hidden_layers: 28, hidden_size: 1536, num_attention_heads: 12, num_key_value_heads: 2, intermediate_size: 8960 })!;
+    const tiny = prefillShape(JSON.parse(fs.readFileSync(path.join(TOKENIZER, 'config.json'), 'utf8')) as Record<string, unknown>)!;
+    for (const shape of [MEASURED_SHAPE, q15, tiny]) {
+      for (const threads of [1, 2, 3, 4, 8, 16]) {
+        const c = autoContext('cpu', 32768, threads, shape);
+        const ms = (n: number) => cpuPrefillMs(shape, n, threads);
+        assert.ok(c >= MIN_CONTEXT && c <= 8192 && (c === MIN_CONTEXT || ms(c) <= COLD_PREFILL_MS) && (c === 8192 || ms(2 * c) > COLD_PREFILL_MS), `${shape.hidden}, ${threads} threads: ${c}`);
+        // A larger model never gets a longer context.
+        assert.ok(autoContext('cpu', 32768, threads, q15) <= autoContext('cpu', 32768, threads, MEASURED_SHAPE));
+      }
     }
+    // At the measured shape and 1,000 tokens the estimate is the measurement.
+    assert.ok(Math.abs(cpuPrefillMs(MEASURED_SHAPE, 1000, 2) - 1000 * CPU_PREFILL_MS_PER_TOKEN[2]) < 1e-6);
+    assert.ok(Math.abs(cpuPrefillMs(MEASURED_SHAPE, 1000, 1) - 1000 * CPU_PREFILL_MS_PER_TOKEN[1]) < 1e-6);
+    // Attention by multiply-adds: a 0.5B token at 1,984 costs 5.5% more than one at 1,024.
+    const growth = (cpuPrefillMs(MEASURED_SHAPE, 1984, 2) / 1984) / (cpuPrefillMs(MEASURED_SHAPE, 1024, 2) / 1024);
+    assert.ok(Math.abs(growth - 1.054) < 0.005, `growth ${growth}`);
+    // The presets at 2 threads: 0.5B 2,048 (as measured: a 2,048-token prompt in 3.9 s), 1.5B 512 (1,024 would take 6.5 s).
+    assert.equal(autoContext('cpu', 32768, 2, MEASURED_SHAPE), 2048);
+    assert.equal(autoContext('cpu', 32768, 2, q15), 512);
+    // The 1.5B's weights are 3.6x the 0.5B's per token: its context is smaller at 2 threads; the bundled models' is their own.
+    assert.ok(autoContext('cpu', 32768, 2, q15) < autoContext('cpu', 32768, 2, MEASURED_SHAPE));
+    assert.equal(autoContext('cpu', 1024, 2, tiny), 1024);
+    assert.equal(autoContext('cuda', 32768, 2, q15), 8192);
+    assert.equal(autoContext('cpu', 256, 2), 256);
+    // Without a shape (config.json lacks a field) the model is costed as the measured one.
+    assert.equal(prefillShape({ hidden_size: 896 }), undefined);
+    assert.equal(contextFor({ provider: 'cpu', contextTokens: 0, threads: 2 }, 32768, { hidden_size: 896 }), autoContext('cpu', 32768, 2, MEASURED_SHAPE));
+    assert.equal(contextFor({ provider: 'cpu', contextTokens: 0, threads: 2 }, 32768, { num_hidden_layers: 28, hidden_size: 1536, num_attention_heads: 12, num_key_value_heads: 2, intermediate_size: 8960 }), autoContext('cpu', 32768, 2, q15));
+    // head_dim absent: hidden / heads (Qwen2.5-Coder-1.5B's config has none).
+    assert.equal(q15.headDim, 128);
     assert.equal(cpuPrefillMsPerToken(1), CPU_PREFILL_MS_PER_TOKEN[1]);
     assert.equal(cpuPrefillMsPerToken(2), CPU_PREFILL_MS_PER_TOKEN[2]);
-    assert.equal(autoContext('cpu', 32768, 2), 2048);
-    assert.equal(autoContext('cpu', 32768, 1), 1024);
-    assert.equal(autoContext('cpu', 32768, 16), 8192);
-    assert.equal(autoContext('cuda', 32768), 8192);
-    assert.equal(autoContext('cpu', 256, 2), 256);
-    assert.equal(contextFor({ provider: 'cpu', contextTokens: 0, threads: 2 }, 32768), 2048);
     // Threads unset: as many as the machine has.
     assert.equal(contextFor({ provider: 'cpu', contextTokens: 0 }, 32768), autoContext('cpu', 32768, os.availableParallelism()));
   });
@@ -68,9 +87,18 @@ describe('the context', () => {
     const folder = openModelFolder(dir);
     assert.equal(folder.config.contextLength, 4096);
     const runtime = { ...DEFAULT_RUNTIME, threads: 2 };
+    // A tiny model prefills 4,096 tokens in well under the budget: the model's own context.
     const auto = await CausalModel.open(folder, runtime);
-    assert.equal(auto.contextLength, 2048);
+    assert.equal(auto.contextLength, 4096);
     await auto.dispose();
+    // The same graph whose config.json claims a huge MLP is costed as such: the smallest context.
+    const heavy = path.join(tmp, 'heavy');
+    fs.cpSync(dir, heavy, { recursive: true });
+    const cfg = JSON.parse(fs.readFileSync(path.join(heavy, 'config.json'), 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(path.join(heavy, 'config.json'), JSON.stringify({ ...cfg, intermediate_size: 1e9 }));
+    const slow = await CausalModel.open(openModelFolder(heavy), runtime);
+    assert.equal(slow.contextLength, MIN_CONTEXT);
+    await slow.dispose();
     const big = await CausalModel.open(folder, { ...runtime, contextTokens: 30000 });
     assert.equal(big.contextLength, 4096);
     await big.dispose();

@@ -81,7 +81,7 @@ export class CausalModel {
     /** A standard export's I/O differences (positions, use_cache_branch, fp16 K/V). */
     private readonly io: StandardIo = new StandardIo(folder.files.standard, standard),
     /** Tokens the cache may hold: hasten.contextTokens, or by provider, within the model's context. */
-    readonly contextLength = contextFor(runtime ?? { provider }, folder.config.contextLength),
+    readonly contextLength = contextFor(runtime ?? { provider }, folder.config.contextLength, folder.raw),
   ) {
     const c = folder.config;
     this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim, this.io.kv);
@@ -98,7 +98,7 @@ export class CausalModel {
     const f = folder.files;
     const c = folder.config;
     const useFast = f.fast !== undefined && opts.fast !== false;
-    const context = contextFor(runtime, c.contextLength);
+    const context = contextFor(runtime, c.contextLength, folder.raw);
     // Host memory only: a GPU provider's device memory is not known here.
     if (resolveProvider(runtime.provider).provider === 'cpu') {
       const graph = useFast ? f.fast! : f.standard;

@@ -3,7 +3,7 @@ import * as ort from 'onnxruntime-node';
 import fs from 'node:fs';
 import { HastenError } from '../errors';
 import { chooseProvider, hostProbeEnv, type ProviderChoice } from './adapter';
-import { autoContext } from './context';
+import { autoContext, prefillShape } from './context';
 import { onnxOutputNames } from './outputNames';
 
 export { autoContext };
@@ -33,10 +33,13 @@ export interface RuntimeOptions {
   contextTokens?: number;
 }
 
-/** The context a model runs at: `contextTokens` when set (capped at the model's), else `autoContext` (src/engine/model/context.ts). */
-export function contextFor(o: Pick<RuntimeOptions, 'provider' | 'contextTokens'> & { threads?: number }, modelContext: number): number {
+/**
+ * The context a model runs at: `contextTokens` when set (capped at the model's), else `autoContext` for
+ * the model's shape as its config.json (`raw`) gives it (src/engine/model/context.ts).
+ */
+export function contextFor(o: Pick<RuntimeOptions, 'provider' | 'contextTokens'> & { threads?: number }, modelContext: number, raw: Record<string, unknown> = {}): number {
   const set = o.contextTokens ?? 0;
-  return set > 0 ? Math.min(set, modelContext) : autoContext(resolveProvider(o.provider).provider, modelContext, o.threads ?? 0);
+  return set > 0 ? Math.min(set, modelContext) : autoContext(resolveProvider(o.provider).provider, modelContext, o.threads ?? 0, prefillShape(raw));
 }
 
 let autoChoice: ProviderChoice | null = null;

@@ -1,0 +1,94 @@
+// What copying the KV cache costs a decode step on the CPU, side by side in one process: the bundled
+// target built at its shipped precision (fp16 weights) into a temporary folder, decoded greedily after
+// held-out prompts cut to each chosen length, on
+//   - the CPU graph (model_fast_cpu.onnx): KV buffers read as inputs, only the new rows come out;
+//   - the GroupQueryAttention fast graph (model_fast.onnx): buffers written in place as presents and
+//     fetched back, which onnxruntime-node copies whole every step;
+//   - the standard graph (model.onnx): K/V grow by concatenation, presents fetched back.
+// Interleaved per prompt; tokens must agree. A prompt of N tokens is the last N tokens of held-out code
+// (earlier workload files, then the item's prefix), so long prompts are real code, not repetition;
+// a length is capped at the context less the new tokens. Besides wall-clock tokens/s it reports this
+// process's CPU time per token, which a busy machine disturbs less (the sessions run one thread each).
+//   npx tsx bench/kvcopy.ts [--tokens 256,1000] [--limit N] [--max-tokens N] [--threads N]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { build } from '../src/build/builder';
+import { CausalModel } from '../src/engine/model/causal';
+import { openModelFolder } from '../src/engine/model/folder';
+import { argmax } from '../src/engine/sampling';
+import { loadWorkloads } from './workloads';
+
+const TARGET = path.resolve(__dirname, '..', 'models', 'hasten-target');
+const GRAPHS = ['cpu graph', 'in-place fast graph', 'standard graph'] as const;
+
+/** Decode time of `n` greedy tokens after `prompt` (wall ms, and this process's CPU ms), and the tokens. */
+async function decode(m: CausalModel, prompt: number[], n: number): Promise<{ ms: number; cpuMs: number; tokens: number[] }> {
+  m.reset();
+  let l = await m.forward(prompt, null, undefined, { lastOnly: true });
+  m.commit(prompt.map((_, i) => i));
+  const tokens: number[] = [];
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  for (let s = 0; s < n; s++) {
+    tokens.push(argmax(l.row(l.rows - 1)));
+    l = await m.forward([tokens[s]!], null);
+    m.commit([0]);
+  }
+  const c = process.cpuUsage(c0);
+  return { ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000, tokens };
+}
+
+async function main(): Promise<void> {
+  const { values: v } = parseArgs({ options: { tokens: { type: 'string', default: '256,1000' }, limit: { type: 'string', default: '4' }, 'max-tokens': { type: 'string', default: '48' }, threads: { type: 'string', default: '1' } } });
+  const lengths = v.tokens.split(',').map(Number);
+  const n = Number(v['max-tokens']);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-kvcopy-'));
+  const load0 = os.loadavg()[0]!;
+  try {
+    await build({ from: TARGET, out: path.join(tmp, 'm'), dtype: 'fp16', variants: ['standard', 'fast', 'cpu'] });
+    const folder = openModelFolder(path.join(tmp, 'm'));
+    const runtime = { provider: 'cpu' as const, threads: Number(v.threads), shared: true };
+    const models = [
+      await CausalModel.open(folder, runtime, false),
+      await CausalModel.open({ ...folder, files: { ...folder.files, fastCpu: undefined } }, runtime, false),
+      await CausalModel.open(folder, runtime, false, { fast: false }),
+    ];
+    const items = loadWorkloads(undefined, Number(v.limit));
+    const code = folder.tokenizer.encode(items.map((it) => it.prefix).join('\n'));
+    console.log(`bundled target (fp16 weights), ${items.length} held-out prompts per length, ${n} new tokens, ${runtime.threads} thread(s), onnxruntime-node ${require('onnxruntime-node/package.json').version}`);
+    console.log('prompt tokens | ' + GRAPHS.map((g) => `${g} tok/s (CPU ms/token)`).join(' | ') + ' | cpu graph vs standard | cpu graph vs in-place | identical');
+    for (const asked of lengths) {
+      const len = Math.min(asked, models[0]!.contextLength - n - 1);
+      const ms = GRAPHS.map(() => 0);
+      const cpuMs = GRAPHS.map(() => 0);
+      let same = 0;
+      for (const [i, it] of items.entries()) {
+        const own = folder.tokenizer.encode(it.prefix);
+        const prompt = (own.length >= len ? own : [...code.slice(0, code.length - (i * 97) % 500), ...own]).slice(-len);
+        const runs = [];
+        for (const [g, m] of models.entries()) {
+          const r = await decode(m, prompt, n);
+          ms[g]! += r.ms;
+          cpuMs[g]! += r.cpuMs;
+          runs.push(r.tokens.join());
+        }
+        if (new Set(runs).size === 1) same++;
+      }
+      const tps = ms.map((t) => (items.length * n * 1000) / t);
+      const cpt = cpuMs.map((t) => t / (items.length * n));
+      const ratio = (a: number, b: number) => `${(tps[a]! / tps[b]!).toFixed(2)}x (CPU ${(cpt[b]! / cpt[a]!).toFixed(2)}x)`;
+      console.log(`${len} | ${tps.map((t, g) => `${t.toFixed(0)} (${cpt[g]!.toFixed(2)})`).join(' | ')} | ${ratio(0, 2)} | ${ratio(0, 1)} | ${same}/${items.length}`);
+    }
+    for (const m of models) await m.dispose();
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    console.log(`load average ${load0.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (${os.cpus().length} cores)`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
