@@ -2,8 +2,9 @@
 //   - kernels per decode step (onnxruntime's profiler) of the torch export the builder replaced, the
 //     builder's standard graph, and its fast graph at fp16-stored / fp32 / int8 / int4 weights;
 //   - decode tokens/s on held-out prompts, interleaved per prompt: each of those graphs (plain
-//     decoding), prompt lookup on the shipped and the int8 graph, llama.cpp plain at F32 / Q8_0 /
-//     Q4_0 of the same checkpoint (Q8_0 / Q4_0 hold exactly our int8 / int4 numbers), and
+//     decoding; a build with the CPU graph runs that on the CPU, and a shipped folder without one runs
+//     beside an fp16 build with one), prompt lookup on the shipped and the int8 graph, llama.cpp plain
+//     at F32 / Q8_0 / Q4_0 of the same checkpoint (Q8_0 / Q4_0 hold exactly our int8 / int4 numbers), and
 //     transformers.js on the standard graph it is made for;
 //   - quality: teacher-forced bits per byte of each precision on the held-out prompts' source text.
 // The torch export is the one committed before the builder (TORCH_EXPORT_COMMIT), taken from git.
@@ -72,7 +73,7 @@ export function torchExport(): string {
 /** Builds the bundled target's fast graphs at a precision (cached until the checkpoint changes). */
 async function precisionBuild(dtype: Dtype): Promise<{ dir: string; seconds: number; weightBytes: number }> {
   const out = path.join(MODELS, '.work', 'bench-graphs', `hasten-target-${dtype}`);
-  const s = await build({ from: TARGET, out, dtype, variants: ['fast', 'tree'], force: true });
+  const s = await build({ from: TARGET, out, dtype, variants: ['fast', 'tree', 'cpu'], force: true });
   return { dir: out, seconds: s.seconds, weightBytes: s.weightBytes };
 }
 
@@ -206,6 +207,10 @@ export async function runGraphs(o: GraphsOptions): Promise<GraphsResult> {
     for (const d of ['fp16', 'fp32', 'int8', 'int4'] as const) {
       fast[d] = await load(dirs[d]!);
       systems.push({ id: `fast ${d}`, family: 'hasten', lossy: false, strategy: 'autoregressive', engine: fast[d] });
+    }
+    // A shipped folder without the CPU graph runs the in-place GroupQueryAttention graph: an fp16 build beside it runs the CPU graph.
+    if (!fs.existsSync(path.join(TARGET, 'onnx', 'model_fast_cpu.onnx'))) {
+      systems.push({ id: 'fast fp16, CPU graph', family: 'hasten', lossy: false, strategy: 'autoregressive', engine: await load((await precisionBuild('fp16')).dir) });
     }
     systems.push({ id: 'fast fp16 + prompt lookup', family: 'hasten', lossy: false, strategy: 'prompt-lookup', engine: fast.fp16! });
     systems.push({ id: 'fast int8 + prompt lookup', family: 'hasten', lossy: false, strategy: 'prompt-lookup', engine: fast.int8! });
