@@ -33,6 +33,8 @@ function entry(folder) {
   // Causal models are built by Hasten's graph builder: an Optimum-style standard graph and the fast graph (in-place KV).
   if (kind === 'causal') e.variants = { standard: 'onnx/model.onnx', fast: 'onnx/model_fast.onnx' };
   if (kind === 'causal') e.build = cfg.hasten.build;
+  // The CPU graph (K/V rows out, the engine's buffers read in place), in builds that have it.
+  if (kind === 'causal' && fs.existsSync(path.join(dir, 'onnx', 'model_fast_cpu.onnx'))) e.variants.fastCpu = 'onnx/model_fast_cpu.onnx';
   if (folder === 'hasten-target') {
     const L = cfg.num_hidden_layers;
     e.role = 'target';
