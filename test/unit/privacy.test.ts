@@ -75,8 +75,12 @@ test('the completion pipeline on the bundled models makes no network access', { 
       const service = new CompletionService({ engine: () => engine, decode: () => ({ ...cfg.decode, strategy, maxTokens: 12 }), completion: () => completion, log: quiet, history });
       const offset = file.indexOf('\n', 60);
       const req = { uri: 'file:///fibonacci.ts', languageId: 'typescript', version: 1, offset, context: { chunks: [{ source: 'other.ts', text: 'const x = 1;\nconst y = 2;\nconst z = 3;' }], path: 'fibonacci.ts', comment: '//' }, ...windowsAt(stringSource(file), offset, completion) };
+      const asked = history.list().filter((r) => !r.prefetch).length;
       await service.provide(req, new AbortController().signal, () => true);
-      await new Promise((r) => setTimeout(r, 50));
+      // The decode goes on after its first line is shown: wait for it to be recorded (a fixed 50 ms was too
+      // short on a loaded machine), then idle() aborts the prefetch it started, so the next strategy runs
+      // on caches an aborted decode left behind (test/unit/layered-abort.test.ts).
+      for (const until = Date.now() + 30_000; history.list().filter((r) => !r.prefetch).length === asked && Date.now() < until;) await new Promise((r) => setTimeout(r, 10));
       await service.idle();
     }
     assert.ok(history.list().length >= STRATEGY_IDS.length, `every strategy decoded (${history.list().map((r) => r.trace.strategy).join(', ')})`);
