@@ -40,6 +40,22 @@ function tensorsOf(dir: string): Map<string, { shape: number[]; data: Float32Arr
   return new Map(ck.names.map((n) => [n, { shape: ck.info(n).shape, data: ck.read(n) }]));
 }
 
+/** The rows the engine computes on the CPU (the CPU graph, its buffers written by inplace.ts): a prefill, then one token at a time. */
+async function engineLogits(out: string, ids: number[]): Promise<Float32Array[]> {
+  const m = await CausalModel.open(openModelFolder(out), { provider: 'cpu', threads: 1, shared: true }, false);
+  try {
+    const rows: Float32Array[] = [];
+    for (const block of [ids.slice(0, ids.length - 3), ...ids.slice(ids.length - 3).map((x) => [x])]) {
+      const lg = await m.forward(block, null);
+      m.commit(block.map((_, i) => i));
+      for (let i = 0; i < block.length; i++) rows.push(lg.row(i).slice());
+    }
+    return rows;
+  } finally {
+    await m.dispose();
+  }
+}
+
 /** Logits of the fast graph: prefill of all but the last 3 ids, then 3 single steps. */
 async function fastLogits(out: string, ids: number[], cfg: { layers: number; kvHeads: number; headDim: number }, vocab: number): Promise<Float32Array[]> {
   const s = await ort.InferenceSession.create(path.join(out, 'onnx', 'model_fast.onnx'), opts);
@@ -105,8 +121,10 @@ describe('graph builder: tiny checkpoints against an independent forward pass', 
       const want = referenceLogits(tensorsOf(src), refConfig(JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8'))), IDS);
       const fast = await fastLogits(out, IDS, c.shape, c.shape.vocab);
       const std = await standardLogits(out, IDS, c.shape, c.shape.vocab);
+      const cpu = await engineLogits(out, IDS);
       IDS.forEach((_, i) => {
         assert.ok(maxDiff(fast[i]!, want[i]!) < 1e-4, `fast graph, position ${i}: ${maxDiff(fast[i]!, want[i]!)}`);
+        assert.ok(maxDiff(cpu[i]!, want[i]!) < 1e-4, `CPU graph through the engine, position ${i}: ${maxDiff(cpu[i]!, want[i]!)}`);
         assert.ok(maxDiff(std[i]!, want[i]!) < 1e-4, `standard graph, position ${i}: ${maxDiff(std[i]!, want[i]!)}`);
       });
     });
