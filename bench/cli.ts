@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Engine, HastenError, isStrategy, PROVIDERS, Provider, STRATEGY_IDS, Strategy, summarise } from '../src/engine';
+import { CURSOR_LINES, readConfig } from '../src/config';
+import { CursorLine, Engine, HastenError, isStrategy, PROVIDERS, Provider, STRATEGY_IDS, Strategy, summarise } from '../src/engine';
 import { BUILD_USAGE, buildCommand } from './build';
 import { DOWNLOAD_USAGE, downloadCommand } from './download';
 import { EXITS_USAGE, exitsCommand } from './exits';
@@ -15,7 +16,7 @@ import { loadWorkloads, WORKLOAD_KINDS, WorkloadKind } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 const USAGE = `usage:
-  hasten complete --file F --line L --column C [--strategy S] [--max-tokens N] [--json] [common options]
+  hasten complete --file F --line L --column C [--strategy S] [--max-tokens N] [--cursor-line middle|prefix] [--json] [common options]
   hasten bench [--strategies a,b] [--workloads line-start,mid-line,repetitive] [--limit N] [--max-tokens N] [--json FILE] [--quick] [common options]
   hasten kv-rollback [--limit N] [common options]   rollback by masked holes vs copying the cache every step
 ${BUILD_USAGE}
@@ -25,9 +26,12 @@ ${MASKPREDICT_USAGE}
 common options: --model DIR (default models/hasten-target)  --draft DIR|none  --provider ${PROVIDERS.join('|')}  --threads N
 strategies: ${STRATEGY_IDS.join(', ')}`;
 
+/** The editor's default (hasten.context.cursorLine), so the CLI's prompt is the editor's. */
+const CURSOR_LINE_DEFAULT = readConfig({ get: <T>(_k: string, d: T) => d }).completion.cursorLine;
+
 const OPTIONS = {
   file: { type: 'string' }, line: { type: 'string' }, column: { type: 'string' }, strategy: { type: 'string', default: 'auto' },
-  'max-tokens': { type: 'string', default: '48' }, json: { type: 'string' }, model: { type: 'string' }, draft: { type: 'string' },
+  'max-tokens': { type: 'string', default: '48' }, 'cursor-line': { type: 'string', default: CURSOR_LINE_DEFAULT }, json: { type: 'string' }, model: { type: 'string' }, draft: { type: 'string' },
   provider: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' }, strategies: { type: 'string' },
   workloads: { type: 'string' }, limit: { type: 'string' }, quick: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
 } as const;
@@ -59,6 +63,8 @@ async function complete(v: Record<string, string | boolean | undefined>): Promis
   if (!v.file || !v.line || !v.column) fail('complete needs --file, --line and --column (1-based)');
   const strategy = v.strategy as string;
   if (!isStrategy(strategy)) fail(`unknown strategy ${strategy}`);
+  const cursorLine = v['cursor-line'] as CursorLine;
+  if (!CURSOR_LINES.includes(cursorLine)) fail(`--cursor-line must be one of ${CURSOR_LINES.join(', ')}`);
   const text = fs.readFileSync(v.file as string, 'utf8');
   const lines = text.split('\n');
   const line = int(v.line as string, 'line', 1);
@@ -70,7 +76,7 @@ async function complete(v: Record<string, string | boolean | undefined>): Promis
     const ctrl = new AbortController();
     process.once('SIGINT', () => ctrl.abort());
     let last;
-    for await (const u of engine.complete({ prefix: text.slice(0, offset), suffix: text.slice(offset), strategy, maxNewTokens: int(v['max-tokens'] as string, 'max-tokens', 1), signal: ctrl.signal })) {
+    for await (const u of engine.complete({ prefix: text.slice(0, offset), suffix: text.slice(offset), cursorLine, strategy, maxNewTokens: int(v['max-tokens'] as string, 'max-tokens', 1), signal: ctrl.signal })) {
       if (!v.json) process.stdout.write(u.revised ? `\n[revised] ${u.delta}` : u.delta);
       last = u;
     }

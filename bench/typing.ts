@@ -7,17 +7,21 @@
 // Typing: a held-out source file is cut at a line about `prefixChars` in; the text after the cut is
 // typed back key by key, and at the end of each word (where a typist pauses) a completion is asked
 // for with the provider's windows (src/completion/context.ts) and decoded to the end of the line or
-// `maxNewTokens`, autoregressively on both models (a random model drafts nothing and never ends a line,
-// so its completions run to `maxNewTokens`: about one line of code). The latency is the request to
-// the finished line, in process (the engine process adds 0.3–0.5 ms, `npm run bench:ipc`). The
-// stand-in types the file twice, the second time with a short suffix window: the suffix follows the
-// prefix in the FIM prompt, so every keystroke feeds it again.
+// `maxNewTokens`, autoregressively on both models. The latency is the request to the finished line, in
+// process (the engine process adds 0.3–0.5 ms, `npm run bench:ipc`).
+//
+// The stand-in types the file in each prompt layout (hasten.context.cursorLine): 'prefix', where the
+// suffix follows the cursor in the FIM prompt and every keystroke feeds it again, and 'middle' (the
+// default), where only the cursor line's new tokens are fed while the user types on a line. A random
+// model drafts nothing and never ends a line, so its completions run to `maxNewTokens` (16: about one
+// line of code); the 'truth' rows stop it after as many tokens as the rest of the true line has (with
+// its newline), the length of the 1-line completion a model that writes the line would decode.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readConfig } from '../src/config';
 import { stringSource, windowsAt } from '../src/completion/context';
-import { CompletionTrace, Engine } from '../src/engine';
+import { CompletionTrace, CursorLine, Engine } from '../src/engine';
 import { CheckpointShape, QWEN25_05B } from './checkpoints';
 import { builtAt, standinCheckpoint } from './standin';
 
@@ -40,6 +44,10 @@ export interface TypingModel {
   name: string;
   /** Characters after the cursor in the prompt (the setting hasten.context.suffixChars). */
   suffixChars: number;
+  /** The prompt layout (hasten.context.cursorLine). */
+  cursorLine: CursorLine;
+  /** 'cap': to the end of the line or maxNewTokens; 'truth': at most as many tokens as the rest of the true line. */
+  lineTokens: LineTokens;
   threads: number;
   contextLength: number;
   loadMs: number;
@@ -91,48 +99,75 @@ export function wordEnds(text: string, start: number, words: number): number[] {
   return out;
 }
 
-async function complete(engine: Engine, prefix: string, suffix: string, maxNewTokens: number): Promise<{ trace: CompletionTrace; ms: number }> {
+export type LineTokens = 'cap' | 'truth';
+
+async function complete(engine: Engine, prefix: string, suffix: string, cursorLine: CursorLine, maxNewTokens: number): Promise<{ trace: CompletionTrace; ms: number }> {
   const t0 = performance.now();
   let trace: CompletionTrace | undefined;
-  for await (const u of engine.complete({ prefix, suffix, strategy: 'autoregressive', maxNewTokens, stopText: (t) => t.includes('\n') })) if (u.done) trace = u.trace;
+  for await (const u of engine.complete({ prefix, suffix, cursorLine, strategy: 'autoregressive', maxNewTokens, stopText: (t) => t.includes('\n') })) if (u.done) trace = u.trace;
   return { trace: trace!, ms: performance.now() - t0 };
 }
 
-/** Types through the file on one model; see the file header. `suffixChars` overrides the setting's default. */
-export async function typeThrough(name: string, modelDir: string, text: string, o: Pick<TypingOptions, 'threads' | 'words' | 'maxNewTokens'>, suffixChars = COMPLETION.suffixChars): Promise<TypingModel> {
-  const windows = { ...COMPLETION, suffixChars };
-  const t0 = performance.now();
-  const engine = await Engine.load({ modelDir, draftDir: null, cmlmDir: null, runtime: { threads: o.threads } });
-  const loadMs = performance.now() - t0;
+export interface TypingLayout {
+  /** hasten.context.suffixChars (default: the setting's). */
+  suffixChars?: number;
+  /** hasten.context.cursorLine (default: the setting's). */
+  cursorLine?: CursorLine;
+  lineTokens?: LineTokens;
+}
+
+/**
+ * Types through the file on one model in each of `layouts`, side by side: one engine per layout (each
+ * keeps its own KV cache, as the editor's would), the layouts taking turns at every keystroke in an order
+ * that reverses on odd keys, so that load on the machine hits each alike. See the file header.
+ */
+export async function typeThrough(name: string, modelDir: string, text: string, o: Pick<TypingOptions, 'threads' | 'words' | 'maxNewTokens'>, layouts: TypingLayout[] = [{}]): Promise<TypingModel[]> {
+  const runs = [];
   try {
+    for (const layout of layouts) {
+      const { suffixChars = COMPLETION.suffixChars, cursorLine = COMPLETION.cursorLine, lineTokens = 'cap' } = layout;
+      const t0 = performance.now();
+      const engine = await Engine.load({ modelDir, draftDir: null, cmlmDir: null, runtime: { threads: o.threads } });
+      runs.push({ suffixChars, cursorLine, lineTokens, engine, loadMs: performance.now() - t0, cold: undefined as { trace: CompletionTrace; ms: number } | undefined, keys: [] as { trace: CompletionTrace; ms: number }[] });
+    }
     // The cut: the first line start past a full prefix window, so every request has a whole window before it.
     const start = text.indexOf('\n', COMPLETION.prefixChars) + 1;
     const ends = wordEnds(text, start, o.words + 1);
-    const at = (end: number) => {
+    const at = (end: number, suffixChars: number) => {
       // Typed so far: the file up to `end`; the rest of the file after the typed span is already there.
       const doc = text.slice(0, end) + text.slice(ends.at(-1)!);
-      return windowsAt(stringSource(doc), end, windows);
+      return windowsAt(stringSource(doc), end, { ...COMPLETION, suffixChars });
     };
-    await engine.reset();
-    const first = at(ends[0]!);
-    const cold = await complete(engine, first.prefix, first.suffix, o.maxNewTokens);
-    const runs: { trace: CompletionTrace; ms: number }[] = [];
-    for (const end of ends.slice(1)) {
-      const w = at(end);
-      runs.push(await complete(engine, w.prefix, w.suffix, o.maxNewTokens));
+    // The 1-line completion's length at `end`: the rest of the true line with its newline, in tokens.
+    const tk = runs[0]!.engine.target.folder.tokenizer;
+    const budget = (end: number, lineTokens: LineTokens) => {
+      if (lineTokens === 'cap') return o.maxNewTokens;
+      const nl = text.indexOf('\n', end);
+      return Math.max(1, Math.min(o.maxNewTokens, tk.encode(text.slice(end, nl === -1 ? text.length : nl + 1)).length));
+    };
+    for (const r of runs) await r.engine.reset();
+    for (const [k, end] of ends.entries()) {
+      for (const r of k % 2 ? [...runs].reverse() : runs) {
+        const w = at(end, r.suffixChars);
+        const c = await complete(r.engine, w.prefix, w.suffix, r.cursorLine, budget(end, r.lineTokens));
+        if (k === 0) r.cold = c;
+        else r.keys.push(c);
+      }
     }
-    const ms = runs.map((r) => r.ms);
-    return {
-      name, suffixChars, threads: o.threads, contextLength: engine.target.contextLength, loadMs,
-      cold: { promptTokens: cold.trace.promptTokens, prefillMs: cold.trace.prefillMs, totalMs: cold.ms },
-      keys: {
-        samples: runs.length, p50Ms: quantile(ms, 0.5), p95Ms: quantile(ms, 0.95), maxMs: Math.max(...ms),
-        meanPromptTokens: mean(runs.map((r) => r.trace.promptTokens)), meanReusedTokens: mean(runs.map((r) => r.trace.reusedTokens)),
-        meanPrefillMs: mean(runs.map((r) => r.trace.prefillMs)), meanDecodeMs: mean(runs.map((r) => r.trace.decodeMs)), meanTokens: mean(runs.map((r) => r.trace.tokens)),
-      },
-    };
+    return runs.map((r) => {
+      const ms = r.keys.map((c) => c.ms);
+      return {
+        name, suffixChars: r.suffixChars, cursorLine: r.cursorLine, lineTokens: r.lineTokens, threads: o.threads, contextLength: r.engine.target.contextLength, loadMs: r.loadMs,
+        cold: { promptTokens: r.cold!.trace.promptTokens, prefillMs: r.cold!.trace.prefillMs, totalMs: r.cold!.ms },
+        keys: {
+          samples: r.keys.length, p50Ms: quantile(ms, 0.5), p95Ms: quantile(ms, 0.95), maxMs: Math.max(...ms),
+          meanPromptTokens: mean(r.keys.map((c) => c.trace.promptTokens)), meanReusedTokens: mean(r.keys.map((c) => c.trace.reusedTokens)),
+          meanPrefillMs: mean(r.keys.map((c) => c.trace.prefillMs)), meanDecodeMs: mean(r.keys.map((c) => c.trace.decodeMs)), meanTokens: mean(r.keys.map((c) => c.trace.tokens)),
+        },
+      };
+    });
   } finally {
-    await engine.dispose();
+    for (const r of runs) await r.engine.dispose();
   }
 }
 
@@ -161,14 +196,14 @@ export async function runTyping(o: TypingOptions): Promise<TypingResult> {
     }
   };
   await attempt('bundled target', async () => {
-    models.push(await typeThrough('hasten-target (bundled, fp16 weights)', path.join(ROOT, 'models', 'hasten-target'), text, o));
+    models.push(...(await typeThrough('hasten-target (bundled, fp16 weights)', path.join(ROOT, 'models', 'hasten-target'), text, o)));
   });
   await attempt('stand-in int4', async () => {
     const dir = (await builtAt(standinCheckpoint(o.standin), 'int4', 2048)).dir;
     const name = `stand-in ${o.standin.layers}×${o.standin.hidden} (random weights, int4)`;
-    models.push(await typeThrough(name, dir, text, o));
-    // Every keystroke feeds the suffix again (it follows the prefix in the FIM prompt): the same typing with a short one.
-    models.push(await typeThrough(name, dir, text, o, SHORT_SUFFIX));
+    // The layouts side by side: with 'prefix' every keystroke feeds the suffix again (it follows the cursor in the FIM prompt).
+    const layouts = (['cap', 'truth'] as const).flatMap((lineTokens) => (['prefix', 'middle'] as const).map((cursorLine) => ({ cursorLine, lineTokens })));
+    models.push(...(await typeThrough(name, dir, text, o, layouts)));
   });
   const presets: PresetLoad[] = [];
   for (const [preset, shape] of Object.entries(o.presets)) {
@@ -180,24 +215,24 @@ export async function runTyping(o: TypingOptions): Promise<TypingResult> {
   return { file: path.relative(ROOT, TYPED_FILE), maxNewTokens: o.maxNewTokens, models, presets, errors };
 }
 
-/** The short suffix window of the second stand-in run: the rest of the line and about a line more. */
-const SHORT_SUFFIX = 100;
-
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
 
 /** The section in REPORT.md. */
 export function typingMarkdown(r: TypingResult): string {
-  const rows = r.models.map((m) => `| ${m.name} | ${m.suffixChars} | ${m.threads || 'auto'} | ${m.contextLength} | ${f0(m.keys.p50Ms)} | ${f0(m.keys.p95Ms)} | ${m.keys.samples} | ${f0(m.keys.meanReusedTokens)} / ${f0(m.keys.meanPromptTokens)} | ${f0(m.keys.meanPrefillMs)} | ${f0(m.keys.meanDecodeMs)} (${m.keys.meanTokens.toFixed(1)} tokens) | ${f0(m.cold.totalMs)} (${m.cold.promptTokens} tokens, prefill ${f0(m.cold.prefillMs)}) | ${f0(m.loadMs)} |`);
+  // Reports from before the layouts were measured have neither field: they ran 'prefix' to the cap.
+  const rows = r.models.map((m) => `| ${m.name} | ${m.cursorLine ?? 'prefix'} | ${(m.lineTokens ?? 'cap') === 'cap' ? `end of line or ${r.maxNewTokens}` : 'the true line\'s'} | ${m.suffixChars} | ${m.threads || 'auto'} | ${m.contextLength} | ${f0(m.keys.p50Ms)} | ${f0(m.keys.p95Ms)} | ${m.keys.samples} | ${f0(m.keys.meanReusedTokens)} / ${f0(m.keys.meanPromptTokens)} | ${f0(m.keys.meanPrefillMs)} | ${f0(m.keys.meanDecodeMs)} (${m.keys.meanTokens.toFixed(1)} tokens) | ${f0(m.cold.totalMs)} (${m.cold.promptTokens} tokens, prefill ${f0(m.cold.prefillMs)}) | ${f0(m.loadMs)} |`);
   const loads = r.presets.map((p) => `| ${p.preset} | ${p.shape} | ${p.dtype} | ${(p.buildSeconds).toFixed(1)} | ${f0(p.loadMs)} | ${f0(p.rssMb)} |`);
   return [
     '## Typing: keystroke to a 1-line ghost text',
     '',
     `Typing through \`${r.file}\` from a line past the first prefix window; at each word end a completion with the editor's windows (prefix and suffix characters as the settings' defaults), ` +
-      `autoregressive, to the end of the line or ${r.maxNewTokens} tokens, on the KV cache the previous one left (the unchanged prompt up to the cursor is reused; the suffix, which follows it in the FIM prompt, is fed again). ` +
-      `Targets p50 ≤ 250 ms, p95 ≤ 600 ms. The stand-in has random weights: its lines always run to the token limit. It is typed twice: with the default suffix window and with ${SHORT_SUFFIX} characters, to show what feeding the suffix again costs a keystroke.`,
+      `autoregressive, on the KV cache the previous one left. Targets p50 ≤ 250 ms, p95 ≤ 600 ms. ` +
+      `Layout (\`hasten.context.cursorLine\`): \`prefix\` puts the suffix after the cursor in the FIM prompt, so every keystroke feeds it again; \`middle\` puts the cursor line's text after the middle token, so typing on a line feeds only the line's new tokens (the suffix is fed again when the cursor moves to another line). ` +
+      `The stand-in has random weights: it never ends a line, so its lines run to the token limit (${r.maxNewTokens}); the "true line's" rows stop it after as many tokens as the rest of the true line has with its newline, the length of a 1-line completion that writes the line. ` +
+      'The stand-in\'s layouts run side by side, one engine each, taking turns at every keystroke.',
     '',
-    '| model | suffix chars | threads | context | p50 ms | p95 ms | keys | reused / prompt tokens | prefill ms | decode ms | cold first completion ms | load ms |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| model | layout | tokens | suffix chars | threads | context | p50 ms | p95 ms | keys | reused / prompt tokens | prefill ms | decode ms | cold first completion ms | load ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
     ...(loads.length ? ['Load time and RSS of each preset shape that fits here, as a random-weight int4 build, each in its own process (loaded, a 200-token prompt and one step):', '',

@@ -3,9 +3,10 @@
 //   decode      read per request; no reload (strategy, token budget, drafter shape)
 //   completion  read per request; no reload (enable, multi-line policy, debounce, windows)
 //   context     resize the extra-context ring (chunk sizes)
-import { ONNX_DTYPES, STRATEGY_IDS, PROVIDER_SETTINGS, type DecodeSettings, type OnnxDtype, type ProviderSetting, type Strategy } from './engine';
+import { ONNX_DTYPES, STRATEGY_IDS, PROVIDER_SETTINGS, type CursorLine, type DecodeSettings, type OnnxDtype, type ProviderSetting, type Strategy } from './engine';
 
 export const MULTILINE_MODES = ['auto', 'always', 'never'] as const;
+export const CURSOR_LINES = ['middle', 'prefix'] as const satisfies readonly CursorLine[];
 export type MultilineMode = (typeof MULTILINE_MODES)[number];
 
 export interface EngineConfig {
@@ -44,6 +45,8 @@ export interface CompletionConfig {
   readonly prefetch: boolean;
   readonly prefixChars: number;
   readonly suffixChars: number;
+  /** Where a FIM prompt puts the cursor line's text before the cursor (src/engine/prompt.ts `buildPrompt`). */
+  readonly cursorLine: CursorLine;
 }
 
 export interface ContextConfig {
@@ -176,6 +179,7 @@ export function readConfig(settings: SettingsReader, report: ProblemReporter = (
       prefetch: r.bool('prefetch', true),
       prefixChars: r.int('context.prefixChars', 2000, 100, 100_000),
       suffixChars: r.int('context.suffixChars', 500, 0, 100_000),
+      cursorLine: r.oneOf('context.cursorLine', CURSOR_LINES, 'middle'),
     },
     context: {
       ringChunks: r.int('context.ringChunks', 16, 0, 256),

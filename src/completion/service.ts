@@ -179,6 +179,7 @@ export class CompletionService {
       prefix: req.prefix,
       ...(req.context ? { context: req.context } : {}),
       suffix: req.suffix,
+      cursorLine: this.deps.completion().cursorLine,
       strategy: d.strategy,
       maxNewTokens: d.maxTokens,
       sampling: d.temperature > 0 ? { ...GREEDY, temperature: d.temperature, seed: Math.floor(Math.random() * 2 ** 31) } : GREEDY,

@@ -14,7 +14,7 @@ import { CausalModel } from './model/causal';
 import { checkSameTokenizer, openModelFolder, readManifest, type OnnxDtype } from './model/folder';
 import { DEFAULT_NAR, defaultCmlm, isNarStrategy, NarSettings, NarStrategies } from './nar';
 import { DEFAULT_RUNTIME, resolveProvider, RuntimeOptions } from './model/session';
-import { buildPrompt, Prompt, PromptContext, promptShares } from './prompt';
+import { buildPrompt, CursorLine, Prompt, PromptContext, promptShares } from './prompt';
 import { GREEDY, SamplingOptions } from './sampling';
 import { AutoSelector, PRIOR_SPEEDUP, Strategy } from './strategies';
 import { Channel } from './channel';
@@ -58,6 +58,8 @@ export interface CompletionRequest {
   suffix: string;
   /** Code from other files (the extra-context ring) and the cursor's file path; it shares the prompt budget (`Engine.promptFor`). */
   context?: PromptContext;
+  /** Where a FIM prompt puts the cursor line's text (`buildPrompt`): 'middle' lets typing on a line reuse the suffix's KV cache. Default 'prefix'. */
+  cursorLine?: CursorLine;
   strategy: Strategy;
   maxNewTokens: number;
   sampling?: SamplingOptions;
@@ -139,11 +141,11 @@ export class Engine {
    * The prompt for a cursor between `prefix` and `suffix`, with extra context from other files,
    * leaving room for the completion, with its token-healing text. The budget is the context
    * (hasten.contextTokens) less the completion: the suffix takes at most a quarter, extra context
-   * keeps a quarter when there is any (`promptShares`), the prefix the rest.
+   * keeps a quarter when there is any (`promptShares`), the prefix the rest. `cursorLine` as `buildPrompt`'s.
    */
-  promptFor(prefix: string, suffix: string, maxNewTokens: number, context?: PromptContext): Prompt {
+  promptFor(prefix: string, suffix: string, maxNewTokens: number, context?: PromptContext, cursorLine: CursorLine = 'prefix'): Prompt {
     const tokens = this.target.contextLength - maxNewTokens - 1;
-    return buildPrompt(this.target.folder.tokenizer, prefix, suffix, { tokens, ...promptShares(this.target.contextLength) }, true, context);
+    return buildPrompt(this.target.folder.tokenizer, prefix, suffix, { tokens, ...promptShares(this.target.contextLength) }, true, context, cursorLine);
   }
 
   /** Prompt ids for a cursor between `prefix` and `suffix` (the healed token already taken off). */
@@ -175,7 +177,7 @@ export class Engine {
     const maxNew = Math.max(1, Math.min(req.maxNewTokens, Math.floor(this.target.contextLength / 2)));
     const strategy = req.strategy === 'auto' ? this.auto.choose(this.autoCandidates()) : req.strategy;
     const settings = { ...DEFAULT_DECODE, ...req.settings };
-    const { ids: prompt, heal } = strategy === 'mask-predict' ? { ids: await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings), heal: '' } : this.promptFor(req.prefix, req.suffix, maxNew, req.context);
+    const { ids: prompt, heal } = strategy === 'mask-predict' ? { ids: await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings), heal: '' } : this.promptFor(req.prefix, req.suffix, maxNew, req.context, req.cursorLine);
     const gen = this.decoder(strategy, settings, req.strategy === 'auto', {
       prompt, maxNewTokens: maxNew, ...(heal ? { heal } : {}), sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
     });

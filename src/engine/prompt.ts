@@ -84,13 +84,23 @@ export interface Prompt {
  * Extra context goes in the family's repository format when it has one (Qwen2.5-Coder:
  * `<|repo_name|>repo⏎<|file_sep|>path⏎code…<|file_sep|>cursor's path⏎` before `<|fim_prefix|>`), else
  * as commented code at the start of the prefix.
+ *
+ * `cursorLine` 'middle' (a FIM prompt only) puts the cursor line's text before the cursor after the
+ * middle token, as llama.vscode and llama.cpp's infill do: `<PRE>lines before<SUF>suffix<MID>line so
+ * far`. Typing on a line then changes only the prompt's tail, so the KV cache of the lines before and
+ * of the suffix is reused and a keystroke feeds only the line's new tokens; with 'prefix' the suffix
+ * follows the cursor and is fed again at every keystroke. The model sees the same text either way: the
+ * middle it writes starts at the line's start instead of at the cursor.
  */
 /** Whether `text` is only whitespace and closing brackets (a suffix that carries nothing a FIM prompt needs). */
 export function onlyClosers(text: string): boolean {
   return /^[\s)\]};,]*$/.test(text);
 }
 
-export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false, context?: PromptContext): Prompt {
+/** Where a FIM prompt puts the cursor line's text before the cursor: in the middle (after the suffix) or at the prefix's end. */
+export type CursorLine = 'middle' | 'prefix';
+
+export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false, context?: PromptContext, cursorLine: CursorLine = 'prefix'): Prompt {
   if (budget.tokens < 4) {
     throw new HastenError('context-overflow', `Only ${budget.tokens} tokens are left for the prompt.`, 'Lower hasten.maxTokens or use a model with a longer context.');
   }
@@ -100,7 +110,14 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
   // `{\n  ` before `\n}`); plain text ends only where documents end, and the suggestion is still cut
   // where it would re-type the suffix or close the block (src/completion/hygiene.ts).
   const maxChars = budget.tokens * CHARS_PER_TOKEN;
-  const { ids: pre, heal: healed } = encodePrefix(tk, prefix.slice(dropCount(prefix.length, maxChars, CUT_CHARS)), heal);
+  const kept = prefix.slice(dropCount(prefix.length, maxChars, CUT_CHARS));
+  const lineInMiddle = cursorLine === 'middle' && tk.fim !== undefined && !onlyClosers(suffix);
+  const split = lineInMiddle ? kept.lastIndexOf('\n') + 1 : 0;
+  // With the cursor line in the middle, the lines before it and the line so far are encoded apart (each
+  // as its own text, as the prompt holds them), and only the line is healed.
+  const before = split > 0 ? tk.encode(kept.slice(0, split)) : [];
+  const { ids: line, heal: healed } = encodePrefix(tk, kept.slice(split), heal);
+  const pre = [...before, ...line];
   // (With nothing to continue, e.g. an empty prefix or a vocabulary that encodes nothing, FIM's own tokens make the prompt.)
   const fim = onlyClosers(suffix) && pre.length > 0 ? undefined : tk.fim;
   const extra = extraParts(tk, context, budget.tokens);
@@ -115,9 +132,12 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
   const preRoom = Math.min(room - sufTokens, Math.ceil(preIds.length / block) * block);
   const extraIds = fitExtra(extra, Math.max(keptRoom, room - sufTokens - preRoom));
   if (!fim) return { ids: [...extraIds, ...preIds], heal: healed };
-  const middle = [fim.suffixId, ...suf.slice(0, sufTokens), fim.middleId];
-  if (extra.repo) return { ids: [...extraIds, fim.prefixId, ...preIds, ...middle], heal: healed };
-  return { ids: [fim.prefixId, ...extraIds, ...preIds, ...middle], heal: healed };
+  // The cursor line's kept tokens (all of them unless the line alone overflows the prefix's room) go after the middle token.
+  const inMiddle = lineInMiddle ? Math.min(line.length, preIds.length) : 0;
+  const middle = [fim.suffixId, ...suf.slice(0, sufTokens), fim.middleId, ...preIds.slice(preIds.length - inMiddle)];
+  const lines = preIds.slice(0, preIds.length - inMiddle);
+  if (extra.repo) return { ids: [...extraIds, fim.prefixId, ...lines, ...middle], heal: healed };
+  return { ids: [fim.prefixId, ...extraIds, ...lines, ...middle], heal: healed };
 }
 
 /** The prefix's ids, its last token taken off for healing when asked (see `Prompt.heal`). */

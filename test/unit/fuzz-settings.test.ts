@@ -27,7 +27,7 @@ function valueOf(cfg: HastenConfig, key: string): unknown {
     enable: cfg.enable, strategy: cfg.decode.strategy, model: cfg.engine.model, draftModel: cfg.engine.draftModel, executionProvider: cfg.engine.executionProvider,
     threads: cfg.engine.threads, contextTokens: cfg.engine.contextTokens, onnxDtype: cfg.engine.onnxDtype, maxTokens: cfg.decode.maxTokens, multiline: cfg.completion.multiline, maxLines: cfg.completion.maxLines, debounceMs: cfg.completion.debounceMs,
     prefetch: cfg.completion.prefetch, temperature: cfg.decode.temperature, draftLength: cfg.decode.draftLength, 'tree.width': cfg.decode.treeWidth, 'tree.depth': cfg.decode.treeDepth,
-    'tree.maxNodes': cfg.decode.treeMaxNodes, exitThreshold: cfg.decode.exitThreshold, 'context.prefixChars': cfg.completion.prefixChars, 'context.suffixChars': cfg.completion.suffixChars,
+    'tree.maxNodes': cfg.decode.treeMaxNodes, exitThreshold: cfg.decode.exitThreshold, 'context.prefixChars': cfg.completion.prefixChars, 'context.suffixChars': cfg.completion.suffixChars, 'context.cursorLine': cfg.completion.cursorLine,
     'context.ringChunks': cfg.context.ringChunks, 'context.chunkLines': cfg.context.chunkLines, 'context.extraChars': cfg.context.extraChars, 'retrieval.maxFileChars': cfg.context.retrievalMaxFileChars,
     'hub.endpoint': cfg.hub.endpoint,
   };

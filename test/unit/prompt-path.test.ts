@@ -70,8 +70,9 @@ test('the editor and the CLI build the same prompt ids and decode the same token
     fs.writeFileSync(file, text);
     const ed = await editor(text, offset);
     // What the CLI hands the engine: the whole file around the cursor.
-    const cliPrompt = engine.promptFor(text.slice(0, offset), text.slice(offset), decode.maxTokens);
-    const edPrompt = engine.promptFor(ed.req.prefix, ed.req.suffix, ed.req.maxNewTokens);
+    const cliPrompt = engine.promptFor(text.slice(0, offset), text.slice(offset), decode.maxTokens, undefined, completion.cursorLine);
+    assert.equal(ed.req.cursorLine, completion.cursorLine);
+    const edPrompt = engine.promptFor(ed.req.prefix, ed.req.suffix, ed.req.maxNewTokens, undefined, ed.req.cursorLine);
     assert.deepEqual(edPrompt, cliPrompt, `${name}: prompt`);
     const c = cli(file, text, offset);
     assert.equal(c.trace.promptTokens, ed.trace.promptTokens, `${name}: prompt length`);
