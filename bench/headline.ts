@@ -4,6 +4,7 @@
 // step, token-by-token identity with autoregressive decoding, and quality for lossy strategies.
 import { DecodeSettings, Engine, Strategy } from '../src/engine';
 import { prefill } from '../src/engine/decoders/common';
+import { seededRandom } from '../src/engine/sampling';
 import { PeerSystem } from './peers/types';
 import { agreementCounts, decodeRate } from './metrics';
 import { runOne } from './run';
@@ -205,7 +206,22 @@ export interface AutoVsBest {
   sameWork: number;
   /** The median over prompts of the best's decode time over auto's (above 1: auto faster): a burst of load on a few prompts does not move it. */
   medianRatio: number;
+  /** A 95% interval of that median (percentile bootstrap over prompts, seeded): where it holds 1, auto and the best are not told apart. */
+  medianRange: [number, number];
   runs: number;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  return s.length === 0 ? 0 : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/** The 2.5th and 97.5th percentiles of the median of `xs` resampled with replacement `rounds` times (a fixed seed: the report is reproducible). */
+export function bootstrapMedian(xs: readonly number[], rounds = 2000, rand = seededRandom(1)): [number, number] {
+  if (xs.length === 0) return [0, 0];
+  const meds = Array.from({ length: rounds }, () => median(Array.from(xs, () => xs[Math.floor(rand() * xs.length)]!))).sort((x, y) => x - y);
+  return [meds[Math.floor(0.025 * rounds)]!, meds[Math.ceil(0.975 * rounds) - 1]!];
 }
 
 /** Per workload (and all together), auto against the fastest single lossless strategy; [] without auto. */
@@ -222,12 +238,11 @@ export function autoVsBest(rows: HeadlineRow[], records: HeadlineRecord[], auto 
     const both = [...ra.keys()].filter((k) => rb.has(k));
     const steps = (m: Map<string, HeadlineRecord>) => both.reduce((n, k) => n + (m.get(k)!.steps ?? 0), 0);
     const same = both.filter((k) => ['steps', 'drafted', 'accepted', 'tokens'].every((f) => ra.get(k)![f as keyof HeadlineRecord] === rb.get(k)![f as keyof HeadlineRecord]));
-    const ratios = both.filter((k) => ra.get(k)!.decodeMs > 0 && rb.get(k)!.decodeMs > 0).map((k) => rb.get(k)!.decodeMs / ra.get(k)!.decodeMs).sort((x, y) => x - y);
-    const mid = ratios.length >> 1;
+    const ratios = both.filter((k) => ra.get(k)!.decodeMs > 0 && rb.get(k)!.decodeMs > 0).map((k) => rb.get(k)!.decodeMs / ra.get(k)!.decodeMs);
     out.push({
       workload: a.workload, best: best.system, bestTokensPerSecond: best.tokensPerSecond, autoTokensPerSecond: a.tokensPerSecond,
       ratio: best.tokensPerSecond > 0 ? a.tokensPerSecond / best.tokensPerSecond : 0, autoSteps: steps(ra), bestSteps: steps(rb), sameWork: same.length, runs: both.length,
-      medianRatio: ratios.length === 0 ? 0 : ratios.length % 2 ? ratios[mid]! : (ratios[mid - 1]! + ratios[mid]!) / 2,
+      medianRatio: median(ratios), medianRange: bootstrapMedian(ratios),
     });
   }
   return out;

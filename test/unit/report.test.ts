@@ -80,12 +80,14 @@ test('auto against the best single lossless strategy per workload: by tok/s, by 
   assert.equal(of('repetitive').sameWork, 0);
   const md = renderReport({ ...data(), headline: { items: ['a', 'b'], maxNewTokens: 4, rows: tabulateHeadline(autoRecords, withAuto, items, decode), records: autoRecords } }, STRATEGIES);
   assert.match(md, /### Auto/);
-  assert.match(md, /\| repetitive \| prompt-lookup \| 200\.0 \| 200\.0 \| 1\.00× \| 1\.00× \| 3 \/ 2 \| 0\/1 \|/);
+  assert.match(md, /\| repetitive \| prompt-lookup \| 200\.0 \| 200\.0 \| 1\.00× \| 1\.00× \| 1\.00-1\.00× \| 3 \/ 2 \| 0\/1 \|/);
   // Per prompt: prompt lookup's time over auto's, 20/25 and 20/20; the median of two is their mean.
   assert.equal(of('all').medianRatio, (0.8 + 1) / 2);
+  // Resampling two prompts gives medians of 0.8, 0.9 and 1: the interval spans them.
+  assert.deepEqual(of('all').medianRange, [0.8, 1]);
   const check = targets({ ...data(), headline: { items: ['a', 'b'], maxNewTokens: 4, rows: tabulateHeadline(autoRecords, withAuto, items, decode), records: autoRecords } }).at(-1)!;
   assert.equal(check.measured, '0.40×');
-  assert.match(check.detail, /^line-start: draft-model, per-prompt median 0\.40×; same work on 0\/2 prompts/);
+  assert.match(check.detail, /^line-start: draft-model, per-prompt median 0\.40× \(95% interval 0\.40-0\.40×\); same work on 0\/2 prompts/);
 });
 
 test('the headline order is balanced: over 2 × systems prompts each system runs in each position equally often and directly after each other exactly twice', () => {
