@@ -1,5 +1,5 @@
-// What copying the KV cache costs a decode step on the CPU, side by side in one process: the bundled
-// target built at its shipped precision (fp16 weights) into a temporary folder, decoded greedily after
+// What copying the KV cache costs a decode step on the CPU, side by side in one process: a checkpoint
+// (default: the bundled target, at its shipped fp16 weights) built into a temporary folder, decoded greedily after
 // held-out prompts cut to each chosen length, on
 //   - the CPU graph (model_fast_cpu.onnx): KV buffers read as inputs, only the new rows come out;
 //   - the GroupQueryAttention fast graph (model_fast.onnx): buffers written in place as presents and
@@ -9,12 +9,15 @@
 // (earlier workload files, then the item's prefix), so long prompts are real code, not repetition;
 // a length is capped at the context less the new tokens. Besides wall-clock tokens/s it reports this
 // process's CPU time per token, which a busy machine disturbs less (the sessions run one thread each).
-//   npx tsx bench/kvcopy.ts [--tokens 256,1000] [--limit N] [--max-tokens N] [--threads N]
+// It also reports the prefill of each prompt (one forward, last row only).
+//   npx tsx bench/kvcopy.ts [--tokens 256,1000] [--limit N] [--max-tokens N] [--threads N] [--from CHECKPOINT --dtype D]
+// e.g. --from models/.work/standin/qwen2-24x896 --dtype int4: the 0.5B stand-in the standin section writes.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from '../src/build/builder';
+import { Dtype } from '../src/build/weights';
 import { CausalModel } from '../src/engine/model/causal';
 import { openModelFolder } from '../src/engine/model/folder';
 import { argmax } from '../src/engine/sampling';
@@ -23,10 +26,12 @@ import { loadWorkloads } from './workloads';
 const TARGET = path.resolve(__dirname, '..', 'models', 'hasten-target');
 const GRAPHS = ['cpu graph', 'in-place fast graph', 'standard graph'] as const;
 
-/** Decode time of `n` greedy tokens after `prompt` (wall ms, and this process's CPU ms), and the tokens. */
-async function decode(m: CausalModel, prompt: number[], n: number): Promise<{ ms: number; cpuMs: number; tokens: number[] }> {
+/** Prefill time (wall ms) of `prompt`; decode time of `n` greedy tokens after it (wall ms, and this process's CPU ms); the tokens. */
+async function decode(m: CausalModel, prompt: number[], n: number): Promise<{ prefillMs: number; ms: number; cpuMs: number; tokens: number[] }> {
   m.reset();
+  const p0 = performance.now();
   let l = await m.forward(prompt, null, undefined, { lastOnly: true });
+  const prefillMs = performance.now() - p0;
   m.commit(prompt.map((_, i) => i));
   const tokens: number[] = [];
   const t0 = performance.now();
@@ -37,17 +42,17 @@ async function decode(m: CausalModel, prompt: number[], n: number): Promise<{ ms
     m.commit([0]);
   }
   const c = process.cpuUsage(c0);
-  return { ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000, tokens };
+  return { prefillMs, ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000, tokens };
 }
 
 async function main(): Promise<void> {
-  const { values: v } = parseArgs({ options: { tokens: { type: 'string', default: '256,1000' }, limit: { type: 'string', default: '4' }, 'max-tokens': { type: 'string', default: '48' }, threads: { type: 'string', default: '1' } } });
+  const { values: v } = parseArgs({ options: { tokens: { type: 'string', default: '256,1000' }, limit: { type: 'string', default: '4' }, 'max-tokens': { type: 'string', default: '48' }, threads: { type: 'string', default: '1' }, from: { type: 'string', default: TARGET }, dtype: { type: 'string', default: 'fp16' } } });
   const lengths = v.tokens.split(',').map(Number);
   const n = Number(v['max-tokens']);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-kvcopy-'));
   const load0 = os.loadavg()[0]!;
   try {
-    await build({ from: TARGET, out: path.join(tmp, 'm'), dtype: 'fp16', variants: ['standard', 'fast', 'cpu'] });
+    await build({ from: v.from, out: path.join(tmp, 'm'), dtype: v.dtype as Dtype, variants: ['standard', 'fast', 'cpu'] });
     const folder = openModelFolder(path.join(tmp, 'm'));
     const runtime = { provider: 'cpu' as const, threads: Number(v.threads), shared: true };
     const models = [
@@ -57,12 +62,13 @@ async function main(): Promise<void> {
     ];
     const items = loadWorkloads(undefined, Number(v.limit));
     const code = folder.tokenizer.encode(items.map((it) => it.prefix).join('\n'));
-    console.log(`bundled target (fp16 weights), ${items.length} held-out prompts per length, ${n} new tokens, ${runtime.threads} thread(s), onnxruntime-node ${require('onnxruntime-node/package.json').version}`);
-    console.log('prompt tokens | ' + GRAPHS.map((g) => `${g} tok/s (CPU ms/token)`).join(' | ') + ' | cpu graph vs standard | cpu graph vs in-place | identical');
+    console.log(`${path.relative(process.cwd(), path.resolve(v.from)) || v.from} (${v.dtype} weights), ${items.length} held-out prompts per length, ${n} new tokens, ${runtime.threads} thread(s), onnxruntime-node ${require('onnxruntime-node/package.json').version}`);
+    console.log('prompt tokens | ' + GRAPHS.map((g) => `${g} tok/s (CPU ms/token)`).join(' | ') + ' | cpu graph vs standard | cpu graph vs in-place | identical | prefill ms (cpu / in-place / standard)');
     for (const asked of lengths) {
       const len = Math.min(asked, models[0]!.contextLength - n - 1);
       const ms = GRAPHS.map(() => 0);
       const cpuMs = GRAPHS.map(() => 0);
+      const prefill = GRAPHS.map(() => 0);
       let same = 0;
       for (const [i, it] of items.entries()) {
         const own = folder.tokenizer.encode(it.prefix);
@@ -72,6 +78,7 @@ async function main(): Promise<void> {
           const r = await decode(m, prompt, n);
           ms[g]! += r.ms;
           cpuMs[g]! += r.cpuMs;
+          prefill[g]! += r.prefillMs / items.length;
           runs.push(r.tokens.join());
         }
         if (new Set(runs).size === 1) same++;
@@ -79,7 +86,7 @@ async function main(): Promise<void> {
       const tps = ms.map((t) => (items.length * n * 1000) / t);
       const cpt = cpuMs.map((t) => t / (items.length * n));
       const ratio = (a: number, b: number) => `${(tps[a]! / tps[b]!).toFixed(2)}x (CPU ${(cpt[b]! / cpt[a]!).toFixed(2)}x)`;
-      console.log(`${len} | ${tps.map((t, g) => `${t.toFixed(0)} (${cpt[g]!.toFixed(2)})`).join(' | ')} | ${ratio(0, 2)} | ${ratio(0, 1)} | ${same}/${items.length}`);
+      console.log(`${len} | ${tps.map((t, g) => `${t.toFixed(0)} (${cpt[g]!.toFixed(2)})`).join(' | ')} | ${ratio(0, 2)} | ${ratio(0, 1)} | ${same}/${items.length} | ${prefill.map((t) => t.toFixed(0)).join(' / ')}`);
     }
     for (const m of models) await m.dispose();
   } finally {
