@@ -207,26 +207,37 @@ export class Emitter {
 
   /**
    * GroupQueryAttention on a KV buffer allocated once (fed as past and fetched as present: updated
-   * in place). Rotary inside the operator; for token trees, explicit positions and an additive bias.
+   * in place). A chain's rotary is fused into the operator, which takes each row's position from
+   * seqlens_k. A token tree's nodes sit at explicit positions (their depths): those go through
+   * RotaryEmbedding ops before the attention (GroupQueryAttention's fused rotary ignores position_ids
+   * on WebGPU), with an additive bias for the tree's mask.
    */
   attentionGqa(g: Graph, l: number, x: string, io: { seqlensK: string; total: string; positions?: string; bias?: string }, pastK: string, pastV: string, presK: string, presV: string): string {
     const a = this.arch;
     const qkv = this.linear(g, x, this.qkv(l));
     const { cos, sin } = this.rope();
-    const inputs = [qkv, '', '', pastK, pastV, io.seqlensK, io.total, g.stored(cos), g.stored(sin)];
-    if (io.positions || io.bias) inputs.push(io.positions ?? '', io.bias ?? '');
-    const [y] = g.node('GroupQueryAttention', inputs, { num_heads: a.heads, kv_num_heads: a.kvHeads, do_rotary: 1, rotary_interleaved: 0, scale: { float: 1 / Math.sqrt(a.headDim) } },
-      { domain: MS, outputs: [`attn_${l}`, presK, presV] });
+    const attrs = { num_heads: a.heads, kv_num_heads: a.kvHeads, rotary_interleaved: 0, scale: { float: 1 / Math.sqrt(a.headDim) } };
+    let inputs: string[];
+    if (io.positions) {
+      const [q, k, v] = g.node('Split', [qkv, g.ints([this.qDim, this.kvDim, this.kvDim])], { axis: -1 }, { outputs: 3 });
+      const qr = g.op('RotaryEmbedding', [q!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0, num_heads: a.heads });
+      const kr = g.op('RotaryEmbedding', [k!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0, num_heads: a.kvHeads });
+      inputs = [qr, kr, v!, pastK, pastV, io.seqlensK, io.total, '', '', '', io.bias ?? ''];
+    } else {
+      inputs = [qkv, '', '', pastK, pastV, io.seqlensK, io.total, g.stored(cos), g.stored(sin)];
+      if (io.bias) inputs.push('', io.bias);
+    }
+    const [y] = g.node('GroupQueryAttention', inputs, { ...attrs, do_rotary: io.positions ? 0 : 1 }, { domain: MS, outputs: [`attn_${l}`, presK, presV] });
     return this.linear(g, y!, this.oProj(l));
   }
 
-  /** Final hidden [B, S, hidden] (already normed) -> logits [B, S, vocab]. `batch1`: B is 1 (no shape plumbing). */
-  head(g: Graph, x: string, batch1: boolean): string {
+  /** Final hidden [B, S, hidden] (already normed) -> logits [B, S, vocab], named `out`. `batch1`: B is 1 (no shape plumbing). */
+  head(g: Graph, x: string, batch1: boolean, out = 'logits'): string {
     const a = this.arch;
     const src = this.headSource();
     const dt = this.opts.dtype;
     if ((dt === 'int8' || dt === 'int4') && this.opts.quantiseHead) {
-      return this.linear(g, x, this.storeLinear('lm_head', () => ({ w: this.read(src, [a.vocab, a.hidden]), n: a.vocab, k: a.hidden })), 'logits');
+      return this.linear(g, x, this.storeLinear('lm_head', () => ({ w: this.read(src, [a.vocab, a.hidden]), n: a.vocab, k: a.hidden })), out);
     }
     // Gemm with transB reads the [vocab, hidden] table as it is: a tied head shares the embedding.
     let table: StoredTensor;
@@ -235,9 +246,9 @@ export class Emitter {
     const w = table.dataType === DT.FLOAT ? g.stored(table) : g.op('Cast', [g.stored(table)], { to: DT.FLOAT });
     const flat = g.op('Reshape', [x, g.ints([-1, a.hidden])]);
     const y = g.op('Gemm', [flat, w], { transB: 1 });
-    if (batch1) return g.op('Reshape', [y, g.ints([1, -1, a.vocab])], {}, undefined, 'logits');
+    if (batch1) return g.op('Reshape', [y, g.ints([1, -1, a.vocab])], {}, undefined, out);
     const lead = g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([2])]);
-    return g.op('Reshape', [y, g.op('Concat', [lead, g.ints([a.vocab])], { axis: 0 })], {}, undefined, 'logits');
+    return g.op('Reshape', [y, g.op('Concat', [lead, g.ints([a.vocab])], { axis: 0 })], {}, undefined, out);
   }
 
   /**

@@ -7,6 +7,8 @@
 //             place); logits only for the last logits_to_keep positions (a prefill needs one row, not
 //             S rows of the vocabulary: at vocab 151936 that is 600 KB a position).
 //   tree      fast + position_ids and attention_bias [1, 1, S, total]: a token tree in one pass.
+//   standard, fast and tree also output argmax [.., positions] (int64), the greedy token of each logits row;
+//             in fast and tree a negative logits_to_keep computes |keep| rows and returns only their argmax.
 //   cpu       the fast graph for the CPU, chains and trees alike: input_ids, position_ids,
 //             attention_bias [1, 1, S, C + S], logits_to_keep, past_key_values.N.* (each layer's buffer
 //             of C slots, read, never written) -> logits, new.N.key/value [1, kvHeads, S, headDim] (the
@@ -85,9 +87,21 @@ export function standardGraph(e: Emitter, weights: string): Graph {
     const n = kv[l]!;
     return e.attentionExplicit(g, l, x, pos, allowed, n.pastK, n.pastV, n.presK, n.presV);
   });
-  e.head(g, out, false);
+  greedyOutputs(g, e.head(g, out, false), ['batch_size', 'sequence_length']);
   g.output('logits', DT.FLOAT, ['batch_size', 'sequence_length', a.vocab]);
   return g;
+}
+
+/**
+ * `argmax` [.., positions]: each logits row's greedy token (ties to the lowest id, as sampling.ts's
+ * argmax). On a GPU a greedy decoder reads this, 8 bytes a position, instead of the rows (4 x vocab
+ * bytes each). onnxruntime-node copies every output of a session with preferred output locations (it
+ * refuses a subset, and drops feeds outside `inputNames`, so an input with a default cannot switch
+ * them), so the fast graphs leave the rows out themselves when logits_to_keep is negative.
+ */
+function greedyOutputs(g: Graph, logits: string, dims: (string | number)[]): void {
+  g.op('ArgMax', [logits], { axis: -1, keepdims: 0, select_last_index: 0 }, undefined, 'argmax');
+  g.output('argmax', DT.INT64, dims);
 }
 
 /** The engine's graph: batch 1, KV buffers of the whole context updated in place; `tree` adds positions and a bias. */
@@ -113,11 +127,17 @@ export function fastGraph(e: Emitter, weights: string, tree: boolean): Graph {
     const n = kv[l]!;
     return e.attentionGqa(g, l, x, { seqlensK, total, ...(positions ? { positions } : {}), ...(bias ? { bias } : {}) }, n.pastK, n.pastV, n.presK, n.presV);
   });
-  // Only the last `keep` positions reach the head: Slice(out, -keep, end, axis 1).
-  const from = g.op('Neg', [g.op('Unsqueeze', [keep, g.ints([0])])]);
+  // Only the last |keep| positions reach the head: Slice(out, -|keep|, end, axis 1). A negative keep
+  // asks for their argmaxes only: `logits` then holds no rows (see greedyOutputs).
+  const keep1 = g.op('Unsqueeze', [keep, g.ints([0])]);
+  const from = g.op('Neg', [g.op('Abs', [keep1])]);
   const last = g.op('Slice', [out, from, g.ints([2 ** 62]), g.ints([1])]);
-  e.head(g, last, true);
-  g.output('logits', DT.FLOAT, [1, 'kept_length', a.vocab]);
+  const kept = e.head(g, last, true, 'logits_kept');
+  greedyOutputs(g, kept, [1, 'kept_length']);
+  const rows = g.op('Slice', [g.op('Shape', [kept]), g.ints([1]), g.ints([2])]);
+  const start = g.op('Where', [g.op('Less', [keep1, g.ints([0])]), rows, g.ints([0])]);
+  g.op('Slice', [kept, start, rows, g.ints([1])], {}, undefined, 'logits');
+  g.output('logits', DT.FLOAT, [1, 'read_length', a.vocab]);
   return g;
 }
 
