@@ -78,10 +78,9 @@ export interface HeadlineOptions {
 export async function peerPrompt(engine: Engine, item: Pick<WorkloadItem, 'prefix' | 'suffix'>, maxNewTokens: number): Promise<{ prompt: number[]; first: number }> {
   const { ids, heal } = engine.promptFor(item.prefix, item.suffix, maxNewTokens);
   await engine.reset();
-  const { row } = await prefill(engine.target, ids, undefined, heal);
+  const { first: logits } = await prefill(engine.target, ids, undefined, heal);
   await engine.reset();
-  let first = 0;
-  for (let i = 1; i < row.length; i++) if (row[i]! > row[first]!) first = i;
+  const first = logits.argmax(0);
   return { prompt: [...ids, first], first };
 }
 

@@ -93,7 +93,11 @@ export class Engine {
   /** Lookahead and Mask-Predict (its CMLM loaded when first asked for). */
   readonly nar: NarStrategies;
 
+  /** Bytes the engine's device sessions copied to the host (runtime.readBack): each trace carries its completion's share. */
+  private readonly readBack: { bytes: number };
+
   private constructor(readonly target: CausalModel, readonly draft: CausalModel | null, private readonly log: NonNullable<EngineOptions['log']>, runtime: RuntimeOptions, cmlmDir: string | null) {
+    this.readBack = runtime.readBack ?? { bytes: 0 };
     this.exits = new ExitStrategies(target.folder, runtime);
     this.nar = new NarStrategies(target, cmlmDir, runtime);
     this.retrieval = new RetrievalIndex(target.folder.tokenizer);
@@ -102,7 +106,7 @@ export class Engine {
   /** Loads the target (with its tree graph when it has one) and the draft model. */
   static async load(o: EngineOptions): Promise<Engine> {
     const log = o.log ?? (() => {});
-    const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...o.runtime, onFallback: (m) => log('warn', m) };
+    const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...o.runtime, onFallback: (m) => log('warn', m), readBack: { bytes: 0 } };
     const choice = resolveProvider(runtime.provider);
     if (runtime.provider === 'auto') log('info', `hasten.executionProvider auto: ${choice.provider} (${choice.reason}).`);
     const targetFolder = openModelFolder(o.modelDir, o.onnxDtype ? { dtype: o.onnxDtype } : {});
@@ -182,11 +186,13 @@ export class Engine {
       prompt, maxNewTokens: maxNew, ...(heal ? { heal } : {}), sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
     });
     let text = '';
+    const read0 = this.readBack.bytes;
     const live: CompletionTrace = { id: nextId++, strategy: req.strategy === 'auto' ? `auto:${strategy}` : strategy, model: this.target.folder.name, drafter: '', promptTokens: prompt.length, reusedTokens: 0, tokens: 0, output: [], prefillMs: 0, decodeMs: 0, steps: [], stopReason: 'length' };
     for (;;) {
       const r: IteratorResult<DecodeChunk, CompletionTrace> = await gen.next();
       if (r.done) {
         Object.assign(live, { ...r.value, id: live.id, strategy: live.strategy });
+        if (this.readBack.bytes > read0) live.deviceReadBytes = this.readBack.bytes - read0;
         // Every lossless strategy's completions count, chosen by auto or not. Decode time only (prefill costs
         // every strategy the same and would swamp short completions), per step prompt lookup would have taken
         // on this completion, so that contexts of different difficulty compare (AutoSelector).

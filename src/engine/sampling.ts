@@ -90,6 +90,16 @@ export function choose(logits: Float32Array, s: SamplingOptions, rand: () => num
   return { token, prob: p[token]! };
 }
 
+/**
+ * `choose` for row i of a block's logits. Greedy reads only the row's argmax, which may be all a
+ * device brought back (`Logits` with `read: 'argmax'`); sampling reads the row.
+ */
+export function chooseAt(logits: { row(i: number): Float32Array; argmax(i: number): number }, i: number, s: SamplingOptions, rand: () => number): { token: number; prob: number } {
+  if (!isGreedy(s)) return choose(logits.row(i), s, rand);
+  rand();
+  return { token: logits.argmax(i), prob: 1 };
+}
+
 /** Draws an index from a probability vector. */
 export function sample(p: Float32Array, rand: () => number): number {
   let u = rand();

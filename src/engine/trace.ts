@@ -60,6 +60,8 @@ export interface CompletionTrace {
   decodeMs: number;
   steps: StepTrace[];
   stopReason: 'eos' | 'length' | 'stop' | 'context' | 'aborted';
+  /** Bytes copied device -> host while this completion ran (prefill included; every model of the engine); absent when nothing ran on a device. */
+  deviceReadBytes?: number;
 }
 
 export interface TraceSummary {

@@ -1,7 +1,8 @@
 // What every decoder shares: the request, prefill with prefix reuse, and the output stream with
 // its stop rules (end-of-text tokens, a token budget, a caller's text predicate).
 import { CausalModel } from '../model/causal';
-import { SamplingOptions, seededRandom } from '../sampling';
+import { Logits } from '../model/logits';
+import { isGreedy, SamplingOptions, seededRandom } from '../sampling';
 import { StreamDecoder, TextTokenizer } from '../tokenizer';
 import { CompletionTrace, StepTrace } from '../trace';
 
@@ -75,18 +76,45 @@ export class Output {
   }
 }
 
+/** What prefill returns: the logits after the last prompt token (one row, 0; healed), the reused count and the time. */
+export interface Prefilled {
+  first: Logits;
+  reused: number;
+  ms: number;
+}
+
 /**
  * Runs the prompt through the model, reusing the KV of the longest common prefix with what the
- * cache already holds. Returns the logits row after the last prompt token and the reused count.
+ * cache already holds. Greedy decoding reads only the first token's argmax (on a device, 8 bytes
+ * instead of the row). With token healing that argmax is the answer when it starts with the healed
+ * text (then it is also the argmax of the healed row); when it does not, the last prompt token runs
+ * again and its row is read and healed. Sampling reads the row.
  */
-export async function prefill(model: CausalModel, prompt: readonly number[], signal?: AbortSignal, heal?: string): Promise<{ row: Float32Array; reused: number; ms: number }> {
+export async function prefill(model: CausalModel, prompt: readonly number[], signal?: AbortSignal, heal?: string, sampling?: SamplingOptions): Promise<Prefilled> {
   const t0 = performance.now();
+  const tk = model.folder.tokenizer;
   const reused = model.retain(prompt.slice(0, -1));
   const feed = prompt.slice(reused);
-  const logits = await model.forward(feed, null, signal, { lastOnly: true });
+  const logits = await model.forward(feed, null, signal, { lastOnly: true, read: sampling && isGreedy(sampling) ? 'argmax' : 'rows' });
   model.commit(feed.map((_, i) => i));
-  const row = healRow(logits.row(feed.length - 1).slice(), model.folder.tokenizer, heal);
-  return { row, reused, ms: performance.now() - t0 };
+  const last = feed.length - 1;
+  let first: Logits;
+  if (logits.hasRows) {
+    first = firstRow(logits.row(last).slice(), tk, heal);
+  } else if (!heal || tk.healMask(heal, model.vocab)[logits.argmax(last)]) {
+    first = new Logits(new Float32Array(0), 1, 0, 0, Int32Array.of(logits.argmax(last)));
+  } else {
+    model.retain(prompt.slice(0, -1));
+    const again = await model.forward(prompt.slice(-1), null, signal, { lastOnly: true });
+    model.commit([0]);
+    first = firstRow(again.row(0).slice(), tk, heal);
+  }
+  return { first, reused, ms: performance.now() - t0 };
+}
+
+/** A prefill's last row as a one-row Logits, healed. */
+export function firstRow(row: Float32Array, tk: TextTokenizer, heal: string | undefined): Logits {
+  return new Logits(healRow(row, tk, heal), 1, row.length);
 }
 
 /** Token healing: rules out every first token whose text does not start with `heal` (in place). */
@@ -97,9 +125,9 @@ export function healRow(row: Float32Array, tk: TextTokenizer, heal: string | und
   return row;
 }
 
-/** What every decoder sets up before its loop: the trace, the output stream, the seeded RNG, and the prefill's logits row. */
+/** What every decoder sets up before its loop: the trace, the output stream, the seeded RNG, and the prefill's logits (row 0). */
 export async function opening(model: { folder: { name: string; tokenizer: TextTokenizer } }, req: DecodeRequest, strategy: string, drafter: string,
-  runPrefill: () => Promise<{ row: Float32Array; reused: number; ms: number }>): Promise<{ tk: TextTokenizer; trace: CompletionTrace; out: Output; rand: () => number; row: Float32Array }> {
+  runPrefill: () => Promise<Prefilled>): Promise<{ tk: TextTokenizer; trace: CompletionTrace; out: Output; rand: () => number; first: Logits }> {
   const tk = model.folder.tokenizer;
   const trace = newTrace(strategy, model, drafter, req.prompt.length);
   const out = new Output(tk, req);
@@ -107,7 +135,7 @@ export async function opening(model: { folder: { name: string; tokenizer: TextTo
   const pre = await runPrefill();
   trace.reusedTokens = pre.reused;
   trace.prefillMs = pre.ms;
-  return { tk, trace, out, rand, row: pre.row };
+  return { tk, trace, out, rand, first: pre.first };
 }
 
 /** One step of a decoder: the tokens it adds after the pending one, and its trace record once emitted. */

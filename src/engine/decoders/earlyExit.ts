@@ -5,9 +5,9 @@
 // (CALM's state propagation by default, see model/layered.ts).
 import { HastenError, throwIfAborted } from '../errors';
 import { Hidden, LayeredModel, SkippedKv } from '../model/layered';
-import { choose } from '../sampling';
+import { choose, chooseAt } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
-import { decodeLoop, DecodeChunk, DecodeRequest, healRow, opening, Output } from './common';
+import { decodeLoop, DecodeChunk, DecodeRequest, firstRow, opening, Output, Prefilled } from './common';
 import { confidence, ConfidenceMeasure, needsLogits } from './confidence';
 
 export interface EarlyExitOptions {
@@ -32,7 +32,7 @@ export interface ExitResult {
  * Runs the prompt through every layer (the prompt never exits early), reusing the KV of the
  * longest common prefix. Returns the logits after the last prompt token.
  */
-export async function prefillLayered(model: LayeredModel, prompt: readonly number[], signal?: AbortSignal, heal?: string): Promise<{ row: Float32Array; reused: number; ms: number }> {
+export async function prefillLayered(model: LayeredModel, prompt: readonly number[], signal?: AbortSignal, heal?: string): Promise<Prefilled> {
   if (prompt.length === 0) throw new HastenError('bad-request', 'The prompt is empty.', 'Decoding needs at least one prompt token.');
   const t0 = performance.now();
   const reused = model.retain(prompt.slice(0, -1));
@@ -41,8 +41,8 @@ export async function prefillLayered(model: LayeredModel, prompt: readonly numbe
   const h = await model.run(0, model.numLayers, slots, await model.embed(feed));
   model.commit(feed, slots);
   throwIfAborted(signal);
-  const row = healRow((await model.logits(h, [feed.length - 1])).row(0).slice(), model.folder.tokenizer, heal);
-  return { row, reused, ms: performance.now() - t0 };
+  const first = firstRow((await model.logits(h, [feed.length - 1])).row(0).slice(), model.folder.tokenizer, heal);
+  return { first, reused, ms: performance.now() - t0 };
 }
 
 /** Runs `token` up the layers until an exit is confident enough; fills the skipped layers' K/V. */
@@ -82,8 +82,8 @@ export function firstChunk(trace: CompletionTrace, out: Output, token: number, p
 
 /** CALM decoding: one token per step, each exiting at the first confident layer. */
 export async function* earlyExit(model: LayeredModel, req: DecodeRequest, o: EarlyExitOptions, strategy = 'early-exit'): AsyncGenerator<DecodeChunk, CompletionTrace> {
-  const { tk, trace, out, rand, row } = await opening(model, req, strategy, 'none', () => prefillLayered(model, req.prompt, req.signal, req.heal));
-  const c0 = choose(row, req.sampling, rand);
+  const { tk, trace, out, rand, first: row0 } = await opening(model, req, strategy, 'none', () => prefillLayered(model, req.prompt, req.signal, req.heal));
+  const c0 = chooseAt(row0, 0, req.sampling, rand);
   let pending = c0.token;
   const first = firstChunk(trace, out, pending, c0.prob, model.numLayers, tk.tokenText(pending));
   return yield* decodeLoop(trace, out, first, () => Output.room(model), async () => {

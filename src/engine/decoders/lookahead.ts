@@ -15,9 +15,9 @@
 // the past once per path: correct and lossless, but slower, so expect little gain there).
 import { HastenError } from '../errors';
 import { CausalModel, Logits } from '../model/causal';
-import { argmax, choose, seededRandom } from '../sampling';
+import { chooseAt, seededRandom } from '../sampling';
 import { CompletionTrace } from '../trace';
-import { verifyRows } from '../verify/accept';
+import { readsArgmaxOnly, verifyRows } from '../verify/accept';
 import { DraftTree, emptyTree, trieOf } from '../verify/tree';
 import { decodeLoop, DecodeChunk, DecodeRequest, opening, Output, plainFirst, prefill } from './common';
 import { stepTrace } from './speculative';
@@ -122,10 +122,10 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
   }
   const pool = new NgramPool(o.ngram, Math.max(1, o.candidates));
   const window = new JacobiWindow(req.prompt, o.window, seededRandom(req.sampling.seed ^ 0x9e3779b9));
-  const { tk, trace, out, rand, row } = await opening(model, req, 'lookahead', 'lookahead', () => prefill(model, req.prompt, req.signal, req.heal));
+  const { tk, trace, out, rand, first } = await opening(model, req, 'lookahead', 'lookahead', () => prefill(model, req.prompt, req.signal, req.heal, req.sampling));
   const history = [...req.prompt];
   if (o.contextNgrams) pool.addSequence(history);
-  let pending = choose(row, req.sampling, rand).token;
+  let pending = chooseAt(first, 0, req.sampling, rand).token;
   history.push(pending);
   return yield* decodeLoop(trace, out, plainFirst(out, pending), () => Output.room(model), async (room) => {
     const s0 = performance.now();
@@ -141,10 +141,13 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
     const s1 = performance.now();
     // 2. Verify and look ahead in one pass.
     const tokens = [pending, ...window.levels.slice(0, levels).flat(), ...tree.tokens];
-    const logits = await model.forward(tokens, lookaheadParents(levels, W, tree.parents), req.signal);
+    // The window's next level reads argmaxes too: greedy verification reads nothing else (on a device, 8 bytes a row).
+    const read = readsArgmaxOnly(tree, req.sampling) ? 'argmax' : 'rows';
+    const logits = await model.forward(tokens, lookaheadParents(levels, W, tree.parents), req.signal, { read });
     const offset = 1 + levels * W;
+    const rowOf = (node: number) => (node < 0 ? 0 : offset + node);
     // 3. Accept.
-    const verdict = verifyRows(tree, (node) => logits.row(node < 0 ? 0 : offset + node), req.sampling, rand);
+    const verdict = verifyRows(tree, (node) => logits.row(rowOf(node)), req.sampling, rand, (node) => logits.argmax(rowOf(node)));
     // 4. Roll back: keep the pending token and the accepted path; the window and the rest are dropped.
     model.commit([0, ...verdict.accepted.map((a) => offset + a)]);
     const newIds = [...verdict.accepted.map((a) => tree.tokens[a]!), verdict.bonus];
@@ -161,5 +164,5 @@ export async function* lookahead(model: CausalModel, req: DecodeRequest, o: Look
 /** The greedy guess at each column after the last level: the next Jacobi level. */
 function nextLevel(logits: Logits, levels: number, width: number): number[] {
   const start = 1 + (levels - 1) * width;
-  return Array.from({ length: width }, (_, i) => argmax(logits.row(start + i)));
+  return Array.from({ length: width }, (_, i) => logits.argmax(start + i));
 }

@@ -5,7 +5,7 @@ import { LayerSkipDraft, LayerSkipDrafter } from '../drafters/layerSkip';
 import { throwIfAborted } from '../errors';
 import { Logits } from '../model/causal';
 import { Hidden, LayeredModel } from '../model/layered';
-import { choose } from '../sampling';
+import { chooseAt } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
 import { Verdict, verifyRows } from '../verify/accept';
 import { DraftTree } from '../verify/tree';
@@ -36,9 +36,9 @@ export async function verifyPass(model: LayeredModel, pending: number, tree: Dra
 
 export async function* selfSpeculative(model: LayeredModel, drafter: LayerSkipDrafter, req: DecodeRequest, maxNodes: number, strategy = 'self-speculation'): AsyncGenerator<DecodeChunk, CompletionTrace> {
   const L = model.numLayers;
-  const { tk, trace, out, rand, row } = await opening(model, req, strategy, drafter.name, () => prefillLayered(model, req.prompt, req.signal, req.heal));
+  const { tk, trace, out, rand, first: row0 } = await opening(model, req, strategy, drafter.name, () => prefillLayered(model, req.prompt, req.signal, req.heal));
   const history = [...req.prompt];
-  const c0 = choose(row, req.sampling, rand);
+  const c0 = chooseAt(row0, 0, req.sampling, rand);
   let pending = c0.token;
   history.push(pending);
   const first = firstChunk(trace, out, pending, c0.prob, L, tk.tokenText(pending));

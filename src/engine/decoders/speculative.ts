@@ -3,9 +3,9 @@
 import { Drafter } from '../drafters/types';
 import { HastenError } from '../errors';
 import { CausalModel } from '../model/causal';
-import { choose } from '../sampling';
+import { chooseAt } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
-import { Verdict, verifyRows } from '../verify/accept';
+import { readsArgmaxOnly, Verdict, verifyRows } from '../verify/accept';
 import { DraftTree } from '../verify/tree';
 import { decodeLoop, DecodeChunk, DecodeRequest, opening, Output, plainFirst, prefill } from './common';
 
@@ -17,9 +17,9 @@ export interface SpeculativeOptions {
 export async function* speculative(target: CausalModel, drafter: Drafter, req: DecodeRequest, strategy: string, o: SpeculativeOptions): AsyncGenerator<DecodeChunk, CompletionTrace> {
   if (req.prompt.length === 0) throw new HastenError('bad-request', 'The prompt is empty.', 'Decoding needs at least one prompt token.');
   await drafter.begin(req.prompt, req.signal);
-  const { tk, trace, out, rand, row } = await opening(target, req, strategy, drafter.name, () => prefill(target, req.prompt, req.signal, req.heal));
+  const { tk, trace, out, rand, first } = await opening(target, req, strategy, drafter.name, () => prefill(target, req.prompt, req.signal, req.heal, req.sampling));
   const history = [...req.prompt];
-  let pending = choose(row, req.sampling, rand).token;
+  let pending = chooseAt(first, 0, req.sampling, rand).token;
   history.push(pending);
   return yield* decodeLoop(trace, out, plainFirst(out, pending), () => Output.room(target), async (room) => {
     const s0 = performance.now();
@@ -28,9 +28,11 @@ export async function* speculative(target: CausalModel, drafter: Drafter, req: D
     const tree = await drafter.draft({ history, maxNodes: o.maxNodes, maxDepth: Math.max(0, Math.min(room, budget)), sampling: req.sampling, rand, signal: req.signal });
     const s1 = performance.now();
     // 2. Verify: the pending token is the root; one pass over it and the tree.
-    const logits = await target.forward([pending, ...tree.tokens], [-1, ...tree.parents.map((p) => p + 1)], req.signal);
+    // Greedy verification of a deterministic draft reads only each row's argmax (on a device, 8 bytes a row).
+    const read = readsArgmaxOnly(tree, req.sampling) ? 'argmax' : 'rows';
+    const logits = await target.forward([pending, ...tree.tokens], [-1, ...tree.parents.map((p) => p + 1)], req.signal, { read });
     // 3. Accept.
-    const verdict = verifyRows(tree, (node) => logits.row(node + 1), req.sampling, rand);
+    const verdict = verifyRows(tree, (node) => logits.row(node + 1), req.sampling, rand, (node) => logits.argmax(node + 1));
     // 4. Roll back: keep the root and the accepted path; the rest of the block is dropped.
     target.commit([0, ...verdict.accepted.map((a) => a + 1)]);
     const newIds = [...verdict.accepted.map((a) => tree.tokens[a]!), verdict.bonus];

@@ -1,21 +1,24 @@
 // One causal LM with its KV cache. `forward` runs a block of new tokens — a chain, or a token tree
 // given by parent indices — and `commit` says which of them stay in the cache. Every decoder and
-// verifier goes through these two calls, so rollback lives here and nowhere else.
+// verifier goes through these two calls, so rollback lives here and nowhere else. A builder-made
+// folder runs its fast graph on an in-place cache (inplace.ts; deviceKv.ts on a GPU); other folders
+// run a standard graph on the masked-holes cache (standardRunner.ts).
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { HastenError, throwIfAborted } from '../errors';
 import { ModelFolder } from './folder';
 import { InPlaceKv } from './inplace';
+import { DeviceKv, Read } from './deviceKv';
 import { KvCache } from './kvcache';
-import { runOn } from './device';
 import { checkMemory, estimateMemory } from './memory';
 import { Logits } from './logits';
+import { onnxOpTypes } from './outputNames';
 import { contextFor, firstLine, openSession, Provider, resolveProvider, RuntimeOptions } from './session';
-import { asFloat32, StandardIo } from './standardIo';
+import { StandardIo } from './standardIo';
+import { isChain, paths, scatterPaths, StandardRunner } from './standardRunner';
 
-const MIN = -3.4028234663852886e38;
-
-export { Logits };
+export { Logits, paths };
+export type { Read };
 
 /** Depth of every node of a tree given by parent indices (-1 = attached to the committed sequence). */
 export function depths(parents: readonly number[]): number[] {
@@ -27,40 +30,35 @@ export function depths(parents: readonly number[]): number[] {
   return d;
 }
 
-const isChain = (parents: readonly number[]) => parents.every((p, i) => p === i - 1);
-
-/** Root-to-leaf paths of a tree, as node indices. */
-export function paths(parents: readonly number[]): number[][] {
-  const hasChild = new Set(parents.filter((p) => p >= 0));
-  const out: number[][] = [];
-  parents.forEach((_, i) => {
-    if (hasChild.has(i)) return;
-    const path: number[] = [];
-    for (let j = i; j !== -1; j = parents[j]!) path.unshift(j);
-    out.push(path);
-  });
-  return out;
+/**
+ * Whether a fast tree graph rotates by position_ids in RotaryEmbedding ops of its own (builder 3 on):
+ * then WebGPU verifies a tree in one pass. Older tree graphs fuse the rotary into GroupQueryAttention,
+ * which on WebGPU takes positions from seqlens_k and ignores position_ids.
+ */
+function rotatesByPosition(file: string): boolean {
+  let v = rotaryByFile.get(file);
+  if (v === undefined) rotaryByFile.set(file, (v = onnxOpTypes(file).includes('RotaryEmbedding')));
+  return v;
 }
+const rotaryByFile = new Map<string, boolean>();
 
-interface PendingBatch {
-  rows: number[][];
-  keys: ort.Tensor[];
-  values: ort.Tensor[];
-  width: number;
-  /** On a device: each path ran as its own chain; the cache slot where path b starts. */
-  starts?: number[];
+export interface ForwardOptions {
+  /** Only the last row is needed (a prefill): a fast graph computes only that row. */
+  lastOnly?: boolean;
+  /**
+   * 'argmax': the caller reads only each row's greedy token (`Logits.argmax`); on a device a graph with
+   * an `argmax` output then brings back 8 bytes a row instead of the row. Default 'rows'.
+   */
+  read?: Read;
 }
 
 export class CausalModel {
   readonly cache: KvCache;
-  private pendingBatch: PendingBatch | null = null;
-  /** Reused storage for the attention mask / bias feeds (ORT reads inputs in place, during run only). */
-  private maskBuf = new BigInt64Array(0);
-  private biasBuf = new Float32Array(0);
+  /** The standard graph's runner (null for a fast graph). */
+  private std: StandardRunner | null;
   private lastBlock: readonly number[] = [];
-  /** The committed tokens, in order, and the physical cache slot of each. */
+  /** The committed tokens, in order. */
   private seq: number[] = [];
-  private slots: number[] = [];
   /** Forward passes and time spent in them, for statistics. */
   runs = 0;
   runMs = 0;
@@ -71,20 +69,22 @@ export class CausalModel {
 
   private constructor(
     readonly folder: ModelFolder,
-    private standard: ort.InferenceSession,
+    /** The chain graph: the fast graph, or the standard one. */
+    private chain: ort.InferenceSession,
     private tree: ort.InferenceSession | null,
     /** Where the model runs now: a device that fails mid-decode leaves it on cpu. */
     public provider: Provider,
-    /** The builder's fast graph: KV updated in place by onnxruntime, no holes, no copies. */
-    private inPlace: InPlaceKv | null = null,
+    /** The builder's fast graph: KV updated in place by onnxruntime (on the host) or kept on the device. */
+    private inPlace: InPlaceKv | DeviceKv | null = null,
     private readonly runtime: RuntimeOptions | null = null,
     /** A standard export's I/O differences (positions, use_cache_branch, fp16 K/V). */
-    private readonly io: StandardIo = new StandardIo(folder.files.standard, standard),
+    io: StandardIo = new StandardIo(folder.files.standard, chain),
     /** Tokens the cache may hold: hasten.contextTokens, or by provider, within the model's context. */
     readonly contextLength = contextFor(runtime ?? { provider }, folder.config.contextLength, folder.raw),
   ) {
     const c = folder.config;
-    this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim, this.io.kv);
+    this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim, io.kv);
+    this.std = inPlace ? null : new StandardRunner(this.cache, io, runtime?.readBack);
   }
 
   /**
@@ -114,7 +114,8 @@ export class CausalModel {
       try {
         checkFastIo(file, folder, fast.session);
         const tree = cpuGraph ? fast.session : withTree && f.fastTree ? (await openSession(f.fastTree, fast.provider === 'cpu' ? { ...runtime, provider: 'cpu' } : runtime)).session : null;
-        const kv = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, c.kvSlots ?? c.contextLength, undefined, fast.device);
+        const slots = c.kvSlots ?? c.contextLength;
+        const kv = fast.device ? new DeviceKv(c.numLayers, c.numKvHeads, c.headDim, slots, runtime.readBack) : new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, slots);
         const m = new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime, undefined, context);
         m.device = fast.device;
         return m;
@@ -158,11 +159,9 @@ export class CausalModel {
 
   reset(): void {
     this.inPlace?.reset();
-    this.cache.reset();
-    this.pendingBatch = null;
+    this.std?.reset();
     this.lastBlock = [];
     this.seq = [];
-    this.slots = [];
   }
 
   /** The committed tokens the cache holds, in order. */
@@ -177,33 +176,19 @@ export class CausalModel {
   retain(tokens: readonly number[]): number {
     let n = 0;
     while (n < this.seq.length && n < tokens.length && this.seq[n] === tokens[n]) n++;
-    if (this.inPlace) {
-      this.inPlace.truncate(n);
-      this.seq.length = n;
-      this.slots.length = n;
-      return n;
-    }
-    if (n < this.seq.length) {
-      this.cache.drop(this.slots.slice(n));
-      this.seq.length = n;
-      this.slots.length = n;
-      this.compactIfNeeded();
-    }
-    // A device cache cannot be compacted from Node: past a quarter of holes it starts afresh, and the
-    // caller prefills the prompt on the device.
-    if (this.device && this.cache.holey) {
-      this.reset();
-      return 0;
-    }
+    if (this.inPlace) this.inPlace.truncate(n);
+    else n = this.std!.retain(n);
+    this.seq.length = n;
     return n;
   }
 
   /**
    * Runs `tokens` after the cache. `parents[i]` is the node `tokens[i]` follows (-1: the committed
    * sequence); null means a chain. Returns logits [T, vocab] (with `lastOnly`, a fast graph computes
-   * only the last row: what a prefill needs); the new slots stay tentative until commit.
+   * only the last row: what a prefill needs; with `read: 'argmax'`, a device may bring back only each
+   * row's argmax); the new slots stay tentative until commit.
    */
-  async forward(tokens: readonly number[], parents: readonly number[] | null, signal?: AbortSignal, opts: { lastOnly?: boolean } = {}): Promise<Logits> {
+  async forward(tokens: readonly number[], parents: readonly number[] | null, signal?: AbortSignal, opts: ForwardOptions = {}): Promise<Logits> {
     throwIfAborted(signal);
     const par = parents ?? tokens.map((_, i) => i - 1);
     if (tokens.length === 0) throw new HastenError('bad-request', 'forward() needs at least one token.', '');
@@ -215,14 +200,15 @@ export class CausalModel {
         'Shorten the prompt or lower the maximum completion length.');
     }
     const t0 = performance.now();
+    const o = { lastOnly: opts.lastOnly === true, read: opts.read ?? 'rows' };
     let logits: Logits;
     try {
-      logits = await this.run(tokens, par, dep, opts.lastOnly === true);
+      logits = await this.run(tokens, par, dep, o);
     } catch (err) {
       if (!this.device || signal?.aborted || err instanceof HastenError || err instanceof RangeError) throw err;
       // The device failed mid-decode: continue on the CPU from the committed tokens, and run this block again.
       await this.fallBackToCpu(err, signal);
-      logits = await this.run(tokens, par, dep, opts.lastOnly === true);
+      logits = await this.run(tokens, par, dep, o);
     }
     this.runs++;
     this.runMs += performance.now() - t0;
@@ -231,50 +217,41 @@ export class CausalModel {
   }
 
   /** One forward block on whichever graph fits it (see `forward`). */
-  private async run(tokens: readonly number[], par: readonly number[], dep: number[], lastOnly: boolean): Promise<Logits> {
-    let logits: Logits;
-    if (this.inPlace) {
-      if (this.length + tokens.length > this.inPlace.slots) {
-        throw new HastenError('context-overflow', `A block of ${tokens.length} tokens after ${this.length} does not fit the ${this.inPlace.slots} KV slots of ${this.folder.files.fast}.`,
-          'Lower hasten.tree.maxNodes or the maximum completion length, or rebuild the model with a longer --context.');
-      }
-      const chain = isChain(par);
-      if (!chain && !this.tree && !this.device) {
-        // Opened for chains only (a draft, or a target loaded without tree attention): load the tree graph on first use.
-        const file = this.folder.files.fastTree;
-        if (!file || !this.runtime) throw new HastenError('variant-missing', `${this.folder.dir} has no fast tree graph (onnx/model_fast_tree.onnx) to verify a token tree.`, 'Rebuild it with npm run hasten -- build --from CHECKPOINT_DIR --out MODEL_DIR --variants standard,fast,tree, or use a chain strategy (autoregressive, prompt-lookup, draft-model).');
-        this.tree = (await openSession(file, { ...this.runtime, provider: this.provider })).session;
-      }
-      this.lastBlock = tokens;
-      this.devicePaths = null;
-      if (!chain && this.device) return this.runFastPathsOnDevice(tokens, par);
-      logits = await this.inPlace.run(chain ? this.standard : this.tree!, tokens, chain ? null : { parents: par, depths: dep }, lastOnly);
-    } else if (isChain(par) || this.tree) {
-      logits = await this.runBlock(tokens, par, dep, isChain(par) ? null : this.tree);
-    } else {
-      logits = await this.runPaths(tokens, par);
+  private async run(tokens: readonly number[], par: readonly number[], dep: number[], o: { lastOnly: boolean; read: Read }): Promise<Logits> {
+    this.lastBlock = tokens;
+    if (!this.inPlace) return this.std!.run(this.chain, this.tree, tokens, par, dep);
+    const kv = this.inPlace;
+    if (this.length + tokens.length > kv.slots) {
+      throw new HastenError('context-overflow', `A block of ${tokens.length} tokens after ${this.length} does not fit the ${kv.slots} KV slots of ${this.folder.files.fast}.`,
+        'Lower hasten.tree.maxNodes or the maximum completion length, or rebuild the model with a longer --context.');
     }
-    return logits;
+    const chain = isChain(par);
+    if (!chain && kv instanceof DeviceKv && !rotatesByPosition(this.folder.files.fastTree ?? '')) return this.runFastPathsOnDevice(kv, tokens, par, o.read);
+    if (!chain && !this.tree) {
+      // Opened for chains only (a draft, or a target loaded without tree attention): load the tree graph on first use.
+      const file = this.folder.files.fastTree;
+      if (!file || !this.runtime) throw new HastenError('variant-missing', `${this.folder.dir} has no fast tree graph (onnx/model_fast_tree.onnx) to verify a token tree.`, 'Rebuild it with npm run hasten -- build --from CHECKPOINT_DIR --out MODEL_DIR --variants standard,fast,tree, or use a chain strategy (autoregressive, prompt-lookup, draft-model).');
+      this.tree = (await openSession(file, { ...this.runtime, provider: this.provider })).session;
+    }
+    this.devicePaths = null;
+    const tree = chain ? null : { parents: par, depths: dep };
+    if (kv instanceof InPlaceKv) return kv.run(chain ? this.chain : this.tree!, tokens, tree, o.lastOnly);
+    return kv.run(chain ? this.chain : this.tree!, tokens, tree, o);
   }
 
   /**
-   * A token tree on a device's fast graph. GroupQueryAttention's fused rotary on WebGPU takes each row's
-   * position from seqlens_k and ignores position_ids (the builder's tree graph relies on them), so a
-   * node off the first branch would be rotated at the wrong position. Each root-to-leaf path runs as a
-   * chain instead, over the same slots; the first path runs last, so when it is the one kept its K/V
-   * are already in place.
+   * A token tree on a device's fast graph whose tree graph fuses the rotary into GroupQueryAttention
+   * (built before builder 3): on WebGPU that takes each row's position from seqlens_k and ignores
+   * position_ids, so a node off the first branch would be rotated at the wrong position. Each
+   * root-to-leaf path runs as a chain instead, over the same slots; the first path runs last, so when
+   * it is the one kept its K/V are already in place.
    */
-  private async runFastPathsOnDevice(tokens: readonly number[], par: readonly number[]): Promise<Logits> {
+  private async runFastPathsOnDevice(kv: DeviceKv, tokens: readonly number[], par: readonly number[], read: Read): Promise<Logits> {
     const rows = paths(par).reverse();
-    let V = 0;
-    let logits = new Float32Array(0);
-    for (const r of rows) {
-      const out = await this.inPlace!.run(this.standard, r.map((n) => tokens[n]!), null);
-      if (!V) logits = new Float32Array(tokens.length * (V = out.vocab));
-      r.forEach((node, j) => logits.set(out.row(j), node * V));
-    }
+    const outs: Logits[] = [];
+    for (const r of rows) outs.push(await kv.run(this.chain, r.map((n) => tokens[n]!), null, { read }));
     this.devicePaths = rows;
-    return new Logits(logits, tokens.length, V);
+    return scatterPaths(rows, outs, tokens.length);
   }
 
   /**
@@ -288,10 +265,10 @@ export class CausalModel {
     const f = this.folder.files;
     const fast = this.inPlace !== null;
     const hadTree = this.tree !== null;
-    for (const s of [this.standard, this.tree]) await s?.release().catch(() => undefined);
+    for (const s of [this.chain, this.tree]) await s?.release().catch(() => undefined);
     this.inPlace?.dispose();
     this.cache.release();
-    this.standard = (await openSession(fast ? f.fast! : f.standard, runtime)).session;
+    this.chain = (await openSession(fast ? f.fast! : f.standard, runtime)).session;
     const treeFile = fast ? f.fastTree : f.tree;
     this.tree = hadTree && treeFile ? (await openSession(treeFile, runtime)).session : null;
     const c = this.folder.config;
@@ -308,195 +285,27 @@ export class CausalModel {
 
   /** Keeps these nodes of the last forward block (indices into its tokens); the rest become holes. */
   commit(nodes: readonly number[]): void {
-    if (this.inPlace) {
-      const base = this.inPlace.count;
+    const kv = this.inPlace;
+    if (kv instanceof DeviceKv) {
       const last = this.devicePaths?.[this.devicePaths.length - 1];
-      if (!last) this.inPlace.commit(nodes);
-      else if (nodes.every((n, j) => last[j] === n)) this.inPlace.commit(nodes.map((_, j) => j));
-      else this.inPlace.commitStale(nodes.map((n) => this.lastBlock[n]!));
+      if (!last) kv.commit(nodes);
+      else if (nodes.every((n, j) => last[j] === n)) kv.commit(nodes.map((_, j) => j));
+      else kv.commitStale(nodes.map((n) => this.lastBlock[n]!));
       this.devicePaths = null;
-      nodes.forEach((n, j) => {
-        this.seq.push(this.lastBlock[n]!);
-        this.slots.push(base + j);
-      });
-      this.lastBlock = [];
-      return;
-    }
-    let kept: number[];
-    if (this.pendingBatch) {
-      kept = this.commitPath(nodes);
+    } else if (kv) {
+      kv.commit(nodes);
     } else {
-      const start = this.cache.length - this.lastBlock.length;
-      kept = nodes.map((n) => start + n);
-      this.cache.keep(kept);
+      this.std!.commit(nodes);
     }
-    nodes.forEach((n, j) => {
-      this.seq.push(this.lastBlock[n]!);
-      this.slots.push(kept[j]!);
-    });
+    for (const n of nodes) this.seq.push(this.lastBlock[n]!);
     this.lastBlock = [];
-    this.compactIfNeeded();
-  }
-
-  private compactIfNeeded(): void {
-    // After compaction the valid slots are 0..count-1, in sequence order.
-    if (this.cache.maybeCompact()) this.slots = this.slots.map((_, i) => i);
-  }
-
-  private feedsFor(tokens: readonly number[], positions: number[], rows = 1): Record<string, ort.Tensor> {
-    const t = tokens.length / rows;
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [rows, t]),
-    };
-    if (this.hasPositions) feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(positions, (x) => BigInt(x)), [rows, t]);
-    return feeds;
-  }
-
-  private get hasPositions(): boolean {
-    return this.io.positions;
-  }
-
-  private async runBlock(tokens: readonly number[], par: readonly number[], dep: number[], tree: ort.InferenceSession | null): Promise<Logits> {
-    const c = this.cache;
-    const S = c.length;
-    const T = tokens.length;
-    const feeds = this.feedsFor(tokens, dep.map((d) => c.count + d));
-    if (tree) {
-      if (this.biasBuf.length < T * (S + T)) this.biasBuf = new Float32Array(Math.max(T * (S + T), 2 * this.biasBuf.length));
-      const bias = this.biasBuf.subarray(0, T * (S + T)).fill(MIN);
-      for (let i = 0; i < T; i++) {
-        const row = i * (S + T);
-        for (let j = 0; j < S; j++) if (c.isValid(j)) bias[row + j] = 0;
-        for (let j = i; j !== -1; j = par[j]!) bias[row + S + j] = 0;
-      }
-      feeds.attention_mask = new ort.Tensor('float32', bias, [1, 1, T, S + T]);
-    } else {
-      if (this.maskBuf.length < S + T) this.maskBuf = new BigInt64Array(Math.max(S + T, 2 * this.maskBuf.length));
-      const mask = this.maskBuf.subarray(0, S + T).fill(1n);
-      for (let j = 0; j < S; j++) if (!c.isValid(j)) mask[j] = 0n;
-      feeds.attention_mask = new ort.Tensor('int64', mask, [1, S + T]);
-    }
-    for (let l = 0; l < c.layers; l++) {
-      feeds[`past_key_values.${l}.key`] = c.key(l);
-      feeds[`past_key_values.${l}.value`] = c.value(l);
-    }
-    this.io.extra(feeds, S);
-    const out = await runOn(tree ?? this.standard, this.device, feeds);
-    const keys: ort.Tensor[] = [];
-    const values: ort.Tensor[] = [];
-    for (let l = 0; l < c.layers; l++) {
-      keys.push(out[`present.${l}.key`]!);
-      values.push(out[`present.${l}.value`]!);
-    }
-    c.append(keys, values, T);
-    this.lastBlock = tokens;
-    this.pendingBatch = null;
-    const logits = asFloat32(out.logits!);
-    return new Logits(logits.data as Float32Array, T, logits.dims[2]!);
-  }
-
-  /**
-   * Tree verification for graphs without tree attention: every root-to-leaf path is one row of a
-   * batch over a copy of the past. Works with any standard export; costs a copy of the cache.
-   */
-  private async runPaths(tokens: readonly number[], par: readonly number[]): Promise<Logits> {
-    if (this.device) return this.runPathsOnDevice(tokens, par);
-    const c = this.cache;
-    const rows = paths(par);
-    const B = rows.length;
-    const W = Math.max(...rows.map((r) => r.length));
-    const S = c.length;
-    const ids: number[] = [];
-    const pos: number[] = [];
-    const mask = new BigInt64Array(B * (S + W));
-    rows.forEach((r, b) => {
-      for (let j = 0; j < S; j++) mask[b * (S + W) + j] = c.isValid(j) ? 1n : 0n;
-      for (let j = 0; j < W; j++) {
-        ids.push(j < r.length ? tokens[r[j]!]! : tokens[r[0]!]!);
-        pos.push(c.count + j);
-        mask[b * (S + W) + S + j] = j < r.length ? 1n : 0n;
-      }
-    });
-    const feeds = this.feedsFor(ids, pos, B);
-    feeds.attention_mask = new ort.Tensor('int64', mask, [B, S + W]);
-    const tile = (t: ort.Tensor) => {
-      const src = t.data as Float32Array | Uint16Array;
-      const out = src instanceof Uint16Array ? new Uint16Array(src.length * B) : new Float32Array(src.length * B);
-      for (let b = 0; b < B; b++) out.set(src, b * src.length);
-      return new ort.Tensor(c.type, out, [B, ...t.dims.slice(1)]);
-    };
-    for (let l = 0; l < c.layers; l++) {
-      feeds[`past_key_values.${l}.key`] = tile(c.key(l));
-      feeds[`past_key_values.${l}.value`] = tile(c.value(l));
-    }
-    this.io.extra(feeds, S);
-    const out = await this.standard.run(feeds);
-    const outLogits = asFloat32(out.logits!);
-    const V = outLogits.dims[2]!;
-    const all = outLogits.data as Float32Array;
-    const logits = new Float32Array(tokens.length * V);
-    rows.forEach((r, b) => r.forEach((node, j) => logits.set(all.subarray((b * W + j) * V, (b * W + j + 1) * V), node * V)));
-    const keys: ort.Tensor[] = [];
-    const values: ort.Tensor[] = [];
-    for (let l = 0; l < c.layers; l++) {
-      keys.push(out[`present.${l}.key`]!);
-      values.push(out[`present.${l}.value`]!);
-    }
-    this.pendingBatch = { rows, keys, values, width: W };
-    this.lastBlock = tokens;
-    return new Logits(logits, tokens.length, V);
-  }
-
-  /**
-   * Tree verification without tree attention on a device, where the past cannot be tiled into a batch
-   * (it never comes back to the host): each root-to-leaf path runs as a chain after the committed
-   * tokens; its slots stay tentative, so later paths do not see them; commit keeps one path's slots.
-   */
-  private async runPathsOnDevice(tokens: readonly number[], par: readonly number[]): Promise<Logits> {
-    const rows = paths(par);
-    let V = 0;
-    let logits = new Float32Array(0);
-    const starts: number[] = [];
-    for (const r of rows) {
-      starts.push(this.cache.length);
-      const out = await this.runBlock(r.map((n) => tokens[n]!), r.map((_, j) => j - 1), r.map((_, j) => j), null);
-      if (!V) logits = new Float32Array(tokens.length * (V = out.vocab));
-      r.forEach((node, j) => logits.set(out.row(j), node * V));
-    }
-    this.pendingBatch = { rows, keys: [], values: [], width: 0, starts };
-    this.lastBlock = tokens;
-    return new Logits(logits, tokens.length, V);
-  }
-
-  private commitPath(nodes: readonly number[]): number[] {
-    const p = this.pendingBatch!;
-    this.pendingBatch = null;
-    const last = nodes[nodes.length - 1];
-    const b = last === undefined ? 0 : p.rows.findIndex((r) => r[nodes.length - 1] === last);
-    if (b < 0 || nodes.some((n, j) => p.rows[b]![j] !== n)) throw new RangeError('commit() after a batched tree must keep a root-to-node path');
-    const c = this.cache;
-    if (p.starts) {
-      const kept = nodes.map((_, j) => p.starts![b]! + j);
-      c.keep(kept);
-      return kept;
-    }
-    const rowOf = (t: ort.Tensor) => {
-      const data = t.data as Float32Array | Uint16Array;
-      const per = data.length / p.rows.length;
-      return new ort.Tensor(c.type, data.slice(b * per, (b + 1) * per), [1, ...t.dims.slice(1)]);
-    };
-    const start = c.length;
-    c.append(p.keys.map(rowOf), p.values.map(rowOf), p.width);
-    const kept = nodes.map((_, j) => start + j);
-    c.keep(kept);
-    return kept;
   }
 
   async dispose(): Promise<void> {
     this.inPlace?.dispose();
     this.cache.release();
-    await this.standard.release();
-    if (this.tree !== this.standard) await this.tree?.release();
+    await this.chain.release();
+    if (this.tree !== this.chain) await this.tree?.release();
   }
 }
 

@@ -18,7 +18,12 @@ export function liveDeviceTensors(): number {
   return live;
 }
 
-/** Bytes copied from a device session's outputs to the host so far (logits, hidden states). */
+/** A counter of bytes copied device -> host, kept by whoever runs the sessions (the engine's, per completion). */
+export interface ReadBack {
+  bytes: number;
+}
+
+/** Bytes copied from a device session's outputs to the host so far, in this process (logits, argmaxes, hidden states). */
 export function deviceReadBackBytes(): number {
   return readBack;
 }
@@ -33,15 +38,20 @@ export function release(t: ort.Tensor | undefined | null): void {
 
 /**
  * `session.run` that counts the device tensors it returns and, on a device session, the bytes of
- * host outputs (what the decoder reads back).
+ * host outputs (what the decoder reads back), in this process and in `counter` when given.
  */
-export async function runOn(session: ort.InferenceSession, device: boolean, feeds: Record<string, ort.Tensor>, fetches?: ort.InferenceSession.FetchesType): Promise<Record<string, ort.Tensor>> {
+export async function runOn(session: ort.InferenceSession, device: boolean, feeds: Record<string, ort.Tensor>, fetches?: ort.InferenceSession.FetchesType, counter?: ReadBack): Promise<Record<string, ort.Tensor>> {
   faultCheck(device);
   const out = (fetches ? await session.run(feeds, fetches) : await session.run(feeds)) as Record<string, ort.Tensor>;
   if (device) {
     for (const t of Object.values(out)) {
-      if (onDevice(t)) live++;
-      else readBack += (t.data as ArrayBufferView).byteLength;
+      if (onDevice(t)) {
+        live++;
+      } else {
+        const n = (t.data as ArrayBufferView).byteLength;
+        readBack += n;
+        if (counter) counter.bytes += n;
+      }
     }
   }
   return out;

@@ -20,7 +20,7 @@
 // on the host: holes stay masked until `retain` starts afresh past a quarter of holes, and
 // 'propagate-graph' defers its rows like 'propagate' (equal K/V, as the test above checks).
 import * as ort from 'onnxruntime-node';
-import { release, runOn } from './device';
+import { ReadBack, release, runOn } from './device';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HastenError } from '../errors';
@@ -112,6 +112,8 @@ export class LayeredModel {
   private seqSlots: number[] = [];
   /** The blocks' K/V stay on the device (see device.ts). */
   private device = false;
+  /** Counts bytes the device sessions copy to the host (the engine's counter). */
+  private readBack: ReadBack | undefined;
 
   private constructor(
     readonly folder: ModelFolder,
@@ -149,6 +151,7 @@ export class LayeredModel {
       checkIo(files, blocks, head, prop);
       const m = new LayeredModel(folder, embed, blocks, head, prop);
       m.device = device;
+      m.readBack = runtime.readBack;
       return m;
     } catch (err) {
       await Promise.all(opened.map((s) => s.release()));
@@ -234,7 +237,7 @@ export class LayeredModel {
 
   /** Input embeddings of `tokens`: [T, width]. */
   async embed(tokens: readonly number[]): Promise<Hidden> {
-    const out = await runOn(this.embedding, this.device, { input_ids: ids(tokens) });
+    const out = await runOn(this.embedding, this.device, { input_ids: ids(tokens) }, undefined, this.readBack);
     return new Hidden(out.hidden_states!.data as Float32Array, tokens.length, this.width);
   }
 
@@ -254,7 +257,7 @@ export class LayeredModel {
     const out = await runOn(this.blocks[l]!, this.device, {
       hidden_states: input.tensor(), attention_mask: this.bias(l, rowSlots), position_ids: ids(rowSlots.map((s) => this.pos[s]!)),
       past_key: this.keys[l]!, past_value: this.values[l]!,
-    });
+    }, undefined, this.readBack);
     this.stats.blockRuns++;
     this.stats.blockMs += performance.now() - t0;
     release(this.keys[l]);
@@ -283,7 +286,7 @@ export class LayeredModel {
   async logits(h: Hidden, rows?: readonly number[]): Promise<Logits> {
     const x = rows ? Hidden.concat(rows.map((r) => new Hidden(h.row(r), 1, h.width))) : h;
     const t0 = performance.now();
-    const out = await runOn(this.head, this.device, { hidden_states: x.tensor() });
+    const out = await runOn(this.head, this.device, { hidden_states: x.tensor() }, undefined, this.readBack);
     this.stats.headRuns++;
     this.stats.headMs += performance.now() - t0;
     const t = out.logits!;
@@ -340,7 +343,7 @@ export class LayeredModel {
 
   /** layered_kv_propagate itself: every layer's K/V ([1, kv_heads, T, head_dim]) from rows `h`. */
   async propagateKv(slots: readonly number[], h: Hidden): Promise<{ keys: ort.Tensor[]; values: ort.Tensor[] }> {
-    const out = await runOn(this.propagator, this.device, { hidden_states: h.tensor(), position_ids: ids(slots.map((s) => this.pos[s]!)) });
+    const out = await runOn(this.propagator, this.device, { hidden_states: h.tensor(), position_ids: ids(slots.map((s) => this.pos[s]!)) }, undefined, this.readBack);
     return { keys: this.blocks.map((_, l) => out[`key.${l}`]!), values: this.blocks.map((_, l) => out[`value.${l}`]!) };
   }
 

@@ -30,6 +30,31 @@ export function onnxOutputNames(file: string): string[] {
   }
 }
 
+/** GraphProto.node = 1; NodeProto.op_type = 4. */
+const GRAPH_NODE = 1;
+const NODE_OP_TYPE = 4;
+
+/** The op types of an ONNX file's top-level nodes, in order (read as `onnxOutputNames` reads outputs). */
+export function onnxOpTypes(file: string): string[] {
+  if (!fs.existsSync(file)) return [];
+  const fd = fs.openSync(file, 'r');
+  try {
+    const graph = findField(fd, 0, fs.fstatSync(fd).size, MODEL_GRAPH);
+    if (!graph) return [];
+    const ops: string[] = [];
+    forEachField(fd, graph.start, graph.end, (field, start, end) => {
+      if (field !== GRAPH_NODE) return;
+      const node = readAt(fd, start, end - start);
+      forEachFieldIn(node, (f, s, e) => {
+        if (f === NODE_OP_TYPE) ops.push(node.subarray(s, e).toString('utf8'));
+      });
+    });
+    return ops;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function readAt(fd: number, pos: number, n: number): Buffer {
   const b = Buffer.alloc(n);
   fs.readSync(fd, b, 0, n, pos);

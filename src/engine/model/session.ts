@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { HastenError } from '../errors';
 import { chooseProvider, hostProbeEnv, type ProviderChoice } from './adapter';
 import { autoContext, prefillShape } from './context';
+import type { ReadBack } from './device';
 import { onnxOutputNames } from './outputNames';
 
 export { autoContext };
@@ -24,6 +25,8 @@ export interface RuntimeOptions {
    * sessions fight over the cores (measured: 22 -> 42 ms), so spinning is turned off.
    */
   shared: boolean;
+  /** Bytes copied device -> host by this runtime's device sessions (the engine's counter, read per completion). */
+  readBack?: ReadBack;
   /** Told when a requested provider is unavailable and CPU is used instead. */
   onFallback?: (message: string) => void;
   /**

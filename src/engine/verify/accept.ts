@@ -63,12 +63,18 @@ export function verify(tree: DraftTree, targetAt: (node: number) => Float32Array
 
 /**
  * `verify` over logit rows: `rowAt(node)` is the target's logits after `node`, [vocab]. Greedy
- * verification of a deterministic draft needs only each row's argmax, so it skips building
- * one-hot distributions and residuals (two 8192-float arrays per node); the verdict is the same.
+ * verification of a deterministic draft needs only each row's argmax (`argmaxAt` when the caller
+ * has it without the row: a graph's argmax output), so it skips building one-hot distributions
+ * and residuals (two 8192-float arrays per node); the verdict is the same.
  */
-export function verifyRows(tree: DraftTree, rowAt: (node: number) => Float32Array, s: SamplingOptions, rand: () => number): Verdict {
-  if (isGreedy(s) && tree.probs.every((q) => q === null)) return verifyGreedy(tree, (node) => argmax(rowAt(node)), rand);
+export function verifyRows(tree: DraftTree, rowAt: (node: number) => Float32Array, s: SamplingOptions, rand: () => number, argmaxAt?: (node: number) => number): Verdict {
+  if (readsArgmaxOnly(tree, s)) return verifyGreedy(tree, argmaxAt ?? ((node) => argmax(rowAt(node))), rand);
   return verify(tree, (node) => distribution(rowAt(node), s), rand);
+}
+
+/** Whether verifying `tree` under `s` needs only each row's argmax (greedy, deterministic draft): what a forward pass must read back. */
+export function readsArgmaxOnly(tree: DraftTree, s: SamplingOptions): boolean {
+  return isGreedy(s) && tree.probs.every((q) => q === null);
 }
 
 /**

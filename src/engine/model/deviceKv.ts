@@ -1,0 +1,160 @@
+// The KV cache of a builder-made fast graph on a device (WebGPU): the graph's `gpu-buffer` present
+// outputs, fed back as the next run's past. GroupQueryAttention copies the past into the present on
+// the device and writes the block after it, so nothing crosses to the host but what the decoder
+// reads: the logits rows it asked for, or, for a greedy read, only each row's argmax (the graph's
+// `argmax` output, 8 bytes a row instead of 4 x vocab; the rows stay on the device, unfetched).
+//
+// onnxruntime-node cannot read a gpu-buffer tensor back (getData aborts the process in 1.30), so a
+// tree's kept nodes are not moved: those not already in place are `stale`, committed but rewritten by
+// prepending them to the next block (their K/V depend only on their prefix, so the rewrite is exact),
+// and their logits rows are not computed again. The host cache (inplace.ts) moves rows instead.
+import * as ort from 'onnxruntime-node';
+import { ReadBack, release, runOn } from './device';
+import { Logits } from './logits';
+
+const MIN = -3.4028234663852886e38;
+
+/** What a forward block brings back to the host: every kept logits row, or only each row's argmax. */
+export type Read = 'rows' | 'argmax';
+
+/** Whether a fast graph returns only argmaxes for a negative logits_to_keep (builder 3 on: it has the `argmax` output). */
+export function readsArgmax(session: ort.InferenceSession): boolean {
+  return session.outputNames.includes('argmax') && session.inputNames.includes('logits_to_keep');
+}
+
+/** A token tree: each node's parent (-1: the committed sequence) and depth. */
+export interface TreeShape {
+  parents: readonly number[];
+  depths: readonly number[];
+}
+
+export class DeviceKv {
+  private keys: ort.Tensor[];
+  private values: ort.Tensor[];
+  /** Committed tokens (the first `count` slots). */
+  count = 0;
+  /** Tokens of the last forward block, still tentative. */
+  private pending = 0;
+  /** Committed tokens (the last of `count`) whose K/V the next run rewrites. */
+  private stale: number[] = [];
+  private lastTokens: readonly number[] = [];
+  private biasBuf = new Float32Array(0);
+
+  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number, private readonly readBack?: ReadBack) {
+    // Zero host tensors of the whole context: the first run uploads them, later runs feed the device's presents.
+    const dims = [1, kvHeads, slots, headDim];
+    const zero = () => new ort.Tensor('float32', new Float32Array(kvHeads * slots * headDim), dims);
+    this.keys = Array.from({ length: layers }, zero);
+    this.values = Array.from({ length: layers }, zero);
+  }
+
+  reset(): void {
+    this.count = 0;
+    this.pending = 0;
+    this.stale = [];
+  }
+
+  /** Keeps the first n committed tokens. */
+  truncate(n: number): void {
+    const written = this.count - this.stale.length;
+    this.stale = n <= written ? [] : this.stale.slice(0, n - written);
+    this.count = Math.min(this.count, n);
+    this.pending = 0;
+  }
+
+  /** Releases the device buffers. */
+  dispose(): void {
+    for (const t of [...this.keys, ...this.values]) release(t);
+    this.keys = [];
+    this.values = [];
+  }
+
+  /**
+   * Runs a block after the committed tokens (stale ones first); the presents replace (and release)
+   * the past. Returns logits for the block's rows (`lastOnly`: its last), read as `read` asks.
+   */
+  async run(session: ort.InferenceSession, block: readonly number[], blockTree: TreeShape | null, o: { lastOnly?: boolean; read?: Read } = {}): Promise<Logits> {
+    const s = this.stale.length;
+    const tokens = s ? [...this.stale, ...block] : block;
+    const tree = blockTree && s
+      ? { parents: [...this.stale.map((_, i) => i - 1), ...blockTree.parents.map((p) => (p < 0 ? s - 1 : p + s))], depths: [...this.stale.map((_, i) => i), ...blockTree.depths.map((d) => d + s)] }
+      : blockTree;
+    const T = tokens.length;
+    const past = this.count - s;
+    const total = past + T;
+    if (total > this.slots) throw new RangeError(`device KV cache: ${total} slots needed, ${this.slots} allocated`);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, T]),
+      seqlens_k: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
+      total_sequence_length: new ort.Tensor('int32', Int32Array.of(total), []),
+    };
+    // Only the rows the decoder reads are computed past the last layer: the block's (not the stale prefix's), or its last.
+    const keep = o.lastOnly ? 1 : block.length;
+    // onnxruntime-node copies every output of a device session (it refuses a subset of them), so a
+    // greedy read asks the graph for no logits rows at all (a negative keep): only the argmaxes come back.
+    const argmaxOnly = o.read === 'argmax' && readsArgmax(session);
+    if (session.inputNames.includes('logits_to_keep')) feeds.logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(BigInt(argmaxOnly ? -keep : keep)), []);
+    if (tree) {
+      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(tree.depths, (d) => BigInt(past + d)), [1, T]);
+      feeds.attention_bias = new ort.Tensor('float32', this.treeBias(tree.parents, past), [1, 1, T, total]);
+    }
+    for (let l = 0; l < this.layers; l++) {
+      feeds[`past_key_values.${l}.key`] = this.keys[l]!;
+      feeds[`past_key_values.${l}.value`] = this.values[l]!;
+    }
+    const out = await runOn(session, true, feeds, undefined, this.readBack);
+    for (let l = 0; l < this.layers; l++) {
+      release(this.keys[l]);
+      release(this.values[l]);
+      this.keys[l] = out[`present.${l}.key`]!;
+      this.values[l] = out[`present.${l}.value`]!;
+    }
+    this.stale = [];
+    this.pending = block.length;
+    this.lastTokens = block;
+    if (argmaxOnly) {
+      // [1, rows]: without logits_to_keep every row came back; drop the stale prefix's.
+      const ids = out.argmax!.data as BigInt64Array;
+      const mine = Int32Array.from(ids.subarray(ids.length - keep), Number);
+      return new Logits(new Float32Array(0), block.length, 0, block.length - keep, mine);
+    }
+    const logits = out.logits!;
+    const V = logits.dims[2]!;
+    const rows = logits.dims[1]!;
+    const data = logits.data as Float32Array;
+    return new Logits(rows > keep ? data.subarray((rows - keep) * V) : data, block.length, V, block.length - keep);
+  }
+
+  /** [T, past + T]: 0 where node i may attend (the past, itself and its ancestors), MIN elsewhere. */
+  private treeBias(parents: readonly number[], past: number): Float32Array {
+    const T = parents.length;
+    const n = T * (past + T);
+    if (this.biasBuf.length < n) this.biasBuf = new Float32Array(Math.max(n, 2 * this.biasBuf.length));
+    const bias = this.biasBuf.subarray(0, n);
+    for (let i = 0; i < T; i++) {
+      const row = i * (past + T);
+      bias.fill(0, row, row + past);
+      bias.fill(MIN, row + past, row + past + T);
+      for (let j = i; j !== -1; j = parents[j]!) bias[row + past + j] = 0;
+    }
+    return bias;
+  }
+
+  /** Keeps these nodes of the last block (increasing indices into it) as the next committed tokens. */
+  commit(nodes: readonly number[]): void {
+    if (nodes.some((n, j) => n >= this.pending || (j > 0 && n <= nodes[j - 1]!))) {
+      throw new RangeError(`commit(): nodes ${nodes.join(',')} must be increasing indices into the last block of ${this.pending}`);
+    }
+    const firstMoved = nodes.findIndex((n, j) => n !== j);
+    if (firstMoved >= 0) this.stale = nodes.slice(firstMoved).map((n) => this.lastTokens[n]!);
+    this.count += nodes.length;
+    this.pending = 0;
+  }
+
+  /** Commits `tokens` (the tokens of the kept nodes) without their K/V in place; the next block rewrites them (see `stale`). */
+  commitStale(tokens: readonly number[]): void {
+    this.stale = [...this.stale, ...tokens];
+    this.count += tokens.length;
+    this.pending = 0;
+  }
+}
