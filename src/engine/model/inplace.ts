@@ -69,12 +69,12 @@ export class InPlaceKv {
     this.allocate(device ? slots : Math.min(slots, initial));
   }
 
-  /** (Re)allocates every buffer with `capacity` slots, keeping the committed rows. */
-  private allocate(capacity: number): void {
+  /** (Re)allocates every buffer with `capacity` slots, keeping the first `keep` rows (default: the committed ones). */
+  private allocate(capacity: number, keep = this.count): void {
     const hd = this.headDim;
     const grow = (old: Float32Array | undefined) => {
       const d = new Float32Array(this.kvHeads * capacity * hd);
-      if (old) for (let h = 0; h < this.kvHeads; h++) d.set(old.subarray(h * this.capacity * hd, (h * this.capacity + this.count) * hd), h * capacity * hd);
+      if (old) for (let h = 0; h < this.kvHeads; h++) d.set(old.subarray(h * this.capacity * hd, (h * this.capacity + keep) * hd), h * capacity * hd);
       return d;
     };
     this.keyData = Array.from({ length: this.layers }, (_, l) => grow(this.keyData[l]));
@@ -83,6 +83,11 @@ export class InPlaceKv {
     this.keys = this.keyData.map((d) => new ort.Tensor('float32', d, dims));
     this.values = this.valueData.map((d) => new ort.Tensor('float32', d, dims));
     this.capacity = capacity;
+  }
+
+  /** Makes room for `total` slots, to the next multiple of GROWTH, keeping the first `keep` (default: the committed tokens). */
+  private grow(total: number, keep = this.count): void {
+    if (total > this.capacity) this.allocate(Math.min(this.slots, Math.ceil(total / GROWTH) * GROWTH), keep);
   }
 
   /** Bytes held by the cache. */
@@ -125,8 +130,10 @@ export class InPlaceKv {
     const T = tokens.length;
     const total = this.count + T;
     if (total > this.slots) throw new RangeError(`in-place KV cache: ${total} slots needed, ${this.slots} allocated`);
-    if (total > this.capacity) this.allocate(Math.min(this.slots, Math.ceil(total / GROWTH) * GROWTH));
-    const logits = returnsRows(session) ? await this.runRows(session, tokens, tree, lastOnly) : await this.runShared(session, tokens, tree, lastOnly);
+    const rows = returnsRows(session);
+    // The CPU graph attends over every allocated slot (masked), so its buffers grow part by part (`block`).
+    if (!rows) this.grow(total);
+    const logits = rows ? await this.runRows(session, tokens, tree, lastOnly) : await this.runShared(session, tokens, tree, lastOnly);
     this.pending = T;
     return logits;
   }
@@ -153,6 +160,7 @@ export class InPlaceKv {
    */
   private async block(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, past: number, keep: number): Promise<Logits> {
     const S = tokens.length;
+    this.grow(past + S, past);
     const C = this.capacity;
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, S]),
