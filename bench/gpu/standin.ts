@@ -35,18 +35,13 @@ interface Point {
   promptTokens: number;
   prefillMs: number;
   decodeTokensPerSecond: number;
-  /** Device -> host bytes per generated token (logits rows); 0 on cpu. */
+  /** Device -> host bytes per generated token (argmaxes from a builder-3 graph, else logits rows); 0 on cpu. */
   readBackBytesPerToken: number;
   verify: { T: number; relative: number; medianMs: number }[];
   tokens: number[];
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const argmax = (row: Float32Array) => {
-  let best = 0;
-  for (let j = 1; j < row.length; j++) if (row[j]! > row[best]!) best = j;
-  return best;
-};
 
 async function builtAt(src: string, dtype: Dtype, contextLength: number): Promise<string> {
   const out = path.join(path.dirname(src), `${path.basename(src)}-${dtype}-gpu`);
@@ -68,16 +63,17 @@ async function measure(dir: string, dtype: Dtype, provider: Provider, promptLen:
     for (let i = 0; i < 3; i++) await model.forward([i + 1], null);
     model.reset();
     const t0 = performance.now();
-    let logits = await model.forward(prompt, null, undefined, { lastOnly: true });
+    // Greedy, as the decoders read it: only each row's argmax (a graph from builder 3 returns no rows then).
+    let logits = await model.forward(prompt, null, undefined, { lastOnly: true, read: 'argmax' });
     model.commit(prompt.map((_, i) => i));
     const t1 = performance.now();
-    let next = argmax(logits.row(prompt.length - 1));
+    let next = logits.argmax(prompt.length - 1);
     const tokens = [next];
     const read0 = deviceReadBackBytes();
     for (let i = 1; i < n; i++) {
-      logits = await model.forward([next], null);
+      logits = await model.forward([next], null, undefined, { read: 'argmax' });
       model.commit([0]);
-      next = argmax(logits.row(0));
+      next = logits.argmax(0);
       tokens.push(next);
     }
     const t2 = performance.now();
@@ -89,7 +85,7 @@ async function measure(dir: string, dtype: Dtype, provider: Provider, promptLen:
       for (let r = 0; r < 5; r++) {
         model.retain(base);
         const s = performance.now();
-        await model.forward(Array.from({ length: T }, (_, i) => tokens[i % tokens.length]!), null);
+        await model.forward(Array.from({ length: T }, (_, i) => tokens[i % tokens.length]!), null, undefined, { read: 'argmax' });
         ms.push(performance.now() - s);
       }
       verify.push({ T, medianMs: median(ms), relative: 0 });
