@@ -80,7 +80,7 @@ async function precisionBuild(dtype: Dtype): Promise<{ dir: string; seconds: num
 const i64 = (a: number[]) => new ort.Tensor('int64', BigInt64Array.from(a.map(BigInt)), [1, a.length]);
 
 /** Median kernels per decode step (profiler 'kernel_time' events inside each model_run after the prefill). */
-export async function kernelsPerStep(file: string, kind: 'standard' | 'fast', cfg: { layers: number; kvHeads: number; headDim: number; slots?: number }, steps = 8): Promise<number> {
+export async function kernelsPerStep(file: string, kind: 'standard' | 'fast' | 'cpu', cfg: { layers: number; kvHeads: number; headDim: number; slots?: number }, steps = 8): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-prof-'));
   const s = await ort.InferenceSession.create(file, { enableProfiling: true, profileFilePrefix: path.join(dir, 'p'), logSeverityLevel: 3, intraOpNumThreads: 1 });
   try {
@@ -95,6 +95,28 @@ export async function kernelsPerStep(file: string, kind: 'standard' | 'fast', cf
         const out = await s.run({ input_ids: i64(ids), attention_mask: i64(Array(total).fill(1)), position_ids: i64(ids.map((_, i) => total - ids.length + i)), ...past });
         past = {};
         for (let l = 0; l < cfg.layers; l++) for (const k of ['key', 'value']) past[`past_key_values.${l}.${k}`] = out[`present.${l}.${k}`]!;
+        ids = [400 + n];
+      }
+    } else if (kind === 'cpu') {
+      // The CPU graph: 128 slots read in place (what the engine allocates for this prompt), the block's rows written back.
+      const slots = 128;
+      const kv = Array.from({ length: 2 * cfg.layers }, () => new ort.Tensor('float32', new Float32Array(cfg.kvHeads * slots * cfg.headDim), [1, cfg.kvHeads, slots, cfg.headDim]));
+      let ids = prompt;
+      let past = 0;
+      for (let n = 0; n <= steps; n++) {
+        const S = ids.length;
+        const bias = new Float32Array(S * (slots + S)).fill(-3.4e38);
+        for (let i = 0; i < S; i++) {
+          bias.fill(0, i * (slots + S), i * (slots + S) + past);
+          bias.fill(0, i * (slots + S) + slots, i * (slots + S) + slots + i + 1);
+        }
+        const feeds: Record<string, ort.Tensor> = { input_ids: i64(ids), position_ids: i64(ids.map((_, i) => past + i)), attention_bias: new ort.Tensor('float32', bias, [1, 1, S, slots + S]), logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(1n), []) };
+        for (let l = 0; l < cfg.layers; l++) {
+          feeds[`past_key_values.${l}.key`] = kv[2 * l]!;
+          feeds[`past_key_values.${l}.value`] = kv[2 * l + 1]!;
+        }
+        await s.run(feeds);
+        past += S;
         ids = [400 + n];
       }
     } else {
@@ -188,10 +210,12 @@ export async function runGraphs(o: GraphsOptions): Promise<GraphsResult> {
   const shape = { layers: cfg.num_hidden_layers, kvHeads: cfg.num_key_value_heads, headDim: cfg.head_dim, slots: cfg.hasten.build.kvSlots };
   o.onProgress?.('kernels');
   const kernels: KernelCount[] = [];
-  const count = async (graph: string, file: string, kind: 'standard' | 'fast') => kernels.push({ graph, file: path.relative(ROOT, file), nodes: null, kernelsPerStep: await kernelsPerStep(file, kind, shape) });
+  const count = async (graph: string, file: string, kind: 'standard' | 'fast' | 'cpu') => kernels.push({ graph, file: path.relative(ROOT, file), nodes: null, kernelsPerStep: await kernelsPerStep(file, kind, shape) });
   if (torch) await count(BASE, path.join(torch, 'onnx', 'model.onnx'), 'standard');
   await count('builder standard (Optimum I/O)', path.join(TARGET, 'onnx', 'model.onnx'), 'standard');
   for (const d of ['fp16', 'fp32', 'int8', 'int4'] as const) await count(`builder fast ${d}`, path.join(dirs[d]!, 'onnx', 'model_fast.onnx'), 'fast');
+  // What the CPU runs: more kernels than the fast graph (its attention is plain ops), none of them copying the cache.
+  await count('builder CPU graph fp32', path.join(dirs.fp32!, 'onnx', 'model_fast_cpu.onnx'), 'cpu');
 
   const engines: Engine[] = [];
   const load = async (modelDir: string, graph?: 'standard') => {
