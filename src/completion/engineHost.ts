@@ -139,6 +139,10 @@ export class EngineHost {
     const old = this.current;
     this.current = engine;
     engine.onDidExit?.((e) => this.ended(engine, e));
+    // A device that fails mid-decode leaves the model on the cpu: the status bar says so, and why.
+    engine.onDidChangeProvider?.((c) => {
+      if (engine === this.current && this.state.kind === 'ready') this.setState({ ...this.state, provider: c.provider, providerReason: c.providerReason });
+    });
     const context = engine.target.contextLength;
     this.setState({ kind: 'ready', model: engine.target.folder.name, provider: engine.target.provider, ...(engine.providerReason ? { providerReason: engine.providerReason } : {}), draft: engine.draft?.folder.name ?? null, warnings, ...(context ? { context } : {}) });
     await old?.dispose();

@@ -52,6 +52,7 @@ function load(m: Extract<ToEngine, { type: 'load' }>): void {
   Engine.load({ ...m.options, log: (level, message) => post({ type: 'log', level, message }) }).then(
     (e) => {
       engine = e;
+      e.onDidChangeProvider((c) => post({ type: 'provider', ...c }));
       post({ type: 'loaded', info: { model: e.target.folder.name, provider: e.target.provider, providerReason: e.providerReason, draft: e.draft?.folder.name ?? null, available: e.available(), context: e.target.contextLength } });
     },
     (err: unknown) => post({ type: 'load-failed', error: toWire(err) }),

@@ -54,6 +54,8 @@ export interface EngineMemory {
 export type FromEngine =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'loaded'; info: EngineInfo }
+  /** The target's provider changed after load (a device failed mid-decode): the status bar shows it. */
+  | { type: 'provider'; provider: string; providerReason: string }
   | { type: 'load-failed'; error: WireError }
   /**
    * The whole trace comes with the last update only (cloning it at every step would grow with the

@@ -2,9 +2,9 @@
 // inference never blocks the extension host's event loop, and a native crash or an out-of-memory in
 // ONNX Runtime ends that process instead of the extension host (EngineHost restarts it).
 import { fork, type ChildProcess } from 'node:child_process';
-import { HastenError, type CompletionTrace, type CompletionUpdate, type EngineOptions, type Strategy } from '../engine';
+import { HastenError, type CompletionTrace, type CompletionUpdate, type EngineOptions, type ProviderChange, type Strategy } from '../engine';
 import type { CompletionRequest } from '../engine';
-import { Emitter, type Event } from './event';
+import { Emitter, type Disposable, type Event } from './event';
 import type { CursorContext } from './policy';
 import type { EngineInfo, EngineMemory, FromEngine, ToEngine, WireError } from './engineProtocol';
 
@@ -30,6 +30,8 @@ export interface LoadedEngine {
   readonly draft: { readonly folder: { readonly name: string } } | null;
   /** Fires once if the engine's process ends without being disposed (an engine in this thread never does). */
   readonly onDidExit?: Event<EngineExit>;
+  /** Fires when the target's provider changes after load (a device that failed mid-decode); `target` and `providerReason` say the new state. */
+  onDidChangeProvider?(listener: (e: ProviderChange) => void): Disposable;
 }
 
 /** One completion's wall time as the caller saw it and as the engine process spent it; the difference is the boundary's cost. */
@@ -91,9 +93,10 @@ export class ProcessEngine implements LoadedEngine {
   /** Fires after each completion that ends normally, with its time here and in the engine process. */
   readonly onDidTime: Event<CompletionTiming> = this.timed.event;
   readonly retrieval: LoadedEngine['retrieval'];
-  readonly target: LoadedEngine['target'];
+  target: LoadedEngine['target'];
   readonly draft: LoadedEngine['draft'];
-  readonly providerReason?: string;
+  providerReason?: string;
+  private readonly providerChanged = new Emitter<ProviderChange>();
 
   private constructor(private readonly child: ChildProcess, private readonly info: EngineInfo, private readonly stderr: () => string) {
     this.target = { folder: { name: info.model }, provider: info.provider, contextLength: info.context };
@@ -101,6 +104,11 @@ export class ProcessEngine implements LoadedEngine {
     this.draft = info.draft ? { folder: { name: info.draft } } : null;
     child.on('message', (m: FromEngine) => {
       if ('id' in m) this.listeners.get(m.id)?.(m);
+      else if (m.type === 'provider') {
+        this.target = { ...this.target, provider: m.provider };
+        this.providerReason = m.providerReason;
+        this.providerChanged.fire({ provider: m.provider, providerReason: m.providerReason });
+      }
     });
     child.once('exit', (code, signal) => this.ended({ code, signal, stderr: this.stderr() }));
     // A ChildProcess 'error' without a listener would throw in the extension host; the ones after a
@@ -116,6 +124,10 @@ export class ProcessEngine implements LoadedEngine {
    * Starts a process running `file` (dist/engineProcess.js; the .ts source in tests and benchmarks,
    * through tsx) and loads the engine in it; errors are the engine's own (HastenError with cause and fix).
    */
+  onDidChangeProvider(listener: (e: ProviderChange) => void): Disposable {
+    return this.providerChanged.event(listener);
+  }
+
   static load(o: EngineOptions, file: string, loadTimeoutMs = LOAD_TIMEOUT_MS): Promise<ProcessEngine> {
     const child = spawnEngine(file);
     let stderr = '';

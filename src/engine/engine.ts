@@ -81,10 +81,21 @@ export interface CompletionUpdate {
 
 let nextId = 1;
 
+/** The target's provider after a change, and why (`Engine.onDidChangeProvider`). */
+export interface ProviderChange {
+  provider: string;
+  providerReason: string;
+}
+
 export class Engine {
   readonly retrieval: RetrievalIndex;
   /** Why the target runs on its provider (auto's choice, the setting, or a fallback), for the status bar. */
   providerReason = '';
+  private readonly providerListeners = new Set<(e: ProviderChange) => void>();
+  /** The target's provider as last reported (a device that fails mid-decode leaves it on cpu). */
+  private reportedProvider = '';
+  /** The last fallback message (runtime.onFallback), for the reason shown after a mid-decode fallback. */
+  private lastFallback = '';
   private readonly auto = new AutoSelector();
   private readonly drafters = new Map<string, Drafter>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -128,6 +139,13 @@ export class Engine {
     log('info', `Loaded ${targetFolder.name} (${target.provider}, ${target.graph} graph${target.nativeTree ? ', tree attention' : ''})${draft ? ` with draft ${draft.folder.name}` : ''}.`);
     const engine = new Engine(target, draft, log, runtime, o.cmlmDir === undefined ? defaultCmlm(targetFolder.dir) : o.cmlmDir);
     engine.providerReason = target.provider === choice.provider ? `${runtime.provider === 'auto' ? 'auto: ' : ''}${choice.reason}` : `${choice.provider} failed to start; see Hasten: Show Log`;
+    engine.reportedProvider = target.provider;
+    // The models hold this runtime: a fallback while decoding is remembered for the reason shown.
+    const onFallback = runtime.onFallback!;
+    runtime.onFallback = (m) => {
+      engine.lastFallback = m;
+      onFallback(m);
+    };
     return engine;
   }
 
@@ -193,6 +211,7 @@ export class Engine {
       if (r.done) {
         Object.assign(live, { ...r.value, id: live.id, strategy: live.strategy });
         if (this.readBack.bytes > read0) live.deviceReadBytes = this.readBack.bytes - read0;
+        this.reportProvider();
         // Every lossless strategy's completions count, chosen by auto or not. Decode time only (prefill costs
         // every strategy the same and would swamp short completions), per step prompt lookup would have taken
         // on this completion, so that contexts of different difficulty compare (AutoSelector).
@@ -206,6 +225,25 @@ export class Engine {
       if (r.value.step) live.steps.push(r.value.step);
       yield { text, delta: r.value.delta, done: false, trace: live, ...(revised ? { revised } : {}) };
     }
+  }
+
+  /**
+   * Fires when the target's provider changes after load: a device that failed mid-decode (the
+   * completion finished on the cpu). The status bar shows the new provider and why.
+   */
+  onDidChangeProvider(listener: (e: ProviderChange) => void): { dispose(): void } {
+    this.providerListeners.add(listener);
+    return { dispose: () => this.providerListeners.delete(listener) };
+  }
+
+  private reportProvider(): void {
+    const now = this.target.provider;
+    if (now === this.reportedProvider) return;
+    const was = this.reportedProvider;
+    this.reportedProvider = now;
+    const cause = /failed while decoding \((.*)\); continuing/.exec(this.lastFallback)?.[1];
+    this.providerReason = `${was} failed while decoding${cause ? ` (${cause})` : ''}; the model runs on ${now} until it is reloaded`;
+    for (const l of [...this.providerListeners]) l({ provider: now, providerReason: this.providerReason });
   }
 
   /** Empties the KV caches, so the next request pays its full prefill (benchmarks compare like with like). */

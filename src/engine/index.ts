@@ -1,6 +1,6 @@
 // The engine's public surface. The VS Code glue and the CLI import from here only.
 export { Engine, DEFAULT_DECODE } from './engine';
-export type { EngineOptions, CompletionRequest, CompletionUpdate, DecodeSettings } from './engine';
+export type { EngineOptions, CompletionRequest, CompletionUpdate, DecodeSettings, ProviderChange } from './engine';
 export type { ContextChunk, CursorLine, PromptContext } from './prompt';
 export { onlyClosers } from './prompt';
 export { STRATEGIES, STRATEGY_IDS, isStrategy } from './strategies';

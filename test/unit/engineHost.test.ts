@@ -7,7 +7,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { readConfig } from '../../src/config';
 import { EngineHost, type HostState } from '../../src/completion/engineHost';
+import type { LoadedEngine } from '../../src/completion/processEngine';
 import type { Log } from '../../src/completion/service';
+import type { ProviderChange } from '../../src/engine';
+import { statusView } from '../../src/ui/status';
 
 const MODELS = path.join(__dirname, '..', '..', 'models');
 const cfg = readConfig({ get: <T>(_k: string, d: T) => d }).engine;
@@ -80,4 +83,34 @@ test('a newer load supersedes one still loading', { timeout: 120_000 }, async ()
   } finally {
     await host.dispose();
   }
+});
+
+test('a device that fails mid-decode: the host state, and so the status bar tooltip, shows the new provider and why', async () => {
+  let fire: ((e: ProviderChange) => void) | undefined;
+  const engine = {
+    target: { folder: { name: 'hasten-target' }, provider: 'webgpu', contextLength: 1024 },
+    providerReason: 'auto: a hardware GPU with a Vulkan driver',
+    draft: null,
+    retrieval: { update: async () => {}, remove: () => {} },
+    complete: () => { throw new Error('not used'); },
+    reset: async () => {},
+    available: () => [],
+    dispose: async () => {},
+    onDidChangeProvider(listener: (e: ProviderChange) => void) {
+      fire = listener;
+      return { dispose: () => (fire = undefined) };
+    },
+  } satisfies LoadedEngine;
+  const host = new EngineHost(MODELS, recordingLog(), async () => engine, { reloadQuietMs: null });
+  await host.load(cfg);
+  assert.equal(host.status.kind === 'ready' && host.status.provider, 'webgpu');
+  const reason = 'webgpu failed while decoding (device lost); the model runs on cpu until it is reloaded';
+  fire!({ provider: 'cpu', providerReason: reason });
+  const s = host.status as Extract<HostState, { kind: 'ready' }>;
+  assert.deepEqual([s.provider, s.providerReason], ['cpu', reason]);
+  const tip = statusView({ kind: 'ready', model: s.model, provider: s.provider, providerReason: s.providerReason, draft: s.draft, warnings: s.warnings }).tooltip;
+  assert.match(tip, /on cpu/);
+  assert.match(tip, /Execution provider cpu: webgpu failed while decoding \(device lost\)/);
+  assert.doesNotMatch(tip, /on webgpu/);
+  await host.dispose();
 });

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { CompletionTrace, Engine, Strategy } from '../../src/engine';
+import { CompletionTrace, Engine, ProviderChange, Strategy } from '../../src/engine';
 import { failDeviceRunForTests, liveDeviceTensors } from '../../src/engine/model/device';
 import { loadWorkloads } from '../../bench/workloads';
 
@@ -113,12 +113,12 @@ describe('the engine on WebGPU against the CPU', async () => {
     }
   });
 
-  test('device tensors: a constant set over 24 completions (the KV caches), none left after dispose', { skip }, async () => {
+  test('device tensors with the layered graphs too: a constant set over 12 completions (the KV caches), none left after dispose (200 completions: webgpu-readback.test.ts)', { skip }, async () => {
     const before = liveDeviceTensors();
     const e = await Engine.load({ modelDir: target, runtime: { provider: 'webgpu', threads: 1 } });
     const strategies: Strategy[] = ['autoregressive', 'token-tree', 'self-speculation', 'lookahead'];
     const counts: number[] = [];
-    for (let i = 0; i < 24; i++) {
+    for (let i = 0; i < 12; i++) {
       const it = items[i % items.length]!;
       await complete(e, it.prefix.slice(0, it.prefix.length - (i % 5)), it.suffix, strategies[i % strategies.length]!, 3);
       counts.push(liveDeviceTensors() - before);
@@ -140,10 +140,15 @@ describe('the engine on WebGPU against the CPU', async () => {
       const it = items.find((i) => i.id.startsWith('mid-line'))!;
       const want = await complete(cpu, it.prefix, it.suffix, 'autoregressive');
       assert.ok(want.output.length > 4, `${it.id}: ${want.output.length} tokens on the cpu`);
+      const changes: ProviderChange[] = [];
+      e.onDidChangeProvider((c) => changes.push(c));
       failDeviceRunForTests(4); // the prefill and two steps run on the device, the third step fails
       const got = await complete(e, it.prefix, it.suffix, 'autoregressive');
       assert.deepEqual(got.output, want.output);
       assert.equal(e.target.provider, 'cpu');
+      // What the status bar's tooltip shows from then on (engineHost.test.ts: the host passes it on).
+      assert.deepEqual(changes.map((c) => c.provider), ['cpu']);
+      assert.match(e.providerReason, /^webgpu failed while decoding \(WebGPU device lost \(injected by a test\)\); the model runs on cpu until it is reloaded$/);
       assert.ok(logs.some((l) => /^warn: Execution provider "webgpu" failed while decoding \(WebGPU device lost.*continuing on cpu/.test(l)), logs.join('\n'));
       // The next completion runs on the cpu from the start.
       assert.deepEqual((await complete(e, it.prefix, it.suffix, 'autoregressive')).output, want.output);
