@@ -1,6 +1,7 @@
 // Download throughput from the loopback fake hub: Hasten's downloader (metadata, redirect to the
-// CDN, write, sha256) against curl fetching the same file (following the same redirect, no
-// checksum), interleaved; then a download dropped half-way and resumed, counting the bytes the
+// CDN, write, sha256), also with Node's default body high-water mark, against curl fetching the same
+// file (following the same redirect, no checksum) and curl followed by sha256sum, interleaved, with
+// the client's CPU seconds; then a download dropped half-way and resumed, counting the bytes the
 // resumed response carries. The hub runs in a child process, so it never shares a thread with the
 // downloader it serves. Usage: npx tsx bench/hubThroughput.ts [--mb 256] [--runs 3]
 import { execFile, fork } from 'node:child_process';
@@ -53,26 +54,43 @@ async function main(): Promise<void> {
   };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-hubbench-'));
   const url = `${hub.url}/${repo}/resolve/main/${file}`;
-  const ours: number[] = [];
-  const curl: number[] = [];
-  try {
-    for (let r = 0; r < runs; r++) {
+  // Hasten's downloader with the body's high-water mark it uses and with Node's default (16 KiB), curl, and curl then
+  // sha256sum (the check Hasten's downloader makes). MB/s and CPU seconds of the client (this process, worker included;
+  // curl and sha256sum as /usr/bin/time reports them); the hub runs in its own process.
+  const systems = ['hasten', 'hasten, 16 KiB body mark', 'curl -L', 'curl -L + sha256sum'] as const;
+  const rate: Record<string, number[]> = Object.fromEntries(systems.map((k) => [k, []]));
+  const cpu: Record<string, number[]> = Object.fromEntries(systems.map((k) => [k, []]));
+  const timed = async (cmd: string, args: string[]) => {
+    const { stderr } = await promisify(execFile)('/usr/bin/time', ['-f', '%U %S', cmd, ...args]);
+    const [u, s] = stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
+    return u! + s!;
+  };
+  const run = async (system: (typeof systems)[number], r: number) => {
+    const t = performance.now();
+    if (system.startsWith('hasten')) {
       const cacheDir = path.join(tmp, `c${r}`);
-      let t = performance.now();
-      await downloadFile(file, { repo, endpoint: hub.url, cacheDir, offline: false });
-      ours.push(size / 1e6 / ((performance.now() - t) / 1000));
+      const c0 = process.cpuUsage();
+      await downloadFile(file, { repo, endpoint: hub.url, cacheDir, offline: false, ...(system === 'hasten' ? {} : { bodyHighWaterMark: 16 << 10 }) });
+      const c = process.cpuUsage(c0);
+      cpu[system]!.push((c.user + c.system) / 1e6);
+      rate[system]!.push(size / 1e6 / ((performance.now() - t) / 1000));
       fs.rmSync(cacheDir, { recursive: true, force: true });
-      t = performance.now();
-      // Async: the fake hub serves from this process.
-      await promisify(execFile)('curl', ['-sSfL', '-o', path.join(tmp, 'curl.bin'), url]);
-      curl.push(size / 1e6 / ((performance.now() - t) / 1000));
-      fs.rmSync(path.join(tmp, 'curl.bin'));
+      return;
     }
+    const out = path.join(tmp, 'curl.bin');
+    let sec = await timed('curl', ['-sSfL', '-o', out, url]);
+    if (system === 'curl -L + sha256sum') sec += await timed('sha256sum', [out]);
+    rate[system]!.push(size / 1e6 / ((performance.now() - t) / 1000));
+    cpu[system]!.push(sec);
+    fs.rmSync(out);
+  };
+  try {
+    for (let r = 0; r < runs; r++) for (const system of r % 2 ? [...systems].reverse() : systems) await run(system, r);
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    console.log(`file ${mb} MiB, ${runs} runs interleaved, median MB/s`);
-    console.log(`hasten downloader (incl. sha256): ${median(ours).toFixed(0)} MB/s  [${ours.map((x) => x.toFixed(0)).join(', ')}]`);
-    console.log(`curl -L:                          ${median(curl).toFixed(0)} MB/s  [${curl.map((x) => x.toFixed(0)).join(', ')}]`);
-    console.log(`ratio: ${(median(ours) / median(curl)).toFixed(2)}x`);
+    console.log(`file ${mb} MiB, ${runs} runs interleaved (order reversed on odd runs), median MB/s and client CPU seconds; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs`);
+    for (const k of systems) console.log(`${k.padEnd(26)} ${median(rate[k]!).toFixed(0).padStart(5)} MB/s  [${rate[k]!.map((x) => x.toFixed(0)).join(', ')}]  CPU ${median(cpu[k]!).toFixed(2)} s`);
+    const ratio = (a: string, b: string) => (median(rate[a]!) / median(rate[b]!)).toFixed(2);
+    console.log(`ratio hasten / curl: ${ratio('hasten', 'curl -L')}x; hasten / curl + sha256sum: ${ratio('hasten', 'curl -L + sha256sum')}x; 16 KiB mark / curl: ${ratio('hasten, 16 KiB body mark', 'curl -L')}x`);
 
     const cacheDir = path.join(tmp, 'resume');
     hub.fault(repo, file, { dropAt: Math.floor(size / 2) });

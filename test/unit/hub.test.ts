@@ -12,6 +12,7 @@ import {
   ChecksumError, DiskFullError, downloadFile, DownloadOptions, downloadFiles, EntryNotFoundError, GatedRepoError, HubError,
   defaultToken, HubHttpError, hubCacheDir, OfflineError, RepoCache, RepoNotFoundError, resolveEndpoint,
 } from '../../src/engine/hub';
+import { BODY_HIGH_WATER_MARK, resolveUrl, streamGet } from '../../src/engine/hub/http';
 import { FakeHub, FakeRepo, startFakeHub, tinyCheckpointRepos } from './helpers/fakeHub';
 
 const QWEN = 'fake-org/tiny-qwen2';
@@ -216,6 +217,20 @@ describe('hub download: resume, checksum, cancellation', () => {
     assert.equal(total, CHECKPOINT.reduce((s, f) => s + sizeOf(QWEN, f), 0));
     assert.equal(seen.at(-1), total);
     assert.ok(seen.every((v, i) => i === 0 || v >= seen[i - 1]!));
+  });
+});
+
+describe('hub download: the body stream', () => {
+  test('a body buffers up to BODY_HIGH_WATER_MARK before its socket pauses (Node\'s 16 KiB default stopped and restarted reading every 64 KiB read), or the mark asked for', async () => {
+    const url = resolveUrl(hub.url, QWEN, 'main', 'config.json');
+    const ctx = { endpoint: hub.url, repo: QWEN, revision: 'main', file: 'config.json' };
+    for (const [mark, want] of [[undefined, BODY_HIGH_WATER_MARK], [16 << 10, 16 << 10]] as const) {
+      const res = await streamGet(url, { ...ctx, ...(mark ? { bodyHighWaterMark: mark } : {}) }, {}, new AbortController().signal);
+      assert.equal(res.status, 200);
+      assert.equal((res.body as unknown as { readableHighWaterMark: number }).readableHighWaterMark, want);
+      res.discard();
+    }
+    assert.ok(BODY_HIGH_WATER_MARK >= 64 << 10, 'at least one socket read');
   });
 });
 

@@ -31,6 +31,8 @@ export interface DownloadOptions {
   stallMs?: number;
   /** Per request, until headers arrive (default 10 s). */
   timeoutMs?: number;
+  /** Bytes a response body may buffer before the socket is paused (default BODY_HIGH_WATER_MARK; bench/hubThroughput.ts compares). */
+  bodyHighWaterMark?: number;
   /** Cache only, no network (default: HF_HUB_OFFLINE). */
   offline?: boolean;
   /** Free bytes in a folder (default fs.statfs); for tests. */
@@ -123,7 +125,7 @@ export async function downloadFiles(files: readonly string[], o: DownloadOptions
 }
 
 function contextOf(o: DownloadOptions): RequestContext & { revision: string } {
-  return { endpoint: o.endpoint ?? resolveEndpoint(undefined), repo: o.repo, revision: o.revision ?? 'main', file: '', token: o.token, signal: o.signal, fetch: o.fetch, timeoutMs: o.timeoutMs };
+  return { endpoint: o.endpoint ?? resolveEndpoint(undefined), repo: o.repo, revision: o.revision ?? 'main', file: '', token: o.token, signal: o.signal, fetch: o.fetch, timeoutMs: o.timeoutMs, ...(o.bodyHighWaterMark ? { bodyHighWaterMark: o.bodyHighWaterMark } : {}) };
 }
 
 function offline(o: DownloadOptions): boolean {

@@ -28,7 +28,17 @@ export interface RequestContext {
   fetch?: FetchFn;
   /** Per request, until the response headers (default 10 s, as huggingface_hub). */
   timeoutMs?: number;
+  /** Bytes a streamed body may buffer before its socket is paused (default BODY_HIGH_WATER_MARK). */
+  bodyHighWaterMark?: number;
 }
+
+/**
+ * A streamed body's high-water mark. Node's default (16 KiB, the socket's) is below the 64 KiB a socket
+ * read delivers, so every read paused the socket and the next read of the body resumed it (a stop and
+ * a start of reading per chunk); the download loop drains the body at once, so a larger mark only
+ * lets reads continue while it is busy.
+ */
+export const BODY_HIGH_WATER_MARK = 1 << 20;
 
 /** A dropped connection, a timeout or a stall: worth retrying, and resuming. */
 export class TransientError extends Error {
@@ -116,7 +126,9 @@ export function streamGet(url: string, c: RequestContext, headers: Record<string
       else if (signal.aborted) reject(signal.reason instanceof Error ? signal.reason : new TransientError('stalled'));
       else reject(err instanceof TransientError ? err : networkError(err, url));
     };
-    const req = mod.request(url, { method: 'GET', headers, signal }, (res) => {
+    // highWaterMark: a request option since Node 20 (the body's mark), not yet in @types/node's RequestOptions.
+    const options: http.RequestOptions & { highWaterMark: number } = { method: 'GET', headers, signal, highWaterMark: c.bodyHighWaterMark ?? BODY_HIGH_WATER_MARK };
+    const req = mod.request(url, options, (res) => {
       clearTimeout(timer);
       const h = new Headers();
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
