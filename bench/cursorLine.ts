@@ -1,7 +1,7 @@
 // What hasten.context.cursorLine does to suggestions: the held-out workloads' cursors (line starts and
 // mid-line), completed greedily to the end of the line with the cursor line's text at the prefix's end
 // ('prefix') and after the middle token ('middle'), on one model; counts first lines equal to the truth's
-// and the mean chrF against it, and how often the two layouts give the same line.
+// and the mean chrF against it, empty lines (no ghost text), and how often the two layouts give the same line.
 //   npx tsx bench/cursorLine.ts [--model models/hasten-target] [--limit 40] [--threads 1]
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
       const items = loadWorkloads([kind], Number(v.limit));
       const exact = { prefix: 0, middle: 0 };
       const score = { prefix: 0, middle: 0 };
+      const empty = { prefix: 0, middle: 0 };
       let same = 0;
       for (const it of items) {
         const truth = it.truth.split('\n')[0]!;
@@ -31,11 +32,12 @@ async function main(): Promise<void> {
           lines[cursorLine] = line;
           if (line.trim() === truth.trim()) exact[cursorLine]++;
           score[cursorLine] += chrF(line, truth);
+          if (line.trim() === '') empty[cursorLine]++;
         }
         if (lines.prefix === lines.middle) same++;
       }
       const n = items.length;
-      console.log(`${kind} (${n} cursors): first line equal to the truth's: prefix ${exact.prefix}, middle ${exact.middle}; mean chrF: prefix ${(score.prefix / n).toFixed(3)}, middle ${(score.middle / n).toFixed(3)}; same line in both layouts: ${same}`);
+      console.log(`${kind} (${n} cursors): first line equal to the truth's: prefix ${exact.prefix}, middle ${exact.middle}; mean chrF: prefix ${(score.prefix / n).toFixed(3)}, middle ${(score.middle / n).toFixed(3)}; empty: prefix ${empty.prefix}, middle ${empty.middle}; same line in both layouts: ${same}`);
     }
   } finally {
     await engine.dispose();
