@@ -131,7 +131,7 @@ export class InPlaceKv {
     const total = this.count + T;
     if (total > this.slots) throw new RangeError(`in-place KV cache: ${total} slots needed, ${this.slots} allocated`);
     const rows = returnsRows(session);
-    // The CPU graph attends over every allocated slot (masked), so its buffers grow part by part (`block`).
+    // The CPU graph is given only the slots that hold rows, so its buffers are sized part by part (`block`).
     if (!rows) this.grow(total);
     const logits = rows ? await this.runRows(session, tokens, tree, lastOnly) : await this.runShared(session, tokens, tree, lastOnly);
     this.pending = T;
@@ -160,24 +160,30 @@ export class InPlaceKv {
    */
   private async block(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, past: number, keep: number): Promise<Logits> {
     const S = tokens.length;
-    this.grow(past + S, past);
-    const C = this.capacity;
+    // The graph attends over every slot it is given (masked past the committed ones): give it the buffer only
+    // when it holds rows, sized to them (GROWTH steps; a buffer left large by a longer request is cut down).
+    const fit = Math.max(GROWTH, Math.ceil(past / GROWTH) * GROWTH);
+    if (this.capacity > fit + 2 * GROWTH) this.allocate(fit, past);
+    const C = past === 0 ? 0 : this.capacity;
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, S]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (_, i) => BigInt(past + (tree ? tree.depths[i]! : i))), [1, S]),
-      attention_bias: new ort.Tensor('float32', this.blockBias(tree?.parents ?? null, S, past), [1, 1, S, C + S]),
+      attention_bias: new ort.Tensor('float32', this.blockBias(tree?.parents ?? null, S, past, C), [1, 1, S, C + S]),
       logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []),
     };
+    const empty = C === 0 ? new ort.Tensor('float32', new Float32Array(0), [1, this.kvHeads, 0, this.headDim]) : null;
     for (let l = 0; l < this.layers; l++) {
-      feeds[`past_key_values.${l}.key`] = this.keys[l]!;
-      feeds[`past_key_values.${l}.value`] = this.values[l]!;
+      feeds[`past_key_values.${l}.key`] = empty ?? this.keys[l]!;
+      feeds[`past_key_values.${l}.value`] = empty ?? this.values[l]!;
     }
     const out = await session.run(feeds);
+    this.grow(past + S, past);
     const hd = this.headDim;
+    const W = this.capacity;
     for (let l = 0; l < this.layers; l++) {
       for (const [dst, name] of [[this.keyData[l]!, `new.${l}.key`], [this.valueData[l]!, `new.${l}.value`]] as const) {
         const rows = out[name]!.data as Float32Array; // [1, kvHeads, S, headDim]
-        for (let h = 0; h < this.kvHeads; h++) dst.set(rows.subarray(h * S * hd, (h + 1) * S * hd), (h * C + past) * hd);
+        for (let h = 0; h < this.kvHeads; h++) dst.set(rows.subarray(h * S * hd, (h + 1) * S * hd), (h * W + past) * hd);
       }
     }
     const logits = out.logits!;
@@ -188,8 +194,7 @@ export class InPlaceKv {
    * [S, C + S] for the CPU graph: slot j < past and the block's own nodes that node i may attend (its
    * ancestors and itself; in a chain, the nodes before it) are 0, the rest MIN.
    */
-  private blockBias(parents: readonly number[] | null, S: number, past: number): Float32Array {
-    const C = this.capacity;
+  private blockBias(parents: readonly number[] | null, S: number, past: number, C: number): Float32Array {
     const n = S * (C + S);
     if (this.biasBuf.length < n) this.biasBuf = new Float32Array(Math.max(n, 2 * this.biasBuf.length));
     const bias = this.biasBuf.subarray(0, n);
