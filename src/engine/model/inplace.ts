@@ -13,14 +13,8 @@
 // Either way the buffers grow in steps of GROWTH slots, so what is allocated (and what the CPU
 // graph attends over, masked) stays close to the tokens really held.
 //
-// On a device (WebGPU) the cache is the graph's `gpu-buffer` outputs, fed back as the next run's past:
-// GroupQueryAttention copies the past into the present on the device and writes the block after it,
-// so nothing crosses to the host but the logits. onnxruntime-node cannot read a gpu-buffer tensor back
-// (getData aborts the process in 1.30), so a tree's kept nodes are not moved: those not already in
-// place are `stale`, committed but rewritten by prepending them to the next block (their K/V depend
-// only on their prefix, so the rewrite is exact), and their logits rows are not computed again.
+// On a device (WebGPU) the cache lives in deviceKv.ts.
 import * as ort from 'onnxruntime-node';
-import { release, runOn } from './device';
 import { Logits } from './logits';
 
 const MIN = -3.4028234663852886e38;
@@ -60,13 +54,9 @@ export class InPlaceKv {
   /** Tokens of the last forward block, still tentative. */
   private pending = 0;
   private biasBuf = new Float32Array(0);
-  /** Device only: committed tokens (the last of `count`) whose K/V the next run rewrites. */
-  private stale: number[] = [];
-  private lastTokens: readonly number[] = [];
 
-  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number, initial = INITIAL_SLOTS, readonly device = false) {
-    // On a device the whole cache is allocated at once: there is no per-step copy for growth to shrink.
-    this.allocate(device ? slots : Math.min(slots, initial));
+  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number, initial = INITIAL_SLOTS) {
+    this.allocate(Math.min(slots, initial));
   }
 
   /** (Re)allocates every buffer with `capacity` slots, keeping the first `keep` rows (default: the committed ones). */
@@ -98,22 +88,20 @@ export class InPlaceKv {
   reset(): void {
     this.count = 0;
     this.pending = 0;
-    this.stale = [];
   }
 
   /** Keeps the first n committed tokens. */
   truncate(n: number): void {
-    const written = this.count - this.stale.length;
-    this.stale = n <= written ? [] : this.stale.slice(0, n - written);
     this.count = Math.min(this.count, n);
     this.pending = 0;
   }
 
-  /** Releases the device buffers (a host cache is left to the garbage collector). */
+  /** Drops the buffers (the garbage collector frees them). */
   dispose(): void {
-    for (const t of [...this.keys, ...this.values]) release(t);
     this.keys = [];
     this.values = [];
+    this.keyData = [];
+    this.valueData = [];
   }
 
   /** Free slots after the committed tokens. */
@@ -126,7 +114,6 @@ export class InPlaceKv {
    * committed sequence) and depth; null is a chain. Returns logits [T, vocab].
    */
   async run(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly = false): Promise<Logits> {
-    if (this.device) return this.runDevice(session, tokens, tree, lastOnly);
     const T = tokens.length;
     const total = this.count + T;
     if (total > this.slots) throw new RangeError(`in-place KV cache: ${total} slots needed, ${this.slots} allocated`);
@@ -239,54 +226,6 @@ export class InPlaceKv {
     return new Logits(logits.data as Float32Array, T, logits.dims[2]!, T - keep);
   }
 
-  /** `run` on a device: stale tokens first, then the block; presents replace (and release) the past. */
-  private async runDevice(session: ort.InferenceSession, block: readonly number[], blockTree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly: boolean): Promise<Logits> {
-    const s = this.stale.length;
-    const tokens = s ? [...this.stale, ...block] : block;
-    const tree = blockTree && s
-      ? { parents: [...this.stale.map((_, i) => i - 1), ...blockTree.parents.map((p) => (p < 0 ? s - 1 : p + s))], depths: [...this.stale.map((_, i) => i), ...blockTree.depths.map((d) => d + s)] }
-      : blockTree;
-    const T = tokens.length;
-    const past = this.count - s;
-    const total = past + T;
-    if (total > this.slots) throw new RangeError(`in-place KV cache: ${total} slots needed, ${this.slots} allocated`);
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, T]),
-      seqlens_k: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
-      total_sequence_length: new ort.Tensor('int32', Int32Array.of(total), []),
-    };
-    // Only the rows the decoder reads come back: the block's (not the stale prefix's), or its last.
-    const canKeep = takesKeep(session);
-    const keep = lastOnly ? 1 : block.length;
-    if (canKeep) feeds.logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
-    if (tree) {
-      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(tree.depths, (d) => BigInt(past + d)), [1, T]);
-      feeds.attention_bias = new ort.Tensor('float32', this.treeBias(tree.parents, past), [1, 1, T, total]);
-    }
-    for (let l = 0; l < this.layers; l++) {
-      feeds[`past_key_values.${l}.key`] = this.keys[l]!;
-      feeds[`past_key_values.${l}.value`] = this.values[l]!;
-    }
-    const out = await runOn(session, true, feeds);
-    for (let l = 0; l < this.layers; l++) {
-      release(this.keys[l]);
-      release(this.values[l]);
-      this.keys[l] = out[`present.${l}.key`]!;
-      this.values[l] = out[`present.${l}.value`]!;
-    }
-    this.keyData = [];
-    this.valueData = [];
-    this.stale = [];
-    this.pending = block.length;
-    this.lastTokens = block;
-    const logits = out.logits!;
-    const V = logits.dims[2]!;
-    const rows = logits.dims[1]!;
-    const data = logits.data as Float32Array;
-    // Without logits_to_keep every row came back: drop the stale prefix's.
-    return new Logits(rows > keep ? data.subarray((rows - keep) * V) : data, block.length, V, block.length - keep);
-  }
-
   /** [T, past + T]: 0 where node i may attend (the past, itself and its ancestors), MIN elsewhere. */
   private treeBias(parents: readonly number[], past: number): Float32Array {
     const T = parents.length;
@@ -307,13 +246,6 @@ export class InPlaceKv {
     if (nodes.some((n, j) => n >= this.pending || (j > 0 && n <= nodes[j - 1]!))) {
       throw new RangeError(`commit(): nodes ${nodes.join(',')} must be increasing indices into the last block of ${this.pending}`);
     }
-    if (this.device) {
-      const inPlace = nodes.findIndex((n, j) => n !== j);
-      if (inPlace >= 0) this.stale = nodes.slice(inPlace).map((n) => this.lastTokens[n]!);
-      this.count += nodes.length;
-      this.pending = 0;
-      return;
-    }
     const base = this.count;
     const hd = this.headDim;
     nodes.forEach((n, j) => {
@@ -333,20 +265,8 @@ export class InPlaceKv {
     this.pending = 0;
   }
 
-  /**
-   * Device only: commits `tokens` (the tokens of the kept nodes) without their K/V in place; the next
-   * block rewrites them (see `stale`).
-   */
-  commitStale(tokens: readonly number[]): void {
-    if (!this.device) throw new Error('commitStale() is for a device cache');
-    this.stale = [...this.stale, ...tokens];
-    this.count += tokens.length;
-    this.pending = 0;
-  }
-
   /** Layer l's committed K or V rows as a fresh [1, kvHeads, count, headDim] array (tests, measurements). */
   committed(l: number, which: 'key' | 'value'): Float32Array {
-    if (this.device) throw new Error('committed(): a device cache cannot be read back from Node (onnxruntime-node 1.30 aborts on getData of a gpu-buffer tensor)');
     const src = which === 'key' ? this.keyData[l]! : this.valueData[l]!;
     const hd = this.headDim;
     const out = new Float32Array(this.kvHeads * this.count * hd);
