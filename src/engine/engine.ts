@@ -183,7 +183,12 @@ export class Engine {
   complete(req: CompletionRequest): AsyncIterable<CompletionUpdate> {
     const channel = new Channel<CompletionUpdate>();
     const job = this.queue.then(async () => {
-      for await (const u of this.run(req)) channel.push(u);
+      try {
+        for await (const u of this.run(req)) channel.push(u);
+      } finally {
+        // A device that failed in this completion (finished, aborted or failed) left the model on the cpu.
+        this.reportProvider();
+      }
     });
     this.queue = job.then(
       () => channel.close(),
@@ -211,7 +216,6 @@ export class Engine {
       if (r.done) {
         Object.assign(live, { ...r.value, id: live.id, strategy: live.strategy });
         if (this.readBack.bytes > read0) live.deviceReadBytes = this.readBack.bytes - read0;
-        this.reportProvider();
         // Every lossless strategy's completions count, chosen by auto or not. Decode time only (prefill costs
         // every strategy the same and would swamp short completions), per step prompt lookup would have taken
         // on this completion, so that contexts of different difficulty compare (AutoSelector).
