@@ -253,16 +253,20 @@ export class Emitter {
 
   /**
    * Attention that reads a layer's KV buffer [1, kvHeads, C, headDim] without writing it (the CPU
-   * graph): scores against the buffer's C slots and against the block's own keys, one softmax over
-   * both, and `bias` [1, 1, S, C + S] (additive) masks the slots after the committed tokens and
-   * gives the block its causal or tree structure. The block's rotated K and its V come out as
-   * `newK`/`newV` [1, kvHeads, S, headDim] for the engine to write into the buffer. No op copies the
-   * buffer, and it is not an output: onnxruntime-node copies every output of a run into a fresh
-   * buffer, so a cache fetched back as a present costs a copy of the whole cache each step.
+   * graph). `bias` [1, 1, S, C + S] (additive) masks the slots after the committed tokens and gives
+   * the block its causal or tree structure. The block's rotated K and its V come out as `newK`/`newV`
+   * [1, kvHeads, S, headDim] for the engine to write into the buffer; the buffer is not an output
+   * (onnxruntime-node copies every output of a run into a fresh buffer, so a cache fetched back as a
+   * present costs a copy of the whole cache each step). An If on `io.long` picks the attention:
+   *   short blocks (decode, drafts, trees): plain ops, scores against the buffer's C slots and against
+   *     the block's own keys, one softmax over both; no op copies the buffer.
+   *   long blocks (prefill parts): the ONNX Attention op with the buffer as its past: it concatenates
+   *     the buffer into its presents once (C rows, little next to S x C scores) and masks, softmaxes
+   *     and weighs V per head in place, where the plain ops materialise and copy the score tensor.
    * `shapes`: [1, kvHeads, group, -1, C + S] and [1, kvHeads, -1, C + S] (built once per graph);
-   * `slots`: C as a 1-D int64.
+   * `slots`: C as a 1-D int64; `long`: a bool [1].
    */
-  attentionOverBuffer(g: Graph, l: number, x: string, io: { positions: string; bias: string; slots: string; shapes: [string, string] }, pastK: string, pastV: string, newK: string, newV: string): string {
+  attentionOverBuffer(g: Graph, l: number, x: string, io: { positions: string; bias: string; slots: string; shapes: [string, string]; long: string }, pastK: string, pastV: string, newK: string, newV: string): string {
     const a = this.arch;
     const D = a.headDim;
     const group = a.heads / a.kvHeads;
@@ -271,20 +275,26 @@ export class Emitter {
     const { cos, sin } = this.rope();
     const qr = g.op('RotaryEmbedding', [q!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0, num_heads: a.heads });
     const kr = g.op('RotaryEmbedding', [k!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0, num_heads: a.kvHeads });
-    // Query heads sharing a K/V head become rows of one matrix: [1, kvHeads, group * S, D].
-    const qg = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [qr, g.ints([1, -1, a.kvHeads, group, D])])], { perm: [0, 2, 3, 1, 4] }), g.ints([1, a.kvHeads, -1, D])]);
     const heads = (t: string, out: string) => g.node('Transpose', [g.op('Reshape', [t, g.ints([1, -1, a.kvHeads, D])])], { perm: [0, 2, 1, 3] }, { outputs: [out] })[0]!;
     const kn = heads(kr, newK);
     const vn = heads(v!, newV);
     const scale = { float: 1 / Math.sqrt(D) };
-    const scores = g.op('Concat', [g.op('FusedMatMul', [qg, pastK], { transB: 1, alpha: scale }, MS), g.op('FusedMatMul', [qg, kn], { transB: 1, alpha: scale }, MS)], { axis: -1 });
-    const masked = g.op('Add', [g.op('Reshape', [scores, io.shapes[0]]), io.bias]);
-    const probs = g.op('Reshape', [g.op('Softmax', [masked], { axis: -1 }), io.shapes[1]]);
-    const fromPast = g.op('MatMul', [g.op('Slice', [probs, g.ints([0]), io.slots, g.ints([3])]), pastV]);
-    const fromBlock = g.op('MatMul', [g.op('Slice', [probs, io.slots, g.ints([2 ** 62]), g.ints([3])]), vn]);
-    const o = g.op('Add', [fromPast, fromBlock]); // [1, kvHeads, group * S, D]
-    const y = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [o, g.ints([1, a.kvHeads, group, -1, D])])], { perm: [0, 3, 1, 2, 4] }), g.ints([1, -1, this.qDim])]);
-    return this.linear(g, y, this.oProj(l));
+    // Its presents (the buffer and the block, concatenated) are asked for because onnxruntime's CPU kernel
+    // refuses a past without them; they stay inside the run.
+    const fused = g.branch(`attention_long_${l}`, () => g.node('Attention', [qr, kr, v!, io.bias, pastK, pastV], { q_num_heads: a.heads, kv_num_heads: a.kvHeads, scale }, { outputs: 3 }).slice(0, 1));
+    const plain = g.branch(`attention_short_${l}`, () => {
+      // Query heads sharing a K/V head become rows of one matrix: [1, kvHeads, group * S, D].
+      const qg = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [qr, g.ints([1, -1, a.kvHeads, group, D])])], { perm: [0, 2, 3, 1, 4] }), g.ints([1, a.kvHeads, -1, D])]);
+      const scores = g.op('Concat', [g.op('FusedMatMul', [qg, pastK], { transB: 1, alpha: scale }, MS), g.op('FusedMatMul', [qg, kn], { transB: 1, alpha: scale }, MS)], { axis: -1 });
+      const masked = g.op('Add', [g.op('Reshape', [scores, io.shapes[0]]), io.bias]);
+      const probs = g.op('Reshape', [g.op('Softmax', [masked], { axis: -1 }), io.shapes[1]]);
+      const fromPast = g.op('MatMul', [g.op('Slice', [probs, g.ints([0]), io.slots, g.ints([3])]), pastV]);
+      const fromBlock = g.op('MatMul', [g.op('Slice', [probs, io.slots, g.ints([2 ** 62]), g.ints([3])]), vn]);
+      const o = g.op('Add', [fromPast, fromBlock]); // [1, kvHeads, group * S, D]
+      return [g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [o, g.ints([1, a.kvHeads, group, -1, D])])], { perm: [0, 3, 1, 2, 4] }), g.ints([1, -1, this.qDim])])];
+    });
+    const [y] = g.node('If', [io.long], { then_branch: fused, else_branch: plain }, { outputs: [`attn_${l}`] });
+    return this.linear(g, y!, this.oProj(l));
   }
 
   /** K and V of layer l for rows x (CALM's propagation): [B, kvHeads, S, headDim] each. */

@@ -14,6 +14,8 @@
 //             of C slots, read, never written) -> logits, new.N.key/value [1, kvHeads, S, headDim] (the
 //             block's rows, which the engine writes into its buffers). Nothing of size C is an output:
 //             onnxruntime-node copies every output, a present fetched into the buffer included.
+//             Each layer's attention is an If on the block's length (LONG_BLOCK): plain ops for short
+//             blocks, the Attention op for prefill parts.
 //   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation.
 import { Emitter } from './emit';
 import { DT, Graph } from './onnx';
@@ -141,6 +143,13 @@ export function fastGraph(e: Emitter, weights: string, tree: boolean): Graph {
   return g;
 }
 
+/**
+ * Blocks of at least this many tokens (prefill parts) run the CPU graph's attention as the ONNX
+ * Attention op over the buffer; shorter ones (decode steps, drafts, trees) as plain ops that never
+ * copy it (see Emitter.attentionOverBuffer).
+ */
+export const LONG_BLOCK = 32;
+
 /** The CPU's fast graph (see the header): attention reads the KV buffers in place and returns only the block's rows. */
 export function cpuGraph(e: Emitter, weights: string): Graph {
   const a = e.arch;
@@ -161,10 +170,11 @@ export function cpuGraph(e: Emitter, weights: string): Graph {
     g.op('Concat', [g.ints([1, a.kvHeads, a.heads / a.kvHeads, -1]), total], { axis: 0 }),
     g.op('Concat', [g.ints([1, a.kvHeads, -1]), total], { axis: 0 }),
   ];
+  const long = g.op('GreaterOrEqual', [g.op('Slice', [g.op('Shape', [ids]), g.ints([1]), g.ints([2])]), g.ints([LONG_BLOCK])]);
   const h0 = e.embed(g, ids);
   const out = decoderStack(e, g, h0, (l, x) => {
     const n = kv[l]!;
-    return e.attentionOverBuffer(g, l, x, { positions, bias, slots, shapes }, n.pastK, n.pastV, n.newK, n.newV);
+    return e.attentionOverBuffer(g, l, x, { positions, bias, slots, shapes, long }, n.pastK, n.pastV, n.newK, n.newV);
   });
   const from = g.op('Neg', [g.op('Unsqueeze', [keep, g.ints([0])])]);
   const last = g.op('Slice', [out, from, g.ints([2 ** 62]), g.ints([1])]);

@@ -33,6 +33,7 @@ const SCHEMA = {
             i: { type: 'int64', id: 3 },
             s: { type: 'bytes', id: 4 },
             t: { type: 'TensorProto', id: 5 },
+            g: { type: 'GraphProto', id: 6 },
             floats: { rule: 'repeated', type: 'float', id: 7 },
             ints: { rule: 'repeated', type: 'int64', id: 8 },
             type: { type: 'int32', id: 20 },
@@ -82,9 +83,14 @@ const root = protobuf.Root.fromJSON(SCHEMA);
 const ModelProto = root.lookupType('onnx.ModelProto');
 
 // AttributeProto.AttributeType
-const AT = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
+const AT = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7 } as const;
 
-export type AttrValue = number | string | number[] | { float: number } | { floats: number[] };
+/** A branch of a control-flow node (If): nodes only; it reads its parent's values and initializers by name. */
+export interface Subgraph {
+  graph: Record<string, unknown>;
+}
+
+export type AttrValue = number | string | number[] | { float: number } | { floats: number[] } | Subgraph;
 export type Dim = number | string;
 
 interface TensorJson {
@@ -110,13 +116,14 @@ function attribute(name: string, v: AttrValue): Record<string, unknown> {
   if (typeof v === 'string') return { name, type: AT.STRING, s: Buffer.from(v, 'utf8') };
   if (Array.isArray(v)) return { name, type: AT.INTS, ints: v };
   if ('float' in v) return { name, type: AT.FLOAT, f: v.float };
+  if ('graph' in v) return { name, type: AT.GRAPH, g: v.graph };
   return { name, type: AT.FLOATS, floats: v.floats };
 }
 
-function valueInfo(name: string, elemType: DataType, dims: readonly Dim[]): Record<string, unknown> {
+function valueInfo(name: string, elemType: DataType, dims?: readonly Dim[]): Record<string, unknown> {
   return {
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: { tensorType: { elemType, ...(dims ? { shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } : {}) } },
   };
 }
 
@@ -188,6 +195,22 @@ export class Graph {
   /** An int64 vector constant, named by its values so equal constants are shared. */
   ints(values: number[]): string {
     return this.constant(`const_i64_${values.join('_').replace(/-/g, 'm')}`, DT.INT64, [values.length], values);
+  }
+
+  /**
+   * A branch for an If node: the nodes `build` adds go into it, not into this graph, and the values
+   * it returns are its outputs (float, shapes left to inference). Constants and weights it uses stay
+   * in this graph's initializers, which a branch reads as outer-scope values.
+   */
+  branch(name: string, build: () => string[]): Subgraph {
+    const outer = this.nodes;
+    this.nodes = [];
+    try {
+      const outs = build();
+      return { graph: { name, node: this.nodes, output: outs.map((o) => valueInfo(o, DT.FLOAT)) } };
+    } finally {
+      this.nodes = outer;
+    }
   }
 
   get nodeCount(): number {
