@@ -12,6 +12,7 @@ import { build } from '../../src/build/builder';
 import { CausalModel, Logits } from '../../src/engine/model/causal';
 import { openModelFolder, ModelFolder } from '../../src/engine/model/folder';
 import { CHUNK, GROWTH } from '../../src/engine/model/inplace';
+import { LONG_BLOCK } from '../../src/build/graphs';
 import { DEFAULT_RUNTIME, RuntimeOptions } from '../../src/engine/model/session';
 import { loadWorkloads } from '../../bench/workloads';
 
@@ -132,6 +133,52 @@ describe('the CPU graph (KV buffers read in place, new rows written by the engin
     cpu.commit([0, 2, 5]);
     const next = await cpu.forward([470], null);
     const want = await fresh(standard, [...PROMPT, 450, 460, 462, 470]);
+    assert.ok(maxDiff(next.row(0), want) < TOL, `after accepting a branch: diff ${maxDiff(next.row(0), want)}`);
+  });
+
+  test('blocks either side of LONG_BLOCK (the Attention op, the plain ops) give the standard graph\'s rows, with and without a past', async () => {
+    const prompt = Array.from({ length: LONG_BLOCK + 8 }, (_, i) => 300 + ((i * 11) % 500));
+    const block = Array.from({ length: LONG_BLOCK }, (_, i) => 320 + ((i * 13) % 450));
+    standard.reset();
+    const want = await standard.forward([...prompt, ...block], null);
+    // Long, from an empty cache; then long after that past, or one token short of long and a single token.
+    for (const split of [[LONG_BLOCK], [LONG_BLOCK - 1, 1]]) {
+      cpu.reset();
+      const first = await cpu.forward(prompt, null);
+      for (const r of [0, prompt.length - 1]) assert.ok(maxDiff(first.row(r), want.row(r)) < TOL, `prompt row ${r}: diff ${maxDiff(first.row(r), want.row(r))}`);
+      cpu.commit(prompt.map((_, i) => i));
+      let at = 0;
+      for (const n of split) {
+        const part = block.slice(at, at + n);
+        const got = await cpu.forward(part, null);
+        for (let r = 0; r < n; r++) {
+          const w = want.row(prompt.length + at + r);
+          assert.ok(maxDiff(got.row(r), w) < TOL, `blocks ${split.join('+')}: row ${at + r} diff ${maxDiff(got.row(r), w)}`);
+        }
+        cpu.commit(part.map((_, i) => i));
+        at += n;
+      }
+    }
+  });
+
+  test('a tree of LONG_BLOCK nodes or more (the Attention op with the tree\'s bias): every node equals a linear run of its branch', async () => {
+    // Four chains of ten nodes under the committed prompt.
+    const tokens = Array.from({ length: 40 }, (_, i) => 500 + i * 3);
+    const parents = tokens.map((_, i) => (i % 10 === 0 ? -1 : i - 1));
+    assert.ok(tokens.length >= LONG_BLOCK);
+    cpu.reset();
+    await cpu.forward(PROMPT, null);
+    cpu.commit(PROMPT.map((_, i) => i));
+    const logits = await cpu.forward(tokens, parents);
+    for (const i of [0, 9, 10, 23, 39]) {
+      const branch: number[] = [];
+      for (let j = i; j !== -1; j = parents[j]!) branch.unshift(tokens[j]!);
+      const want = await fresh(standard, [...PROMPT, ...branch]);
+      assert.ok(maxDiff(logits.row(i), want) < TOL, `node ${i}: diff ${maxDiff(logits.row(i), want)}`);
+    }
+    cpu.commit([20, 21, 22]);
+    const next = await cpu.forward([470], null);
+    const want = await fresh(standard, [...PROMPT, ...tokens.slice(20, 23), 470]);
     assert.ok(maxDiff(next.row(0), want) < TOL, `after accepting a branch: diff ${maxDiff(next.row(0), want)}`);
   });
 
