@@ -78,9 +78,11 @@ export async function build(o: BuildOptions): Promise<BuildSummary> {
   const t0 = performance.now();
   const dtype = o.dtype ?? 'fp32';
   if (!DTYPES.includes(dtype)) throw new BuildError(`Unknown dtype ${JSON.stringify(dtype)}.`, `Use one of ${DTYPES.join(', ')}.`);
-  const variants = [...new Set(o.variants ?? VARIANTS)];
+  // By default every variant the dtype allows: the fp16 GPU graphs read fp16 or quantised weights, not an fp32 build's.
+  const variants = [...new Set(o.variants ?? VARIANTS.filter((v) => v !== 'gpu' || dtype !== 'fp32'))];
   const bad = variants.filter((v) => !VARIANTS.includes(v));
   if (bad.length) throw new BuildError(`Unknown variant ${bad.join(', ')}.`, `Use some of ${VARIANTS.join(', ')}.`);
+  if (variants.includes('gpu') && dtype === 'fp32') throw new BuildError('The gpu variant (fp16 graphs) needs fp16 or quantised weights, not an fp32 build.', 'Build with --dtype fp16 (or int8/int4), or leave gpu out of --variants.');
   const from = path.resolve(o.from);
   const out = path.resolve(o.out);
   const cfgFile = path.join(from, 'config.json');
@@ -102,6 +104,7 @@ export async function build(o: BuildOptions): Promise<BuildSummary> {
     quantiseHead: o.quantiseHead ?? true,
     accuracyLevel: o.accuracyLevel ?? 4,
     blockSize: o.blockSize ?? 32,
+    halfCompute: variants.includes('gpu'),
   };
   if ((dtype === 'int8' || dtype === 'int4') && (arch.hidden % opts.blockSize || arch.intermediate % opts.blockSize || (arch.heads * arch.headDim) % opts.blockSize)) {
     throw new BuildError(`${cfgFile}: hidden_size ${arch.hidden} / intermediate_size ${arch.intermediate} are not multiples of the block size ${opts.blockSize}.`, 'Build at fp32 or fp16, or pass another --block-size.');
@@ -117,6 +120,7 @@ export async function build(o: BuildOptions): Promise<BuildSummary> {
     if (variants.includes('fast')) plan.push({ file: FILES.fast, make: () => fastGraph(e, WEIGHTS_FILE, false) });
     if (variants.includes('tree')) plan.push({ file: FILES.tree, make: () => fastGraph(e, WEIGHTS_FILE, true) });
     if (variants.includes('cpu')) plan.push({ file: FILES.cpu, make: () => cpuGraph(e, WEIGHTS_FILE) });
+    if (variants.includes('gpu')) plan.push({ file: 'gpu', make: () => new Map([[FILES.gpu, fastGraph(e, WEIGHTS_FILE, false, true)], [FILES.gpuTree, fastGraph(e, WEIGHTS_FILE, true, true)]]) });
     if (variants.includes('standard')) plan.push({ file: FILES.standard, make: () => standardGraph(e, WEIGHTS_FILE) });
     if (variants.includes('layered')) plan.push({ file: 'layered', make: () => layeredGraphs(e, WEIGHTS_FILE) });
     const graphs: BuildSummary['graphs'] = [];
@@ -154,6 +158,10 @@ function recordFiles(variants: readonly Variant[], layers: number): Record<strin
   if (variants.includes('fast')) f.fast = `onnx/${FILES.fast}`;
   if (variants.includes('tree')) f.tree = `onnx/${FILES.tree}`;
   if (variants.includes('cpu')) f.fastCpu = `onnx/${FILES.cpu}`;
+  if (variants.includes('gpu')) {
+    f.fastGpu = `onnx/${FILES.gpu}`;
+    f.fastGpuTree = `onnx/${FILES.gpuTree}`;
+  }
   if (variants.includes('layered')) {
     f.embed = `onnx/${FILES.embed}`;
     f.blocks = Array.from({ length: layers }, (_, l) => `onnx/${FILES.block(l)}`);

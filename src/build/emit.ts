@@ -10,8 +10,8 @@ const MS = 'com.microsoft';
 
 /** How one linear layer is stored. */
 type Linear =
-  | { kind: 'float'; w: StoredTensor; half: boolean; bias?: StoredTensor }
-  | { kind: 'nbits'; b: StoredTensor; scales: StoredTensor; n: number; k: number; bits: 4 | 8; bias?: StoredTensor };
+  | { kind: 'float'; w: StoredTensor; half: boolean; bias?: StoredTensor; bias16?: StoredTensor }
+  | { kind: 'nbits'; b: StoredTensor; scales: StoredTensor; scales16?: StoredTensor; n: number; k: number; bits: 4 | 8; bias?: StoredTensor; bias16?: StoredTensor };
 
 export interface EmitOptions {
   dtype: Dtype;
@@ -22,16 +22,50 @@ export interface EmitOptions {
   /** MatMulNBits accuracy level: 4 = int8 activations on CPU (0 is ~20x slower there). */
   accuracyLevel: number;
   blockSize: number;
+  /**
+   * The build has fp16-compute graphs (the GPU's fast graphs): biases, quantisation scales and the
+   * rotary caches are stored in fp16 as well, as MatMulNBits, GroupQueryAttention and RotaryEmbedding
+   * take them in the activations' type.
+   */
+  halfCompute?: boolean;
 }
 
 export class Emitter {
   private linears = new Map<string, Linear>();
   private readonly qDim: number;
   private readonly kvDim: number;
+  /**
+   * The graph being emitted computes in fp16 (`computing`): matmuls, attention (fp16 K/V) and the MLP
+   * take fp16 activations; the residual stream, the RMSNorms and the logits stay fp32, and each block's
+   * input and output are cast at its edges.
+   */
+  private half = false;
 
   constructor(readonly arch: Arch, private readonly ckpt: Checkpoint, private readonly store: WeightStore, readonly opts: EmitOptions) {
     this.qDim = arch.heads * arch.headDim;
     this.kvDim = arch.kvHeads * arch.headDim;
+  }
+
+  /** Emits `make`'s graph with fp16 activations (see `half`); needs `halfCompute` in the options. */
+  computing<T>(half: boolean, make: () => T): T {
+    if (half && !this.opts.halfCompute) throw new Error('Emitter: fp16 compute needs EmitOptions.halfCompute');
+    const was = this.half;
+    this.half = half;
+    try {
+      return make();
+    } finally {
+      this.half = was;
+    }
+  }
+
+  /** x in the activations' type of the graph being emitted (an fp32 tensor cast to fp16 when computing in fp16). */
+  private toCompute(g: Graph, x: string): string {
+    return this.half ? g.op('Cast', [x], { to: DT.FLOAT16 }) : x;
+  }
+
+  /** x (in the activations' type) as fp32, for the residual stream and the norms. */
+  private toFloat(g: Graph, x: string): string {
+    return this.half ? g.op('Cast', [x], { to: DT.FLOAT }) : x;
   }
 
   // ------------------------------------------------------------------ weights
@@ -50,6 +84,7 @@ export class Emitter {
     if (have) return have;
     const { w, n, k, bias } = load();
     const b = bias ? this.store.float(`${key}.bias`, [n], bias) : undefined;
+    const b16 = bias && this.opts.halfCompute ? { bias16: this.store.half(`${key}.bias16`, [n], bias) } : {};
     const dt = this.opts.dtype;
     let lin: Linear;
     if ((dt === 'int8' || dt === 'int4') && quantisable) {
@@ -60,12 +95,14 @@ export class Emitter {
         kind: 'nbits', n, k, bits,
         b: this.store.put(`${key}.qweight`, DT.UINT8, [n, blocks, (this.opts.blockSize * bits) / 8], q.packed),
         scales: this.store.float(`${key}.scales`, [n * blocks], q.scales),
-        ...(b ? { bias: b } : {}),
+        // The steps are fp16-rounded already: the fp16 copy holds the same numbers.
+        ...(this.opts.halfCompute ? { scales16: this.store.half(`${key}.scales16`, [n * blocks], q.scales) } : {}),
+        ...(b ? { bias: b } : {}), ...b16,
       };
     } else {
       const wt = transpose(w, n, k);
       const half = dt !== 'fp32';
-      lin = { kind: 'float', half, w: half ? this.store.half(`${key}.weight`, [k, n], wt) : this.store.float(`${key}.weight`, [k, n], wt), ...(b ? { bias: b } : {}) };
+      lin = { kind: 'float', half, w: half ? this.store.half(`${key}.weight`, [k, n], wt) : this.store.float(`${key}.weight`, [k, n], wt), ...(b ? { bias: b } : {}), ...b16 };
     }
     this.linears.set(key, lin);
     return lin;
@@ -132,26 +169,31 @@ export class Emitter {
     return 'lm_head.weight';
   }
 
+  /** The rotary caches [slots, headDim / 2], in the activations' type (fp16 ones for fp16 graphs). */
   private rope(): { cos: StoredTensor; sin: StoredTensor } {
-    const have = this.store.get('rope.cos');
-    if (have) return { cos: have, sin: this.store.get('rope.sin')! };
+    const [c, s] = this.half ? ['rope.cos16', 'rope.sin16'] : ['rope.cos', 'rope.sin'];
+    const have = this.store.get(c);
+    if (have) return { cos: have, sin: this.store.get(s)! };
     const { cos, sin } = rotaryCaches(this.arch, this.opts.kvSlots);
     const dims = [this.opts.kvSlots, this.arch.headDim / 2];
-    return { cos: this.store.float('rope.cos', dims, cos), sin: this.store.float('rope.sin', dims, sin) };
+    if (this.half) return { cos: this.store.half(c, dims, cos), sin: this.store.half(s, dims, sin) };
+    return { cos: this.store.float(c, dims, cos), sin: this.store.float(s, dims, sin) };
   }
 
   // ------------------------------------------------------------------ graph pieces
 
   /** x [.., k] -> [.., n] (named `out` when given) */
   linear(g: Graph, x: string, lin: Linear, out?: string): string {
+    // fp16 graphs read the fp16 copies of biases and scales (the inputs share the activations' type).
+    const bias = this.half ? lin.bias16 : lin.bias;
     if (lin.kind === 'nbits') {
-      const inputs = [x, g.stored(lin.b), g.stored(lin.scales)];
-      if (lin.bias) inputs.push('', '', g.stored(lin.bias));
+      const inputs = [x, g.stored(lin.b), g.stored(this.half ? lin.scales16! : lin.scales)];
+      if (bias) inputs.push('', '', g.stored(bias));
       return g.op('MatMulNBits', inputs, { K: lin.k, N: lin.n, bits: lin.bits, block_size: this.opts.blockSize, accuracy_level: this.opts.accuracyLevel }, MS, out);
     }
-    const w = lin.half ? g.op('Cast', [g.stored(lin.w)], { to: DT.FLOAT }) : g.stored(lin.w);
+    const w = lin.half === this.half ? g.stored(lin.w) : g.op('Cast', [g.stored(lin.w)], { to: this.half ? DT.FLOAT16 : DT.FLOAT });
     const y = g.op('MatMul', [x, w]);
-    return lin.bias ? g.op('Add', [y, g.stored(lin.bias)]) : y;
+    return bias ? g.op('Add', [y, g.stored(bias)]) : y;
   }
 
   /** input_ids [B, S] -> hidden [B, S, hidden] */
@@ -183,10 +225,10 @@ export class Emitter {
   /** SwiGLU MLP: x [.., hidden] -> [.., hidden] */
   mlp(g: Graph, l: number, x: string): string {
     const I = this.arch.intermediate;
-    const gu = this.linear(g, x, this.gateUp(l));
+    const gu = this.linear(g, this.toCompute(g, x), this.gateUp(l));
     const [gate, up] = g.node('Split', [gu, g.ints([I, I])], { axis: -1 }, { outputs: 2 });
     const act = g.op('Mul', [gate!, g.op('Sigmoid', [gate!])]);
-    return this.linear(g, g.op('Mul', [act, up!]), this.down(l));
+    return this.toFloat(g, this.linear(g, g.op('Mul', [act, up!]), this.down(l)));
   }
 
   /**
@@ -214,7 +256,7 @@ export class Emitter {
    */
   attentionGqa(g: Graph, l: number, x: string, io: { seqlensK: string; total: string; positions?: string; bias?: string }, pastK: string, pastV: string, presK: string, presV: string): string {
     const a = this.arch;
-    const qkv = this.linear(g, x, this.qkv(l));
+    const qkv = this.linear(g, this.toCompute(g, x), this.qkv(l));
     const { cos, sin } = this.rope();
     const attrs = { num_heads: a.heads, kv_num_heads: a.kvHeads, rotary_interleaved: 0, scale: { float: 1 / Math.sqrt(a.headDim) } };
     let inputs: string[];
@@ -228,7 +270,7 @@ export class Emitter {
       if (io.bias) inputs.push('', io.bias);
     }
     const [y] = g.node('GroupQueryAttention', inputs, { ...attrs, do_rotary: io.positions ? 0 : 1 }, { domain: MS, outputs: [`attn_${l}`, presK, presV] });
-    return this.linear(g, y!, this.oProj(l));
+    return this.toFloat(g, this.linear(g, y!, this.oProj(l)));
   }
 
   /** Final hidden [B, S, hidden] (already normed) -> logits [B, S, vocab], named `out`. `batch1`: B is 1 (no shape plumbing). */
@@ -236,65 +278,69 @@ export class Emitter {
     const a = this.arch;
     const src = this.headSource();
     const dt = this.opts.dtype;
+    // An fp16 graph's head multiplies in fp16 and casts the logits to fp32 (what sampling and argmax read).
+    const named = (y: string) => (this.half ? g.op('Cast', [y], { to: DT.FLOAT }, undefined, out) : y);
     if ((dt === 'int8' || dt === 'int4') && this.opts.quantiseHead) {
-      return this.linear(g, x, this.storeLinear('lm_head', () => ({ w: this.read(src, [a.vocab, a.hidden]), n: a.vocab, k: a.hidden })), out);
+      const lin = this.storeLinear('lm_head', () => ({ w: this.read(src, [a.vocab, a.hidden]), n: a.vocab, k: a.hidden }));
+      return this.half ? named(this.linear(g, this.toCompute(g, x), lin)) : this.linear(g, x, lin, out);
     }
     // Gemm with transB reads the [vocab, hidden] table as it is: a tied head shares the embedding.
     let table: StoredTensor;
     if (src === 'model.embed_tokens.weight') table = this.embedTable();
     else table = this.store.get(src) ?? (dt === 'fp32' ? this.store.float(src, [a.vocab, a.hidden], this.read(src, [a.vocab, a.hidden])) : this.store.half(src, [a.vocab, a.hidden], this.read(src, [a.vocab, a.hidden])));
-    const w = table.dataType === DT.FLOAT ? g.stored(table) : g.op('Cast', [g.stored(table)], { to: DT.FLOAT });
-    const flat = g.op('Reshape', [x, g.ints([-1, a.hidden])]);
+    const want = this.half ? DT.FLOAT16 : DT.FLOAT;
+    const w = table.dataType === want ? g.stored(table) : g.op('Cast', [g.stored(table)], { to: want });
+    const flat = g.op('Reshape', [this.toCompute(g, x), g.ints([-1, a.hidden])]);
     const y = g.op('Gemm', [flat, w], { transB: 1 });
-    if (batch1) return g.op('Reshape', [y, g.ints([1, -1, a.vocab])], {}, undefined, out);
-    const lead = g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([2])]);
-    return g.op('Reshape', [y, g.op('Concat', [lead, g.ints([a.vocab])], { axis: 0 })], {}, undefined, out);
+    const shape = batch1 ? g.ints([1, -1, a.vocab]) : g.op('Concat', [g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([2])]), g.ints([a.vocab])], { axis: 0 });
+    return this.half ? named(g.op('Reshape', [y, shape])) : g.op('Reshape', [y, shape], {}, undefined, out);
   }
 
   /**
    * Attention that reads a layer's KV buffer [1, kvHeads, C, headDim] without writing it (the CPU
-   * graph). `bias` [1, 1, S, C + S] (additive) masks the slots after the committed tokens and gives
-   * the block its causal or tree structure. The block's rotated K and its V come out as `newK`/`newV`
-   * [1, kvHeads, S, headDim] for the engine to write into the buffer; the buffer is not an output
-   * (onnxruntime-node copies every output of a run into a fresh buffer, so a cache fetched back as a
-   * present costs a copy of the whole cache each step). An If on `io.long` picks the attention:
-   *   short blocks (decode, drafts, trees): plain ops, scores against the buffer's C slots and against
-   *     the block's own keys, one softmax over both; no op copies the buffer.
-   *   long blocks (prefill parts): the ONNX Attention op with the buffer as its past: it concatenates
-   *     the buffer into its presents once (C rows, little next to S x C scores) and masks, softmaxes
-   *     and weighs V per head in place, where the plain ops materialise and copy the score tensor.
-   * `shapes`: [1, kvHeads, group, -1, C + S] and [1, kvHeads, -1, C + S] (built once per graph);
-   * `slots`: C as a 1-D int64; `long`: a bool [1].
+   * graph). `bias` [1, 1, group * S, C + S] (additive; the engine's [S, C + S] tiled once per query
+   * head of a group) masks the slots after the committed tokens and gives the block its causal or tree
+   * structure. The block's rotated K and its V come out as `newK`/`newV` [1, kvHeads, S, headDim] for
+   * the engine to write into the buffer; the buffer is not an output (onnxruntime-node copies every
+   * output of a run into a fresh buffer, so a cache fetched back as a present costs a copy of the whole
+   * cache each step). q, k and v are split head-major ([1, heads, S, headDim]) and rotated so, which
+   * makes the query heads sharing a K/V head the rows of one matrix by a Reshape alone. An If on
+   * `io.long` picks the attention:
+   *   short blocks (decode, drafts, small trees): scores against the buffer's C slots and against the
+   *     block's own keys, one softmax over both; no op copies the buffer.
+   *   long blocks (prefill parts): the buffer and the block's K/V concatenated once (C rows, little
+   *     next to group x S x C scores), one score matrix, no copies of it by Concat and Slice.
+   * `long`: a bool [1].
    */
-  attentionOverBuffer(g: Graph, l: number, x: string, io: { positions: string; bias: string; slots: string; shapes: [string, string]; long: string }, pastK: string, pastV: string, newK: string, newV: string): string {
+  attentionOverBuffer(g: Graph, l: number, x: string, io: { positions: string; bias: string; slots: string; long: string }, pastK: string, pastV: string, newK: string, newV: string): string {
     const a = this.arch;
     const D = a.headDim;
-    const group = a.heads / a.kvHeads;
     const qkv = this.linear(g, x, this.qkv(l));
-    const [q, k, v] = g.node('Split', [qkv, g.ints([this.qDim, this.kvDim, this.kvDim])], { axis: -1 }, { outputs: 3 });
+    const [q, k] = g.node('Split', [g.op('Transpose', [g.op('Reshape', [qkv, g.ints([1, -1, a.heads + 2 * a.kvHeads, D])])], { perm: [0, 2, 1, 3] }), g.ints([a.heads, a.kvHeads, a.kvHeads])],
+      { axis: 1 }, { outputs: [`q_${l}`, `k_${l}`, newV] });
     const { cos, sin } = this.rope();
-    const qr = g.op('RotaryEmbedding', [q!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0, num_heads: a.heads });
-    const kr = g.op('RotaryEmbedding', [k!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0, num_heads: a.kvHeads });
-    const heads = (t: string, out: string) => g.node('Transpose', [g.op('Reshape', [t, g.ints([1, -1, a.kvHeads, D])])], { perm: [0, 2, 1, 3] }, { outputs: [out] })[0]!;
-    const kn = heads(kr, newK);
-    const vn = heads(v!, newV);
+    const qr = g.op('RotaryEmbedding', [q!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0 });
+    const kn = g.node('RotaryEmbedding', [k!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0 }, { outputs: [newK] })[0]!;
+    const vn = newV;
     const scale = { float: 1 / Math.sqrt(D) };
-    // Its presents (the buffer and the block, concatenated) are asked for because onnxruntime's CPU kernel
-    // refuses a past without them; they stay inside the run.
-    const fused = g.branch(`attention_long_${l}`, () => g.node('Attention', [qr, kr, v!, io.bias, pastK, pastV], { q_num_heads: a.heads, kv_num_heads: a.kvHeads, scale }, { outputs: 3 }).slice(0, 1));
-    const plain = g.branch(`attention_short_${l}`, () => {
-      // Query heads sharing a K/V head become rows of one matrix: [1, kvHeads, group * S, D].
-      const qg = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [qr, g.ints([1, -1, a.kvHeads, group, D])])], { perm: [0, 2, 3, 1, 4] }), g.ints([1, a.kvHeads, -1, D])]);
+    // Query heads sharing a K/V head become rows of one matrix: [1, kvHeads, group * S, D]; back to [1, heads, S, D] after.
+    const grouped = () => g.op('Reshape', [qr, g.ints([1, a.kvHeads, -1, D])]);
+    const heads = (o: string) => [g.op('Reshape', [o, g.ints([1, a.heads, -1, D])])];
+    const long = g.branch(`attention_long_${l}`, () => {
+      const probs = g.op('Softmax', [g.op('Add', [g.op('FusedMatMul', [grouped(), g.op('Concat', [pastK, kn], { axis: 2 })], { transB: 1, alpha: scale }, MS), io.bias])], { axis: -1 });
+      return heads(g.op('MatMul', [probs, g.op('Concat', [pastV, vn], { axis: 2 })]));
+    });
+    const short = g.branch(`attention_short_${l}`, () => {
+      const qg = grouped();
       const scores = g.op('Concat', [g.op('FusedMatMul', [qg, pastK], { transB: 1, alpha: scale }, MS), g.op('FusedMatMul', [qg, kn], { transB: 1, alpha: scale }, MS)], { axis: -1 });
-      const masked = g.op('Add', [g.op('Reshape', [scores, io.shapes[0]]), io.bias]);
-      const probs = g.op('Reshape', [g.op('Softmax', [masked], { axis: -1 }), io.shapes[1]]);
+      const probs = g.op('Softmax', [g.op('Add', [scores, io.bias])], { axis: -1 });
       const fromPast = g.op('MatMul', [g.op('Slice', [probs, g.ints([0]), io.slots, g.ints([3])]), pastV]);
       const fromBlock = g.op('MatMul', [g.op('Slice', [probs, io.slots, g.ints([2 ** 62]), g.ints([3])]), vn]);
-      const o = g.op('Add', [fromPast, fromBlock]); // [1, kvHeads, group * S, D]
-      return [g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [o, g.ints([1, a.kvHeads, group, -1, D])])], { perm: [0, 3, 1, 2, 4] }), g.ints([1, -1, this.qDim])])];
+      return heads(g.op('Add', [fromPast, fromBlock]));
     });
-    const [y] = g.node('If', [io.long], { then_branch: fused, else_branch: plain }, { outputs: [`attn_${l}`] });
-    return this.linear(g, y!, this.oProj(l));
+    const [o] = g.node('If', [io.long], { then_branch: long, else_branch: short }, { outputs: [`attn_${l}`] }); // [1, heads, S, D]
+    const y = g.op('Reshape', [g.op('Transpose', [o!], { perm: [0, 2, 1, 3] }), g.ints([1, -1, this.qDim])]);
+    return this.linear(g, y, this.oProj(l));
   }
 
   /** K and V of layer l for rows x (CALM's propagation): [B, kvHeads, S, headDim] each. */

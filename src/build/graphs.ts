@@ -17,10 +17,14 @@
 //             Each layer's attention is an If on the block's length (LONG_BLOCK): plain ops for short
 //             blocks, the Attention op for prefill parts.
 //   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation.
+//   gpu       the fast and tree graphs in fp16 for a GPU (model_fast_fp16.onnx, model_fast_tree_fp16.onnx):
+//             the same I/O, but past/present K/V are fp16 and so is the tree's attention_bias; matmuls,
+//             attention and the MLP run on fp16 activations, while the residual stream, the RMSNorms and
+//             the logits stay fp32. Needs an fp16 or quantised build (the weights the graphs read).
 import { Emitter } from './emit';
 import { DT, Graph } from './onnx';
 
-export const VARIANTS = ['standard', 'fast', 'tree', 'cpu', 'layered'] as const;
+export const VARIANTS = ['standard', 'fast', 'tree', 'cpu', 'layered', 'gpu'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** File names (under onnx/) of every graph a build writes. */
@@ -29,6 +33,8 @@ export const FILES = {
   fast: 'model_fast.onnx',
   tree: 'model_fast_tree.onnx',
   cpu: 'model_fast_cpu.onnx',
+  gpu: 'model_fast_fp16.onnx',
+  gpuTree: 'model_fast_tree_fp16.onnx',
   embed: 'layered_embed.onnx',
   block: (l: number) => `layered_block_${l}.onnx`,
   head: 'layered_head.onnx',
@@ -106,22 +112,30 @@ function greedyOutputs(g: Graph, logits: string, dims: (string | number)[]): voi
   g.output('argmax', DT.INT64, dims);
 }
 
-/** The engine's graph: batch 1, KV buffers of the whole context updated in place; `tree` adds positions and a bias. */
-export function fastGraph(e: Emitter, weights: string, tree: boolean): Graph {
+/**
+ * The engine's graph: batch 1, KV buffers of the whole context updated in place; `tree` adds positions
+ * and a bias; `half`: fp16 K/V and activations (the gpu variant, see the header).
+ */
+export function fastGraph(e: Emitter, weights: string, tree: boolean, half = false): Graph {
+  return e.computing(half, () => fastGraphIn(e, weights, tree, half));
+}
+
+function fastGraphIn(e: Emitter, weights: string, tree: boolean, half: boolean): Graph {
   const a = e.arch;
-  const g = new Graph(tree ? 'hasten-fast-tree' : 'hasten-fast', weights);
+  const kvType = half ? DT.FLOAT16 : DT.FLOAT;
+  const g = new Graph(`hasten-fast${tree ? '-tree' : ''}${half ? '-fp16' : ''}`, weights);
   const ids = g.input('input_ids', DT.INT64, [1, 'sequence_length']);
   const seqlensK = g.input('seqlens_k', DT.INT32, [1]);
   const total = g.input('total_sequence_length', DT.INT32, []);
   const positions = tree ? g.input('position_ids', DT.INT64, [1, 'sequence_length']) : undefined;
-  const bias = tree ? g.input('attention_bias', DT.FLOAT, [1, 1, 'sequence_length', 'total_length']) : undefined;
+  const bias = tree ? g.input('attention_bias', kvType, [1, 1, 'sequence_length', 'total_length']) : undefined;
   const keep = g.input('logits_to_keep', DT.INT64, []);
   const kv = Array.from({ length: a.layers }, (_, l) => {
     const n = kvNames(l);
-    g.input(n.pastK, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
-    g.input(n.pastV, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
-    g.output(n.presK, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
-    g.output(n.presV, DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
+    g.input(n.pastK, kvType, [1, a.kvHeads, 'max_length', a.headDim]);
+    g.input(n.pastV, kvType, [1, a.kvHeads, 'max_length', a.headDim]);
+    g.output(n.presK, kvType, [1, a.kvHeads, 'max_length', a.headDim]);
+    g.output(n.presV, kvType, [1, a.kvHeads, 'max_length', a.headDim]);
     return n;
   });
   const h0 = e.embed(g, ids);
@@ -165,16 +179,13 @@ export function cpuGraph(e: Emitter, weights: string): Graph {
     return { ...n, newK: `new.${l}.key`, newV: `new.${l}.value` };
   });
   const slots = g.op('Slice', [g.op('Shape', [kv[0]!.pastK]), g.ints([2]), g.ints([3])]);
-  const total = g.op('Slice', [g.op('Shape', [bias]), g.ints([3]), g.ints([4])]);
-  const shapes: [string, string] = [
-    g.op('Concat', [g.ints([1, a.kvHeads, a.heads / a.kvHeads, -1]), total], { axis: 0 }),
-    g.op('Concat', [g.ints([1, a.kvHeads, -1]), total], { axis: 0 }),
-  ];
+  // The bias once per query head of a group: rows (head in group, position), as attention groups its queries.
+  const tiled = g.op('Tile', [bias, g.ints([1, 1, a.heads / a.kvHeads, 1])]);
   const long = g.op('GreaterOrEqual', [g.op('Slice', [g.op('Shape', [ids]), g.ints([1]), g.ints([2])]), g.ints([LONG_BLOCK])]);
   const h0 = e.embed(g, ids);
   const out = decoderStack(e, g, h0, (l, x) => {
     const n = kv[l]!;
-    return e.attentionOverBuffer(g, l, x, { positions, bias, slots, shapes, long }, n.pastK, n.pastV, n.newK, n.newV);
+    return e.attentionOverBuffer(g, l, x, { positions, bias: tiled, slots, long }, n.pastK, n.pastV, n.newK, n.newV);
   });
   const from = g.op('Neg', [g.op('Unsqueeze', [keep, g.ints([0])])]);
   const last = g.op('Slice', [out, from, g.ints([2 ** 62]), g.ints([1])]);
