@@ -66,6 +66,9 @@ export class CausalModel {
   private device = false;
   /** A tree verified path by path on a device's fast graph: the paths, the last one run last. */
   private devicePaths: number[][] | null = null;
+  /** The ONNX files of the chain graph and of the tree graph that runs (or would be loaded) with it. */
+  chainFile: string;
+  private treeFile: string | undefined;
 
   private constructor(
     readonly folder: ModelFolder,
@@ -85,6 +88,8 @@ export class CausalModel {
     const c = folder.config;
     this.cache = new KvCache(c.numLayers, c.numKvHeads, c.headDim, io.kv);
     this.std = inPlace ? null : new StandardRunner(this.cache, io, runtime?.readBack);
+    this.chainFile = inPlace ? folder.files.fast! : folder.files.standard;
+    this.treeFile = inPlace ? folder.files.fastTree : folder.files.tree;
   }
 
   /**
@@ -108,16 +113,29 @@ export class CausalModel {
     }
     if (useFast) {
       // On the CPU, a build's CPU graph runs chains and trees in one session, and a step copies K/V rows, not the cache (inplace.ts).
-      const cpuGraph = resolveProvider(runtime.provider).provider === 'cpu' ? f.fastCpu : undefined;
-      const file = cpuGraph ?? f.fast!;
-      const fast = await openSession(file, runtime);
+      const provider = resolveProvider(runtime.provider).provider;
+      const cpuGraph = provider === 'cpu' ? f.fastCpu : undefined;
+      // On a device, a build's fp16 graphs (fp16 K/V and activations) unless runtime.deviceFloat asks for fp32.
+      const gpuGraph = provider !== 'cpu' && runtime.deviceFloat !== 'fp32' && f.fastGpu && f.fastGpuTree ? f.fastGpu : undefined;
+      let file = cpuGraph ?? gpuGraph ?? f.fast!;
+      let fast = await openSession(file, runtime);
+      if (gpuGraph && !fast.device) {
+        // The device did not start (openSession said why) or keeps no K/V on it: the fp32 graph on what did start.
+        await fast.session.release();
+        file = f.fast!;
+        fast = await openSession(file, { ...runtime, provider: fast.provider });
+      }
+      const half = file === gpuGraph;
+      const treeFile = half ? f.fastGpuTree : f.fastTree;
       try {
         checkFastIo(file, folder, fast.session);
-        const tree = cpuGraph ? fast.session : withTree && f.fastTree ? (await openSession(f.fastTree, fast.provider === 'cpu' ? { ...runtime, provider: 'cpu' } : runtime)).session : null;
+        const tree = cpuGraph ? fast.session : withTree && treeFile ? (await openSession(treeFile, fast.provider === 'cpu' ? { ...runtime, provider: 'cpu' } : runtime)).session : null;
         const slots = c.kvSlots ?? c.contextLength;
-        const kv = fast.device ? new DeviceKv(c.numLayers, c.numKvHeads, c.headDim, slots, runtime.readBack) : new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, slots);
+        const kv = fast.device ? new DeviceKv(c.numLayers, c.numKvHeads, c.headDim, slots, runtime.readBack, half) : new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, slots);
         const m = new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime, undefined, context);
         m.device = fast.device;
+        m.chainFile = file;
+        m.treeFile = treeFile;
         return m;
       } catch (err) {
         await fast.session.release();
@@ -226,10 +244,10 @@ export class CausalModel {
         'Lower hasten.tree.maxNodes or the maximum completion length, or rebuild the model with a longer --context.');
     }
     const chain = isChain(par);
-    if (!chain && kv instanceof DeviceKv && !rotatesByPosition(this.folder.files.fastTree ?? '')) return this.runFastPathsOnDevice(kv, tokens, par, o.read);
+    if (!chain && kv instanceof DeviceKv && !rotatesByPosition(this.treeFile ?? '')) return this.runFastPathsOnDevice(kv, tokens, par, o.read);
     if (!chain && !this.tree) {
       // Opened for chains only (a draft, or a target loaded without tree attention): load the tree graph on first use.
-      const file = this.folder.files.fastTree;
+      const file = this.treeFile;
       if (!file || !this.runtime) throw new HastenError('variant-missing', `${this.folder.dir} has no fast tree graph (onnx/model_fast_tree.onnx) to verify a token tree.`, 'Rebuild it with npm run hasten -- build --from CHECKPOINT_DIR --out MODEL_DIR --variants standard,fast,tree, or use a chain strategy (autoregressive, prompt-lookup, draft-model).');
       this.tree = (await openSession(file, { ...this.runtime, provider: this.provider })).session;
     }
@@ -268,9 +286,10 @@ export class CausalModel {
     for (const s of [this.chain, this.tree]) await s?.release().catch(() => undefined);
     this.inPlace?.dispose();
     this.cache.release();
-    this.chain = (await openSession(fast ? f.fast! : f.standard, runtime)).session;
-    const treeFile = fast ? f.fastTree : f.tree;
-    this.tree = hadTree && treeFile ? (await openSession(treeFile, runtime)).session : null;
+    this.chainFile = fast ? f.fast! : f.standard;
+    this.chain = (await openSession(this.chainFile, runtime)).session;
+    this.treeFile = fast ? f.fastTree : f.tree;
+    this.tree = hadTree && this.treeFile ? (await openSession(this.treeFile, runtime)).session : null;
     const c = this.folder.config;
     if (fast) this.inPlace = new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, this.inPlace!.slots);
     this.device = this.cache.device = false;

@@ -13,6 +13,8 @@ import { ReadBack, release, runOn } from './device';
 import { Logits } from './logits';
 
 const MIN = -3.4028234663852886e38;
+/** fp16's lowest finite value (-65504), as its bits: the masked entries of an fp16 graph's tree bias. */
+const MIN_HALF = 0xfbff;
 
 /** What a forward block brings back to the host: every kept logits row, or only each row's argmax. */
 export type Read = 'rows' | 'argmax';
@@ -38,12 +40,15 @@ export class DeviceKv {
   /** Committed tokens (the last of `count`) whose K/V the next run rewrites. */
   private stale: number[] = [];
   private lastTokens: readonly number[] = [];
-  private biasBuf = new Float32Array(0);
+  private biasBuf: Float32Array | Uint16Array;
 
-  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number, private readonly readBack?: ReadBack) {
+  /** `half`: the graph's K/V and tree bias are fp16 (the build's gpu variant), fed as bits in a Uint16Array. */
+  constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number, private readonly readBack?: ReadBack, readonly half = false) {
+    this.biasBuf = half ? new Uint16Array(0) : new Float32Array(0);
     // Zero host tensors of the whole context: the first run uploads them, later runs feed the device's presents.
     const dims = [1, kvHeads, slots, headDim];
-    const zero = () => new ort.Tensor('float32', new Float32Array(kvHeads * slots * headDim), dims);
+    const n = kvHeads * slots * headDim;
+    const zero = () => (half ? new ort.Tensor('float16', new Uint16Array(n), dims) : new ort.Tensor('float32', new Float32Array(n), dims));
     this.keys = Array.from({ length: layers }, zero);
     this.values = Array.from({ length: layers }, zero);
   }
@@ -96,7 +101,8 @@ export class DeviceKv {
     if (session.inputNames.includes('logits_to_keep')) feeds.logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(BigInt(argmaxOnly ? -keep : keep)), []);
     if (tree) {
       feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(tree.depths, (d) => BigInt(past + d)), [1, T]);
-      feeds.attention_bias = new ort.Tensor('float32', this.treeBias(tree.parents, past), [1, 1, T, total]);
+      const bias = this.treeBias(tree.parents, past);
+      feeds.attention_bias = bias instanceof Uint16Array ? new ort.Tensor('float16', bias, [1, 1, T, total]) : new ort.Tensor('float32', bias, [1, 1, T, total]);
     }
     for (let l = 0; l < this.layers; l++) {
       feeds[`past_key_values.${l}.key`] = this.keys[l]!;
@@ -125,16 +131,20 @@ export class DeviceKv {
     return new Logits(rows > keep ? data.subarray((rows - keep) * V) : data, block.length, V, block.length - keep);
   }
 
-  /** [T, past + T]: 0 where node i may attend (the past, itself and its ancestors), MIN elsewhere. */
-  private treeBias(parents: readonly number[], past: number): Float32Array {
+  /** [T, past + T]: 0 where node i may attend (the past, itself and its ancestors), the lowest finite value elsewhere (fp16 bits for a half graph). */
+  private treeBias(parents: readonly number[], past: number): Float32Array | Uint16Array {
     const T = parents.length;
     const n = T * (past + T);
-    if (this.biasBuf.length < n) this.biasBuf = new Float32Array(Math.max(n, 2 * this.biasBuf.length));
+    if (this.biasBuf.length < n) {
+      const size = Math.max(n, 2 * this.biasBuf.length);
+      this.biasBuf = this.half ? new Uint16Array(size) : new Float32Array(size);
+    }
     const bias = this.biasBuf.subarray(0, n);
+    const min = this.half ? MIN_HALF : MIN;
     for (let i = 0; i < T; i++) {
       const row = i * (past + T);
       bias.fill(0, row, row + past);
-      bias.fill(MIN, row + past, row + past + T);
+      bias.fill(min, row + past, row + past + T);
       for (let j = i; j !== -1; j = parents[j]!) bias[row + past + j] = 0;
     }
     return bias;

@@ -37,6 +37,9 @@ export interface ModelFiles {
   fastTree?: string;
   /** The builder's CPU graph: attention reads the KV buffers, only the block's new rows come out (chains and trees). */
   fastCpu?: string;
+  /** The builder's fp16 fast graph and its tree twin (fp16 K/V and activations): what a GPU runs. */
+  fastGpu?: string;
+  fastGpuTree?: string;
   tree?: string;
   layered?: LayeredFiles;
   cmlm?: string;
@@ -51,7 +54,7 @@ export interface ManifestEntry {
   exitLayers?: number[];
   drafts?: string[];
   maxSpan?: number;
-  variants?: { standard?: string; fast?: string; fastTree?: string; fastCpu?: string; tree?: string; layered?: LayeredFiles; cmlm?: string };
+  variants?: { standard?: string; fast?: string; fastTree?: string; fastCpu?: string; fastGpu?: string; fastGpuTree?: string; tree?: string; layered?: LayeredFiles; cmlm?: string };
   files: Record<string, string>;
 }
 
@@ -262,6 +265,10 @@ export function openModelFolder(dir: string, opts: OpenOptions = {}): ModelFolde
   if (fastTree && !isCmlm) files.fastTree = at(fastTree);
   const fastCpu = v?.fastCpu ?? (fs.existsSync(at('onnx/model_fast_cpu.onnx')) ? 'onnx/model_fast_cpu.onnx' : undefined);
   if (fastCpu && !isCmlm) files.fastCpu = at(fastCpu);
+  const fastGpu = v?.fastGpu ?? (fs.existsSync(at('onnx/model_fast_fp16.onnx')) ? 'onnx/model_fast_fp16.onnx' : undefined);
+  const fastGpuTree = v?.fastGpuTree ?? (fs.existsSync(at('onnx/model_fast_tree_fp16.onnx')) ? 'onnx/model_fast_tree_fp16.onnx' : undefined);
+  if (fastGpu && !isCmlm) files.fastGpu = at(fastGpu);
+  if (fastGpuTree && !isCmlm) files.fastGpuTree = at(fastGpuTree);
   if (v?.layered) {
     files.layered = { embed: at(v.layered.embed), blocks: v.layered.blocks.map(at), head: at(v.layered.head), kvPropagate: at(v.layered.kvPropagate) };
   }

@@ -34,6 +34,12 @@ export interface RuntimeOptions {
    * by provider (`autoContext`). The prompt budget is this minus the completion's.
    */
   contextTokens?: number;
+  /**
+   * What a builder-made model computes in on a device (WebGPU): 'fp16' (default) runs the build's fp16
+   * graphs (fp16 K/V and activations; norms and logits fp32) when it has them, 'fp32' its fp32 fast graphs.
+   * The CPU always runs fp32.
+   */
+  deviceFloat?: 'fp16' | 'fp32';
 }
 
 /**
