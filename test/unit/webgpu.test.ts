@@ -58,7 +58,8 @@ describe('the engine on WebGPU against the CPU', async () => {
   const warnings: string[] = [];
   before(async () => {
     if (skip) return;
-    gpu = await Engine.load({ modelDir: target, runtime: { provider: 'webgpu', threads: 1 }, log: (l, m) => { if (l === 'warn') warnings.push(m); } });
+    // fp32 on the device, as on the CPU: these checks are of the device path, token for token (fp16 is webgpu-fp16.test.ts's).
+    gpu = await Engine.load({ modelDir: target, runtime: { provider: 'webgpu', threads: 1, deviceFloat: 'fp32' }, log: (l, m) => { if (l === 'warn') warnings.push(m); } });
     cpu = await Engine.load({ modelDir: target, runtime: { provider: 'cpu', threads: 1 } });
     for (const e of [gpu, cpu]) for (const it of items) await e.retrieval.update(it.id, it.prefix + it.truth + it.suffix);
   });
@@ -134,7 +135,7 @@ describe('the engine on WebGPU against the CPU', async () => {
 
   test('a device that fails mid-decode: the completion finishes on the cpu with the same tokens, and says why', { skip }, async () => {
     const logs: string[] = [];
-    const e = await Engine.load({ modelDir: target, draftDir: null, runtime: { provider: 'webgpu', threads: 1 }, log: (l, m) => logs.push(`${l}: ${m}`) });
+    const e = await Engine.load({ modelDir: target, draftDir: null, runtime: { provider: 'webgpu', threads: 1, deviceFloat: 'fp32' }, log: (l, m) => logs.push(`${l}: ${m}`) });
     try {
       // A prompt the model continues for many tokens (on some it stops at once, before the failing step).
       const it = items.find((i) => i.id.startsWith('mid-line'))!;
