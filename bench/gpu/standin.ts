@@ -47,7 +47,7 @@ async function builtAt(src: string, dtype: Dtype, contextLength: number): Promis
   const out = path.join(path.dirname(src), `${path.basename(src)}-${dtype}-gpu`);
   const stamp = path.join(out, 'hasten-bench.json');
   if (fs.existsSync(stamp) && JSON.parse(fs.readFileSync(stamp, 'utf8')).builder === BUILDER_VERSION) return out;
-  const b = await build({ from: src, out, dtype, variants: ['fast', 'tree'], contextLength, force: true });
+  const b = await build({ from: src, out, dtype, variants: dtype === 'fp32' ? ['fast', 'tree'] : ['fast', 'tree', 'gpu'], contextLength, force: true });
   fs.writeFileSync(stamp, JSON.stringify({ builder: BUILDER_VERSION, seconds: b.seconds }));
   return out;
 }
