@@ -136,7 +136,7 @@ export class Engine {
       await target.dispose();
       throw err;
     }
-    log('info', `Loaded ${targetFolder.name} (${target.provider}, ${target.graph} graph${target.nativeTree ? ', tree attention' : ''})${draft ? ` with draft ${draft.folder.name}` : ''}.`);
+    log('info', `Loaded ${targetFolder.name} (${target.provider}, ${target.graph} graph ${path.basename(target.chainFile)}${target.nativeTree ? ', tree attention' : ''})${draft ? ` with draft ${draft.folder.name}` : ''}.`);
     const engine = new Engine(target, draft, log, runtime, o.cmlmDir === undefined ? defaultCmlm(targetFolder.dir) : o.cmlmDir);
     engine.providerReason = target.provider === choice.provider ? `${runtime.provider === 'auto' ? 'auto: ' : ''}${choice.reason}` : `${choice.provider} failed to start; see Hasten: Show Log`;
     engine.reportedProvider = target.provider;
