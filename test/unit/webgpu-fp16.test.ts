@@ -19,6 +19,7 @@ import * as ort from 'onnxruntime-node';
 import { build } from '../../src/build/builder';
 import { CompletionTrace, Engine, Strategy } from '../../src/engine';
 import { CausalModel } from '../../src/engine/model/causal';
+import { openModelFolder } from '../../src/engine/model/folder';
 import { liveDeviceTensors } from '../../src/engine/model/device';
 import { loadWorkloads } from '../../bench/workloads';
 
@@ -28,6 +29,11 @@ const TARGET = path.resolve(__dirname, '..', '..', 'models', 'hasten-target');
 const items = loadWorkloads(['line-start', 'mid-line', 'repetitive'], 1); // 3 held-out prompts
 /** Largest |fp16 GPU logit - fp32 CPU logit| allowed (the bundled target's logits span about ±20). */
 const TOLERANCE = 0.1;
+/**
+ * The same for an int4 build (MatMulNBits with fp16 scales on the GPU): looser, as the CPU's reference
+ * quantises activations to int8 (accuracy level 4) and the GPU does not.
+ */
+const TOLERANCE_INT4 = 0.5;
 /** Tokens of each prompt's end run through both models for the row comparison, in blocks of BLOCK. */
 const ROWS = 48;
 const BLOCK = 16;
@@ -72,6 +78,8 @@ describe('fp16 graphs on WebGPU against the CPU\'s fp32 reference', async () => 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-fp16-'));
   const dir = path.join(tmp, 'target');
   await build({ from: TARGET, out: dir, dtype: 'fp16', variants: ['fast', 'tree', 'gpu'], contextLength: 1024 });
+  const dirInt4 = path.join(tmp, 'target-int4');
+  await build({ from: TARGET, out: dirInt4, dtype: 'int4', variants: ['fast', 'gpu'], contextLength: 1024 });
   const missing = await webgpuMissing(path.join(dir, 'onnx', 'model_fast_fp16.onnx'));
   if (missing && process.env.CI) {
     test('a WebGPU adapter is available (required under CI)', () => assert.fail(`${missing}. scripts/setup.sh installs libvulkan1 and Mesa's lavapipe (scripts/setup-vulkan.sh).`));
@@ -109,14 +117,15 @@ describe('fp16 graphs on WebGPU against the CPU\'s fp32 reference', async () => 
     await f32.dispose();
   });
 
-  test(`logits rows of ${items.length} held-out prompts: within ${TOLERANCE}, greedy tokens agree on ≥ 99% (any others near-ties)`, { skip }, async () => {
+  /** Rows of the held-out prompts' last ROWS tokens on both models: greedy agreement, largest difference, and the positions whose greedy token differs. */
+  async function compareRows(g16: CausalModel, c32: CausalModel): Promise<{ n: number; agree: number; maxAbs: number; flips: string[] }> {
     let n = 0;
     let agree = 0;
     let maxAbs = 0;
     const flips: string[] = [];
     for (const it of items) {
-      const ids = gpu.target.folder.tokenizer.encode(it.prefix).slice(-ROWS);
-      const [g, c] = [await rowsOf(gpu.target, ids), await rowsOf(cpu.target, ids)];
+      const ids = g16.folder.tokenizer.encode(it.prefix).slice(-ROWS);
+      const [g, c] = [await rowsOf(g16, ids), await rowsOf(c32, ids)];
       for (let i = 0; i < ids.length; i++) {
         for (let j = 0; j < c[i]!.length; j++) maxAbs = Math.max(maxAbs, Math.abs(g[i]![j]! - c[i]![j]!));
         const [a, b] = [argmax(g[i]!), argmax(c[i]!)];
@@ -125,6 +134,21 @@ describe('fp16 graphs on WebGPU against the CPU\'s fp32 reference', async () => 
         else flips.push(`${it.id}@${i}: cpu ${b} (${c[i]![b]!.toFixed(3)}) vs gpu ${a} (cpu ${c[i]![a]!.toFixed(3)})`);
       }
     }
+    return { n, agree, maxAbs, flips };
+  }
+
+  /** Asserts what compareRows found against a tolerance: the difference, ≥ 99% agreement, and every flip a near-tie of the CPU's. */
+  function assertRows(r: { n: number; agree: number; maxAbs: number; flips: string[] }, tolerance: number): void {
+    assert.ok(r.maxAbs <= tolerance, `max |logit diff| ${r.maxAbs} > ${tolerance}`);
+    assert.ok(r.agree / r.n >= 0.99, `greedy agreement ${r.agree}/${r.n} < 99%: ${r.flips.join('; ')}`);
+    for (const f of r.flips) {
+      const [, top, other] = /\((-?[\d.]+)\) vs gpu \d+ \(cpu (-?[\d.]+)\)/.exec(f)!;
+      assert.ok(Number(top) - Number(other) <= 2 * tolerance, `not a near-tie: ${f}`);
+    }
+  }
+
+  test(`logits rows of ${items.length} held-out prompts: within ${TOLERANCE}, greedy tokens agree on ≥ 99% (any others near-ties)`, { skip }, async () => {
+    const { n, agree, maxAbs, flips } = await compareRows(gpu.target, cpu.target);
     console.log(`fp16 GPU vs fp32 CPU over ${n} positions (blocks of ${BLOCK}): greedy agreement ${(agree / n * 100).toFixed(2)}%, max |logit diff| ${maxAbs.toFixed(4)}${flips.length ? `; flips: ${flips.join('; ')}` : ''}`);
     // For the record: one block of ROWS tokens, where lavapipe's GroupQueryAttention departs from the CPU in fp32 too.
     const ids = gpu.target.folder.tokenizer.encode(items[0]!.prefix).slice(-ROWS);
@@ -132,11 +156,22 @@ describe('fp16 graphs on WebGPU against the CPU\'s fp32 reference', async () => 
     const ref = await rowsOf(cpu.target, ids, ROWS);
     console.log(`${items[0]!.id}, one block of ${ROWS}: max |logit diff| against the CPU: fp32 graph on the GPU ${maxDiff(await rowsOf(f32, ids, ROWS), ref).toFixed(4)}, fp16 graph ${maxDiff(await rowsOf(gpu.target, ids, ROWS), ref).toFixed(4)}`);
     await f32.dispose();
-    assert.ok(maxAbs <= TOLERANCE, `max |logit diff| ${maxAbs} > ${TOLERANCE}`);
-    assert.ok(agree / n >= 0.99, `greedy agreement ${agree}/${n} < 99%: ${flips.join('; ')}`);
-    for (const f of flips) {
-      const [, top, other] = /\((-?[\d.]+)\) vs gpu \d+ \(cpu (-?[\d.]+)\)/.exec(f)!;
-      assert.ok(Number(top) - Number(other) <= 2 * TOLERANCE, `not a near-tie: ${f}`);
+    assertRows({ n, agree, maxAbs, flips }, TOLERANCE);
+  });
+
+  test(`an int4 build's fp16 graph: rows within ${TOLERANCE_INT4} of the CPU's int4 graph, greedy tokens agree on ≥ 99%`, { skip }, async () => {
+    const rt = { threads: 1, shared: true } as const;
+    const folder = openModelFolder(dirInt4);
+    const g = await CausalModel.open(folder, { ...rt, provider: 'webgpu' });
+    const c = await CausalModel.open(folder, { ...rt, provider: 'cpu' });
+    try {
+      assert.equal(path.basename(g.chainFile), 'model_fast_fp16.onnx');
+      const r = await compareRows(g, c);
+      console.log(`int4: fp16 GPU vs CPU over ${r.n} positions (blocks of ${BLOCK}): greedy agreement ${(r.agree / r.n * 100).toFixed(2)}%, max |logit diff| ${r.maxAbs.toFixed(4)}${r.flips.length ? `; flips: ${r.flips.join('; ')}` : ''}`);
+      assertRows(r, TOLERANCE_INT4);
+    } finally {
+      await g.dispose();
+      await c.dispose();
     }
   });
 
