@@ -32,6 +32,8 @@ interface Point {
   provider: string;
   /** Where it really ran (a failed webgpu start falls back to cpu). */
   ranOn: string;
+  /** The graph that ran: model_fast_fp16.onnx (fp16 K/V and activations) on a device, model_fast.onnx (fp32) otherwise. */
+  graph: string;
   promptTokens: number;
   prefillMs: number;
   decodeTokensPerSecond: number;
@@ -92,7 +94,7 @@ async function measure(dir: string, dtype: Dtype, provider: Provider, promptLen:
     }
     for (const x of verify) x.relative = x.medianMs / verify[0]!.medianMs;
     return {
-      dtype, provider, ranOn: model.provider, promptTokens: promptLen, prefillMs: t1 - t0,
+      dtype, provider, ranOn: model.provider, graph: path.basename(model.chainFile), promptTokens: promptLen, prefillMs: t1 - t0,
       decodeTokensPerSecond: ((n - 1) / (t2 - t1)) * 1000, readBackBytesPerToken: readBack, verify, tokens,
     };
   } finally {
