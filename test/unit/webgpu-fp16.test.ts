@@ -30,10 +30,12 @@ const items = loadWorkloads(['line-start', 'mid-line', 'repetitive'], 1); // 3 h
 /** Largest |fp16 GPU logit - fp32 CPU logit| allowed (the bundled target's logits span about ±20). */
 const TOLERANCE = 0.1;
 /**
- * The same for an int4 build (MatMulNBits with fp16 scales on the GPU): looser, as the CPU's reference
- * quantises activations to int8 (accuracy level 4) and the GPU does not.
+ * The same for an int4 build (MatMulNBits with fp16 scales on the GPU): looser, as the CPU's int4 graph
+ * quantises activations to int8 (accuracy level 4) and the GPU does not, so the two are different
+ * approximations, not fp16 against a reference: agreement ≥ AGREE_INT4, every flip a near-tie.
  */
 const TOLERANCE_INT4 = 0.5;
+const AGREE_INT4 = 0.95;
 /** Tokens of each prompt's end run through both models for the row comparison, in blocks of BLOCK. */
 const ROWS = 48;
 const BLOCK = 16;
@@ -138,9 +140,9 @@ describe('fp16 graphs on WebGPU against the CPU\'s fp32 reference', async () => 
   }
 
   /** Asserts what compareRows found against a tolerance: the difference, ≥ 99% agreement, and every flip a near-tie of the CPU's. */
-  function assertRows(r: { n: number; agree: number; maxAbs: number; flips: string[] }, tolerance: number): void {
+  function assertRows(r: { n: number; agree: number; maxAbs: number; flips: string[] }, tolerance: number, agreement = 0.99): void {
     assert.ok(r.maxAbs <= tolerance, `max |logit diff| ${r.maxAbs} > ${tolerance}`);
-    assert.ok(r.agree / r.n >= 0.99, `greedy agreement ${r.agree}/${r.n} < 99%: ${r.flips.join('; ')}`);
+    assert.ok(r.agree / r.n >= agreement, `greedy agreement ${r.agree}/${r.n} < ${agreement * 100}%: ${r.flips.join('; ')}`);
     for (const f of r.flips) {
       const [, top, other] = /\((-?[\d.]+)\) vs gpu \d+ \(cpu (-?[\d.]+)\)/.exec(f)!;
       assert.ok(Number(top) - Number(other) <= 2 * tolerance, `not a near-tie: ${f}`);
@@ -159,7 +161,7 @@ describe('fp16 graphs on WebGPU against the CPU\'s fp32 reference', async () => 
     assertRows({ n, agree, maxAbs, flips }, TOLERANCE);
   });
 
-  test(`an int4 build's fp16 graph: rows within ${TOLERANCE_INT4} of the CPU's int4 graph, greedy tokens agree on ≥ 99%`, { skip }, async () => {
+  test(`an int4 build's fp16 graph: rows within ${TOLERANCE_INT4} of the CPU's int4 graph, greedy tokens agree on ≥ ${AGREE_INT4 * 100}% (the others near-ties)`, { skip }, async () => {
     const rt = { threads: 1, shared: true } as const;
     const folder = openModelFolder(dirInt4);
     const g = await CausalModel.open(folder, { ...rt, provider: 'webgpu' });
@@ -168,7 +170,7 @@ describe('fp16 graphs on WebGPU against the CPU\'s fp32 reference', async () => 
       assert.equal(path.basename(g.chainFile), 'model_fast_fp16.onnx');
       const r = await compareRows(g, c);
       console.log(`int4: fp16 GPU vs CPU over ${r.n} positions (blocks of ${BLOCK}): greedy agreement ${(r.agree / r.n * 100).toFixed(2)}%, max |logit diff| ${r.maxAbs.toFixed(4)}${r.flips.length ? `; flips: ${r.flips.join('; ')}` : ''}`);
-      assertRows(r, TOLERANCE_INT4);
+      assertRows(r, TOLERANCE_INT4, AGREE_INT4);
     } finally {
       await g.dispose();
       await c.dispose();
