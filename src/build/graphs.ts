@@ -14,8 +14,8 @@
 //             of C slots, read, never written) -> logits, new.N.key/value [1, kvHeads, S, headDim] (the
 //             block's rows, which the engine writes into its buffers). Nothing of size C is an output:
 //             onnxruntime-node copies every output, a present fetched into the buffer included.
-//             Each layer's attention is an If on the block's length (LONG_BLOCK): plain ops for short
-//             blocks, the Attention op for prefill parts.
+//             Each layer's attention is an If on the block's length (LONG_BLOCK): short blocks score
+//             the buffer and the block apart (no copy of the buffer), prefill parts concatenate them once.
 //   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation.
 //   gpu       the fast and tree graphs in fp16 for a GPU (model_fast_fp16.onnx, model_fast_tree_fp16.onnx):
 //             the same I/O, but past/present K/V are fp16 and so is the tree's attention_bias; matmuls,
@@ -158,9 +158,9 @@ function fastGraphIn(e: Emitter, weights: string, tree: boolean, half: boolean):
 }
 
 /**
- * Blocks of at least this many tokens (prefill parts) run the CPU graph's attention as the ONNX
- * Attention op over the buffer; shorter ones (decode steps, drafts, trees) as plain ops that never
- * copy it (see Emitter.attentionOverBuffer).
+ * Blocks of at least this many tokens (prefill parts) run the CPU graph's attention over the buffer
+ * and the block's K/V concatenated (one score matrix); shorter ones (decode steps, drafts, trees)
+ * score the two apart and never copy the buffer (see Emitter.attentionOverBuffer).
  */
 export const LONG_BLOCK = 32;
 

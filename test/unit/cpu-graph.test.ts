@@ -136,7 +136,7 @@ describe('the CPU graph (KV buffers read in place, new rows written by the engin
     assert.ok(maxDiff(next.row(0), want) < TOL, `after accepting a branch: diff ${maxDiff(next.row(0), want)}`);
   });
 
-  test('blocks either side of LONG_BLOCK (the Attention op, the plain ops) give the standard graph\'s rows, with and without a past', async () => {
+  test('blocks either side of LONG_BLOCK (buffer and block concatenated, scored apart) give the standard graph\'s rows, with and without a past', async () => {
     const prompt = Array.from({ length: LONG_BLOCK + 8 }, (_, i) => 300 + ((i * 11) % 500));
     const block = Array.from({ length: LONG_BLOCK }, (_, i) => 320 + ((i * 13) % 450));
     standard.reset();
@@ -161,7 +161,7 @@ describe('the CPU graph (KV buffers read in place, new rows written by the engin
     }
   });
 
-  test('a tree of LONG_BLOCK nodes or more (the Attention op with the tree\'s bias): every node equals a linear run of its branch', async () => {
+  test('a tree of LONG_BLOCK nodes or more (the long attention with the tree\'s bias): every node equals a linear run of its branch', async () => {
     // Four chains of ten nodes under the committed prompt.
     const tokens = Array.from({ length: 40 }, (_, i) => 500 + i * 3);
     const parents = tokens.map((_, i) => (i % 10 === 0 ? -1 : i - 1));
