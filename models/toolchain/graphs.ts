@@ -18,12 +18,13 @@ const MODELS = path.resolve(__dirname, '..');
  * graphs of different structure (the layered blocks that self-speculation and CALM run, the batched
  * standard graph) are no longer bit-identical to the fused one, and self-speculation would stop being
  * token-identical to plain decoding. fp16 storage keeps every graph within 1e-6 of the others.
- * The CPU runs the `cpu` graph (K/V rows out, buffers read in place); `fast` and `tree` are for devices.
+ * The CPU runs the `cpu` graph (K/V rows out, buffers read in place); a GPU (WebGPU) runs `gpu`, the fp16
+ * fast and tree graphs with fp16 K/V (`fast` and `tree` in fp32 are its fallback and the reference).
  */
 export const BUNDLED: Record<string, { variants: Variant[]; dtype: Dtype }> = {
-  'hasten-target': { variants: ['standard', 'fast', 'tree', 'cpu', 'layered'], dtype: 'fp16' },
-  'hasten-draft-s': { variants: ['standard', 'fast', 'cpu'], dtype: 'fp16' },
-  'hasten-draft-m': { variants: ['standard', 'fast', 'cpu'], dtype: 'fp16' },
+  'hasten-target': { variants: ['standard', 'fast', 'tree', 'cpu', 'gpu', 'layered'], dtype: 'fp16' },
+  'hasten-draft-s': { variants: ['standard', 'fast', 'cpu', 'gpu'], dtype: 'fp16' },
+  'hasten-draft-m': { variants: ['standard', 'fast', 'cpu', 'gpu'], dtype: 'fp16' },
 };
 
 /** Rebuilds the graphs of one bundled model in place. */

@@ -35,6 +35,9 @@ function entry(folder) {
   if (kind === 'causal') e.build = cfg.hasten.build;
   // The CPU graph (K/V rows out, the engine's buffers read in place), in builds that have it.
   if (kind === 'causal' && fs.existsSync(path.join(dir, 'onnx', 'model_fast_cpu.onnx'))) e.variants.fastCpu = 'onnx/model_fast_cpu.onnx';
+  // The GPU's fp16 graphs (fp16 K/V), in builds that have them.
+  if (kind === 'causal' && fs.existsSync(path.join(dir, 'onnx', 'model_fast_fp16.onnx'))) e.variants.fastGpu = 'onnx/model_fast_fp16.onnx';
+  if (kind === 'causal' && fs.existsSync(path.join(dir, 'onnx', 'model_fast_tree_fp16.onnx'))) e.variants.fastGpuTree = 'onnx/model_fast_tree_fp16.onnx';
   if (folder === 'hasten-target') {
     const L = cfg.num_hidden_layers;
     e.role = 'target';
