@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { webgpuSkip } from './helpers/webgpu';
 import { build } from '../../src/build/builder';
 import { CompletionTrace, Engine, Strategy } from '../../src/engine';
 import { CausalModel } from '../../src/engine/model/causal';
@@ -40,17 +41,6 @@ const AGREE_INT4 = 0.95;
 const ROWS = 48;
 const BLOCK = 16;
 const MAX_NEW = 8;
-
-async function webgpuMissing(file: string): Promise<string | null> {
-  if (!ort.listSupportedBackends().some((b) => b.name === 'webgpu')) return 'this onnxruntime-node build has no webgpu backend';
-  try {
-    const s = await ort.InferenceSession.create(file, { executionProviders: ['webgpu'], logSeverityLevel: 4 });
-    await s.release();
-    return null;
-  } catch (err) {
-    return (err instanceof Error ? err.message : String(err)).split('\n').find((l) => /adapter|vulkan/i.test(l))?.slice(0, 200) ?? 'the webgpu session failed to start';
-  }
-}
 
 async function complete(engine: Engine, prefix: string, suffix: string, strategy: Strategy): Promise<CompletionTrace> {
   let trace: CompletionTrace | undefined;
@@ -82,12 +72,8 @@ describe('fp16 graphs on WebGPU against the CPU\'s fp32 reference', async () => 
   await build({ from: TARGET, out: dir, dtype: 'fp16', variants: ['fast', 'tree', 'gpu'], contextLength: 1024 });
   const dirInt4 = path.join(tmp, 'target-int4');
   await build({ from: TARGET, out: dirInt4, dtype: 'int4', variants: ['fast', 'gpu'], contextLength: 1024 });
-  const missing = await webgpuMissing(path.join(dir, 'onnx', 'model_fast_fp16.onnx'));
-  if (missing && process.env.CI) {
-    test('a WebGPU adapter is available (required under CI)', () => assert.fail(`${missing}. scripts/setup.sh installs libvulkan1 and Mesa's lavapipe (scripts/setup-vulkan.sh).`));
-    return;
-  }
-  const skip = missing ? `no WebGPU adapter (${missing}); on Debian 12 run bash scripts/setup-vulkan.sh as root` : false;
+  const skip = await webgpuSkip(path.join(dir, 'onnx', 'model_fast_fp16.onnx'));
+  if (skip === null) return;
   let gpu: Engine;
   let cpu: Engine;
   const warnings: string[] = [];

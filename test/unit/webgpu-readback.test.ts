@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { webgpuSkip } from './helpers/webgpu';
 import { writeRandomCheckpoint } from '../../bench/checkpoints';
 import { build } from '../../src/build/builder';
 import { CompletionTrace, Engine, GREEDY, Strategy } from '../../src/engine';
@@ -27,17 +28,6 @@ const PROMPTS: [string, string][] = [
   ['const items = [1, 2, 3];\nconst doubled = items.map((x) => ', ');\n'],
 ];
 
-async function webgpuMissing(file: string): Promise<string | null> {
-  if (!ort.listSupportedBackends().some((b) => b.name === 'webgpu')) return 'this onnxruntime-node build has no webgpu backend';
-  try {
-    const s = await ort.InferenceSession.create(file, { executionProviders: ['webgpu'], logSeverityLevel: 4 });
-    await s.release();
-    return null;
-  } catch (err) {
-    return (err instanceof Error ? err.message : String(err)).split('\n').find((l) => /adapter|vulkan/i.test(l))?.slice(0, 200) ?? 'the webgpu session failed to start';
-  }
-}
-
 async function complete(engine: Engine, prefix: string, suffix: string, strategy: Strategy, maxNewTokens = 8, sampling = GREEDY): Promise<CompletionTrace> {
   let trace: CompletionTrace | undefined;
   for await (const u of engine.complete({ prefix, suffix, strategy, maxNewTokens, sampling })) if (u.done) trace = u.trace;
@@ -49,12 +39,8 @@ describe(`a greedy token on WebGPU reads back at most 64 KB at vocabulary ${VOCA
   const ckpt = writeRandomCheckpoint(path.join(tmp, 'ckpt'), TINY_SHAPES['fake-org/tiny-qwen2']!, { seed: 15, tokenizerDir: QWEN_TOKENIZER });
   const dir = path.join(tmp, 'model');
   await build({ from: ckpt, out: dir, dtype: 'fp32', variants: ['standard', 'fast', 'tree'], contextLength: 256 });
-  const missing = await webgpuMissing(path.join(dir, 'onnx', 'model_fast.onnx'));
-  if (missing && process.env.CI) {
-    test('a WebGPU adapter is available (required under CI)', () => assert.fail(`${missing}. scripts/setup.sh installs libvulkan1 and Mesa's lavapipe (scripts/setup-vulkan.sh).`));
-    return;
-  }
-  const skip = missing ? `no WebGPU adapter (${missing}); on Debian 12 run bash scripts/setup-vulkan.sh as root` : false;
+  const skip = await webgpuSkip(path.join(dir, 'onnx', 'model_fast.onnx'));
+  if (skip === null) return;
   let gpu: Engine;
   let cpu: Engine;
   const warnings: string[] = [];

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import * as ort from 'onnxruntime-node';
+import { webgpuSkip } from './helpers/webgpu';
 import { CompletionTrace, Engine, ProviderChange, Strategy } from '../../src/engine';
 import { failDeviceRunForTests, liveDeviceTensors } from '../../src/engine/model/device';
 import { loadWorkloads } from '../../bench/workloads';
@@ -24,18 +24,6 @@ const target = path.join(models, 'hasten-target');
 const items = loadWorkloads(['line-start', 'mid-line', 'repetitive'], 1); // 3 held-out prompts
 const MAX_NEW = 8;
 
-/** Why no WebGPU adapter can be used here, or null when one can. */
-async function webgpuMissing(): Promise<string | null> {
-  if (!ort.listSupportedBackends().some((b) => b.name === 'webgpu')) return 'this onnxruntime-node build has no webgpu backend';
-  try {
-    const s = await ort.InferenceSession.create(path.join(models, 'hasten-draft-s', 'onnx', 'model_fast.onnx'), { executionProviders: ['webgpu'], logSeverityLevel: 4 });
-    await s.release();
-    return null;
-  } catch (err) {
-    return (err instanceof Error ? err.message : String(err)).split('\n').find((l) => /adapter|vulkan/i.test(l))?.slice(0, 200) ?? 'the webgpu session failed to start';
-  }
-}
-
 async function complete(engine: Engine, prefix: string, suffix: string, strategy: Strategy, maxNewTokens = MAX_NEW): Promise<CompletionTrace> {
   let trace: CompletionTrace | undefined;
   for await (const u of engine.complete({ prefix, suffix, strategy, maxNewTokens })) if (u.done) trace = u.trace;
@@ -47,12 +35,8 @@ const exitLayers = (t: CompletionTrace): (number | undefined)[] =>
   t.steps.flatMap((s) => [...s.nodes.filter((n) => n.status === 'accepted').map((n) => n.exitLayer), ...(s.bonus ? [s.bonus.exitLayer] : [])]);
 
 describe('the engine on WebGPU against the CPU', async () => {
-  const missing = await webgpuMissing();
-  if (missing && process.env.CI) {
-    test('a WebGPU adapter is available (required under CI)', () => assert.fail(`${missing}. scripts/setup.sh installs libvulkan1 and Mesa's lavapipe (scripts/setup-vulkan.sh).`));
-    return;
-  }
-  const skip = missing ? `no WebGPU adapter (${missing}); on Debian 12 run bash scripts/setup-vulkan.sh as root` : false;
+  const skip = await webgpuSkip(path.join(models, 'hasten-draft-s', 'onnx', 'model_fast.onnx'));
+  if (skip === null) return;
   let gpu: Engine;
   let cpu: Engine;
   const warnings: string[] = [];
