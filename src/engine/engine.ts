@@ -117,7 +117,7 @@ export class Engine {
   /** Loads the target (with its tree graph when it has one) and the draft model. */
   static async load(o: EngineOptions): Promise<Engine> {
     const log = o.log ?? (() => {});
-    const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...o.runtime, onFallback: (m) => log('warn', m), readBack: { bytes: 0 } };
+    const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...o.runtime, onFallback: (m) => log('warn', m), onNote: (m) => log('info', m), readBack: { bytes: 0 } };
     const choice = resolveProvider(runtime.provider);
     if (runtime.provider === 'auto') log('info', `hasten.executionProvider auto: ${choice.provider} (${choice.reason}).`);
     const targetFolder = openModelFolder(o.modelDir, o.onnxDtype ? { dtype: o.onnxDtype } : {});

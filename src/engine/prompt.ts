@@ -122,8 +122,10 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
   const fim = onlyClosers(suffix) && pre.length > 0 ? undefined : tk.fim;
   const extra = extraParts(tk, context, budget.tokens);
   const room = budget.tokens - (fim ? 3 : 0);
-  const suf = fim ? tk.encode(suffix.slice(0, maxChars)) : [];
-  const sufTokens = Math.min(suf.length, Math.floor(room * budget.suffixShare));
+  const sufMost = Math.floor(room * budget.suffixShare);
+  // The suffix keeps at most its share: only that many tokens' worth of characters is encoded.
+  const suf = fim ? tk.encode(suffix.slice(0, (sufMost + 1) * CHARS_PER_TOKEN)) : [];
+  const sufTokens = Math.min(suf.length, sufMost);
   const keptRoom = Math.floor(room * (budget.extraShare ?? 0));
   const block = cutBlock(room);
   const preIds = pre.slice(dropCount(pre.length, room - sufTokens - fitExtra(extra, keptRoom).length, block));

@@ -132,6 +132,13 @@ export class CausalModel {
         const tree = cpuGraph ? fast.session : withTree && treeFile ? (await openSession(treeFile, fast.provider === 'cpu' ? { ...runtime, provider: 'cpu' } : runtime)).session : null;
         const slots = c.kvSlots ?? c.contextLength;
         const kv = fast.device ? new DeviceKv(c.numLayers, c.numKvHeads, c.headDim, slots, runtime.readBack, half) : new InPlaceKv(c.numLayers, c.numKvHeads, c.headDim, slots);
+        if (kv instanceof DeviceKv) {
+          const check = await kv.checkLongBlocks(fast.session, c.vocabSize);
+          if (check.limited) {
+            runtime.onNote?.(`${folder.name} on ${fast.provider}: this device's attention over blocks of 32 tokens or more disagrees with its short-block attention ` +
+              `(by up to ${check.maxDiff.toFixed(3)} in logits), so prompts run in blocks of at most ${kv.maxBlock} tokens (exact, slower to prefill).`);
+          }
+        }
         const m = new CausalModel(folder, fast.session, tree, fast.provider, kv, runtime, undefined, context);
         m.device = fast.device;
         m.chainFile = file;
@@ -244,7 +251,8 @@ export class CausalModel {
         'Lower hasten.tree.maxNodes or the maximum completion length, or rebuild the model with a longer --context.');
     }
     const chain = isChain(par);
-    if (!chain && kv instanceof DeviceKv && !rotatesByPosition(this.treeFile ?? '')) return this.runFastPathsOnDevice(kv, tokens, par, o.read);
+    // A tree longer than the device runs at once (DeviceKv.maxBlock) goes path by path too.
+    if (!chain && kv instanceof DeviceKv && (!rotatesByPosition(this.treeFile ?? '') || kv.staleCount + tokens.length > kv.maxBlock)) return this.runFastPathsOnDevice(kv, tokens, par, o.read);
     if (!chain && !this.tree) {
       // Opened for chains only (a draft, or a target loaded without tree attention): load the tree graph on first use.
       const file = this.treeFile;

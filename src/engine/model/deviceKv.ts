@@ -15,6 +15,18 @@ import { Logits } from './logits';
 const MIN = -3.4028234663852886e38;
 /** fp16's lowest finite value (-65504), as its bits: the masked entries of an fp16 graph's tree bias. */
 const MIN_HALF = 0xfbff;
+/** The longest block GroupQueryAttention runs with its short-block kernel (see `checkLongBlocks`). */
+export const SHORT_BLOCK = 31;
+
+function concat<A extends Float32Array | Int32Array>(parts: A[], Ctor: { new (n: number): A }): A {
+  const out = new Ctor(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
 
 /** What a forward block brings back to the host: every kept logits row, or only each row's argmax. */
 export type Read = 'rows' | 'argmax';
@@ -53,6 +65,11 @@ export class DeviceKv {
     this.values = Array.from({ length: layers }, zero);
   }
 
+  /** Committed tokens whose K/V the next run writes first. */
+  get staleCount(): number {
+    return this.stale.length;
+  }
+
   reset(): void {
     this.count = 0;
     this.pending = 0;
@@ -75,6 +92,12 @@ export class DeviceKv {
   }
 
   /**
+   * The longest block one run may hold (see `checkLongBlocks`): a longer chain is cut into runs of at
+   * most this many tokens, whose logits come back together as the block's. Infinity: no limit.
+   */
+  maxBlock = Infinity;
+
+  /**
    * Runs a block after the committed tokens (stale ones first); the presents replace (and release)
    * the past. Returns logits for the block's rows (`lastOnly`: its last), read as `read` asks.
    */
@@ -86,18 +109,38 @@ export class DeviceKv {
       : blockTree;
     const T = tokens.length;
     const past = this.count - s;
-    const total = past + T;
-    if (total > this.slots) throw new RangeError(`device KV cache: ${total} slots needed, ${this.slots} allocated`);
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, T]),
-      seqlens_k: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
-      total_sequence_length: new ort.Tensor('int32', Int32Array.of(total), []),
-    };
+    if (past + T > this.slots) throw new RangeError(`device KV cache: ${past + T} slots needed, ${this.slots} allocated`);
+    if (tree && T > this.maxBlock) throw new RangeError(`device KV cache: a tree of ${T} nodes is longer than the ${this.maxBlock} tokens this device runs at once (run it as paths)`);
     // Only the rows the decoder reads are computed past the last layer: the block's (not the stale prefix's), or its last.
     const keep = o.lastOnly ? 1 : block.length;
     // onnxruntime-node copies every output of a device session (it refuses a subset of them), so a
     // greedy read asks the graph for no logits rows at all (a negative keep): only the argmaxes come back.
     const argmaxOnly = o.read === 'argmax' && readsArgmax(session);
+    const parts: { data: Float32Array; argmax: Int32Array | null; vocab: number }[] = [];
+    for (let a = 0; a < T; a += this.maxBlock) {
+      const b = Math.min(T, a + this.maxBlock);
+      // Each run computes at least its last row; the block's rows are those from T - keep on.
+      const wanted = Math.max(0, b - Math.max(a, T - keep));
+      const part = await this.runOnce(session, tokens.slice(a, b), tree, past + a, Math.max(1, wanted), argmaxOnly);
+      if (wanted > 0) parts.push(part.vocab ? { ...part, data: part.data.subarray(part.data.length - wanted * part.vocab) } : { ...part, argmax: part.argmax!.subarray(part.argmax!.length - wanted) });
+    }
+    this.stale = [];
+    this.pending = block.length;
+    this.lastTokens = block;
+    const V = parts[0]!.vocab;
+    if (argmaxOnly) return new Logits(new Float32Array(0), block.length, 0, block.length - keep, parts.length === 1 ? parts[0]!.argmax! : concat(parts.map((p) => p.argmax!), Int32Array));
+    return new Logits(parts.length === 1 ? parts[0]!.data : concat(parts.map((p) => p.data), Float32Array), block.length, V, block.length - keep);
+  }
+
+  /** One run of `tokens` after `past` committed slots: the last `keep` rows' logits (vocab > 0), or their argmaxes (vocab 0). */
+  private async runOnce(session: ort.InferenceSession, tokens: readonly number[], tree: TreeShape | null, past: number, keep: number, argmaxOnly: boolean): Promise<{ data: Float32Array; argmax: Int32Array | null; vocab: number }> {
+    const T = tokens.length;
+    const total = past + T;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (x) => BigInt(x)), [1, T]),
+      seqlens_k: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
+      total_sequence_length: new ort.Tensor('int32', Int32Array.of(total), []),
+    };
     if (session.inputNames.includes('logits_to_keep')) feeds.logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(BigInt(argmaxOnly ? -keep : keep)), []);
     if (tree) {
       feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(tree.depths, (d) => BigInt(past + d)), [1, T]);
@@ -115,20 +158,52 @@ export class DeviceKv {
       this.keys[l] = out[`present.${l}.key`]!;
       this.values[l] = out[`present.${l}.value`]!;
     }
-    this.stale = [];
-    this.pending = block.length;
-    this.lastTokens = block;
     if (argmaxOnly) {
-      // [1, rows]: without logits_to_keep every row came back; drop the stale prefix's.
+      // [1, rows]: without logits_to_keep every row came back; keep the last `keep`.
       const ids = out.argmax!.data as BigInt64Array;
-      const mine = Int32Array.from(ids.subarray(ids.length - keep), Number);
-      return new Logits(new Float32Array(0), block.length, 0, block.length - keep, mine);
+      return { data: new Float32Array(0), argmax: Int32Array.from(ids.subarray(ids.length - keep), Number), vocab: 0 };
     }
     const logits = out.logits!;
     const V = logits.dims[2]!;
-    const rows = logits.dims[1]!;
     const data = logits.data as Float32Array;
-    return new Logits(rows > keep ? data.subarray((rows - keep) * V) : data, block.length, V, block.length - keep);
+    return { data: logits.dims[1]! > keep ? data.subarray(data.length - keep * V) : data, argmax: null, vocab: V };
+  }
+
+  /**
+   * Checks once, after load, that this device's attention over a long block (GroupQueryAttention's
+   * prefill kernel, used from 32 tokens on) agrees with its short-block kernel: the same 48 tokens run
+   * as one block and as 31 + 17 must give the same logits. On Mesa's software Vulkan (lavapipe) with
+   * onnxruntime 1.30 they differ by up to 0.8 in logits (fp32 too) while short blocks match the CPU
+   * exactly; a device that fails the check runs every chain in blocks of at most 31 tokens (`maxBlock`).
+   * Returns the largest difference. Leaves the cache empty.
+   */
+  async checkLongBlocks(session: ort.InferenceSession, vocab: number): Promise<{ maxDiff: number; limited: boolean }> {
+    const n = Math.min(48, this.slots);
+    if (n <= SHORT_BLOCK) return { maxDiff: 0, limited: false };
+    // Arbitrary but fixed ids spread over the vocabulary (a repeating pattern exercises attention).
+    const ids = Array.from({ length: n }, (_, i) => (1 + ((i % 13) * 7919 + Math.floor(i / 13) * 104729)) % vocab);
+    const rows = async (limit: number): Promise<Float32Array> => {
+      this.reset();
+      this.maxBlock = limit;
+      const l = await this.run(session, ids, null, { read: 'rows' });
+      return Float32Array.from(l.data);
+    };
+    try {
+      const whole = await rows(Infinity);
+      const cut = await rows(SHORT_BLOCK);
+      let maxDiff = 0;
+      let span = 0;
+      for (let i = 0; i < cut.length; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(whole[i]! - cut[i]!));
+        span = Math.max(span, Math.abs(cut[i]!));
+      }
+      // fp16 rounding differs between the two kernels; a broken kernel is off by far more.
+      const limited = !(maxDiff <= (this.half ? 0.02 : 2e-3) * Math.max(span, 1));
+      this.maxBlock = limited ? SHORT_BLOCK : Infinity;
+      return { maxDiff, limited };
+    } finally {
+      this.reset();
+    }
   }
 
   /** [T, past + T]: 0 where node i may attend (the past, itself and its ancestors), the lowest finite value elsewhere (fp16 bits for a half graph). */

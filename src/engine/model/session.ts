@@ -29,6 +29,8 @@ export interface RuntimeOptions {
   readBack?: ReadBack;
   /** Told when a requested provider is unavailable and CPU is used instead. */
   onFallback?: (message: string) => void;
+  /** Told what a device needed worked around at load (e.g. long blocks cut: DeviceKv.checkLongBlocks). */
+  onNote?: (message: string) => void;
   /**
    * Tokens the KV cache may hold (prompt + completion), at most what the model allows; 0 or absent picks
    * by provider (`autoContext`). The prompt budget is this minus the completion's.
