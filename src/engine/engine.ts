@@ -51,6 +51,18 @@ export interface DecodeSettings extends ExitSettings, NarSettings {
 /** Prompt lookup's settings: its drafter's, and the yardstick auto measures every completion against. */
 const LOOKUP: LookupOptions = { ...DEFAULT_LOOKUP, draftLength: 8 };
 
+/**
+ * Prompt lookup as auto runs it: each draft sized by the match it copies from. After a match of one or
+ * two tokens (about two thirds of prompt lookup's steps on the bench's prompts; 0.41 of 1.8 drafted tokens
+ * accepted after one, 0.85 of 3.7 after two) it drafts at most 3 tokens, because a wider pass costs more
+ * (the report's physical limit: 3 tokens 1.12× one, 9 tokens 1.44×); after a match of three or more (3.4 of
+ * 4.7 accepted after four) it drafts up to 3 distinct continuations as a tree, the first of them prompt
+ * lookup's own chain. Chosen by replaying the bundled target's greedy outputs on the bench's 90 prompts
+ * through each setting; `test/unit/auto-lookup.test.ts` checks it on the 70 prompts the bench does not run
+ * (lossless, and fewer target passes than prompt lookup's chain on every workload).
+ */
+export const AUTO_LOOKUP: LookupOptions = { ...LOOKUP, branches: 3, treeFromNgram: 3, depthByNgram: [0, 3, 3] };
+
 export const DEFAULT_DECODE: DecodeSettings = { draftLength: 4, draftAdaptive: true, treeWidths: [3, 2, 2, 1, 1, 1], maxNodes: 24, ...DEFAULT_EXIT, ...DEFAULT_NAR };
 
 export interface CompletionRequest {
@@ -284,16 +296,18 @@ export class Engine {
     const key = `${forAuto ? 'auto:' : ''}${strategy}:${s.draftLength}:${s.draftAdaptive}:${s.treeWidths.join(',')}`;
     let d = this.drafters.get(key);
     if (!d) {
-      d = this.newDrafter(strategy, s);
+      d = this.newDrafter(strategy, s, forAuto);
       this.drafters.set(key, d);
     }
     return d;
   }
 
-  private newDrafter(strategy: Strategy, s: DecodeSettings): Drafter {
+  private newDrafter(strategy: Strategy, s: DecodeSettings, forAuto: boolean): Drafter {
     switch (strategy) {
-      case 'prompt-lookup':
-        return new PromptLookupDrafter({ ...LOOKUP, draftLength: Math.max(s.draftLength, LOOKUP.draftLength) });
+      case 'prompt-lookup': {
+        const o = forAuto ? AUTO_LOOKUP : LOOKUP;
+        return new PromptLookupDrafter({ ...o, draftLength: Math.max(s.draftLength, o.draftLength) });
+      }
       case 'retrieval':
         return new RetrievalDrafter(this.retrieval);
       case 'draft-model':
