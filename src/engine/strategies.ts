@@ -27,11 +27,11 @@ export const isStrategy = (s: unknown): s is Strategy => typeof s === 'string' &
 
 /**
  * Measured speed of each lossless strategy relative to autoregressive decoding on the bundled models
- * (bench/report/REPORT.md, 90 held-out prompts, 1 thread): auto's starting point. They rank untried
+ * (bench/report/REPORT.md of 91fee5d, 90 held-out prompts, 1 thread): auto's starting point. They rank untried
  * candidates and set how soon each is tried; one measured request replaces a strategy's prior.
  */
 export const PRIOR_SPEEDUP: Partial<Record<Strategy, number>> = {
-  'prompt-lookup': 1.54, lookahead: 1.34, autoregressive: 1, 'self-speculation': 1, 'draft-model': 0.9, retrieval: 0.85, 'token-tree': 0.84,
+  'prompt-lookup': 1.41, lookahead: 1.11, autoregressive: 1, retrieval: 0.86, 'draft-model': 0.72, 'token-tree': 0.67, 'self-speculation': 0.51,
 };
 
 const prior = (s: Strategy): number => PRIOR_SPEEDUP[s] ?? 0.5;
@@ -75,14 +75,20 @@ export const DEFAULT_AUTO: AutoOptions = { exploreEvery: 24, slowFactor: 1.4, sl
  * Exploration is paid for by the user (an explored request runs a strategy auto thinks slower), so
  * it is rationed: a candidate is measured again only when its last measurement, by auto or by a
  * request that named the strategy, is older than its wait, and at most one request in
- * `exploreEvery` explores (the most promising candidate that is due). The wait starts at
- * `exploreEvery` requests for a plausible winner (estimated within `slowFactor` of the best) and at
- * `exploreEvery × slowRounds` for one the priors or measurements put far behind; each measurement
- * that leaves a candidate behind the one in use doubles its wait, up to `maxWait`, and one that
- * alone would displace it resets the wait. Simulated with the priors holding (test/unit/auto.test.ts),
- * 18 of the first 1,000 requests explore (41 with a fixed round every 24 requests), then about one
- * in 75; a draft model that pays off though the priors put it far behind is first measured at
- * request 144 (192 before); and candidates measured by requests that named them (the benchmark runs
+ * `exploreEvery` explores (the most overdue candidate, by its wait's multiple, so that none starves).
+ * The wait starts at `exploreEvery` requests for a plausible winner (estimated within `slowFactor` of
+ * the best) and at `exploreEvery × slowRounds` for one the priors or measurements put far behind;
+ * each measurement slower than the one in use doubles a candidate's wait, up to `maxWait`. A
+ * candidate whose latest sample was faster than the one in use is measured again after a quarter of
+ * `exploreEvery`, between rounds (in expectation that costs nothing), whatever its estimate says (the
+ * first samples move an estimate that started from the priors only part of the way), so it soon has
+ * the paired samples that decide: before, a candidate faster by a little more than the hysteresis
+ * had its wait doubled by every sample that noise put under the margin, and priors that ranked the
+ * token tree a hair above a draft model 17% faster kept auto on the token tree.
+ * Simulated with the priors holding (test/unit/auto.test.ts), 19 of the first 1,000 requests
+ * explore, costing 1.2% of prompt lookup's time (the slowest candidates run at half its speed);
+ * a draft model that pays off though the priors put it far behind is first measured at request 144
+ * and used from request 150; and candidates measured by requests that named them (the benchmark runs
  * every strategy on every prompt) are not explored at all.
  *
  * Cost is decode milliseconds per unit of a per-context yardstick, `ref` in `record`: the engine
@@ -119,17 +125,34 @@ export class AutoSelector {
     const held = this.incumbent !== undefined && candidates.includes(this.incumbent) ? this.incumbent : [...candidates].sort((a, b) => prior(b) - prior(a))[0]!;
     const best = ranked.find((c) => c === held || this.displaces(c, held, est))!;
     this.incumbent = best;
-    if (this.requests - this.lastExplored < this.o.exploreEvery) return best;
-    const due = ranked.find((c) => c !== best && this.requests - (this.lastTried.get(c) ?? 0) >= this.wait(est(c), est(best), c));
-    if (due === undefined) return best;
+    const due = ranked.filter((c) => c !== best && this.requests - (this.lastTried.get(c) ?? 0) >= this.wait(est(c), est(best), c));
+    // A candidate whose latest sample beat the one in use is measured again between rounds (in expectation it costs
+    // nothing), so that it gathers the paired samples that decide soon; it never takes a round from the others.
+    const again = due.find((c) => this.beat(c, est(best)));
+    if (this.requests - this.lastExplored < this.o.exploreEvery) return again ?? best;
+    // A round: the most overdue of the others (by its wait's multiple), the most promising among equals.
+    const overdue = (c: Strategy) => (this.requests - (this.lastTried.get(c) ?? 0)) / this.wait(est(c), est(best), c);
+    const rest = due.filter((c) => !this.beat(c, est(best)));
+    const pick = rest.reduce<Strategy | undefined>((a, c) => (a === undefined || overdue(c) > overdue(a) ? c : a), undefined);
+    if (pick === undefined) return again ?? best;
     this.lastExplored = this.requests;
-    return due;
+    return pick;
   }
 
   /** Requests to wait before measuring `s` again, given its estimated cost and the best's. */
   private wait(cost: number, bestCost: number, s: Strategy): number {
+    // A candidate whose latest sample beat the best is looked at again soon, whatever its estimate says (the first
+    // samples move an estimate that started from the priors only part of the way): it needs MIN_PAIRS samples
+    // next to the one in use to displace it, and each costs nothing if it is faster.
+    if (this.beat(s, bestCost)) return this.o.exploreEvery / 4;
     const base = cost <= this.o.slowFactor * bestCost ? this.o.exploreEvery : this.o.exploreEvery * this.o.slowRounds;
     return Math.min(this.o.maxWait, base * 2 ** (this.behind.get(s) ?? 0));
+  }
+
+  /** Whether `s`'s latest sample was faster than `bestCost`. */
+  private beat(s: Strategy, bestCost: number): boolean {
+    const last = this.samples.get(s)?.at(-1)?.ms;
+    return last !== undefined && last < bestCost;
   }
 
   /**
@@ -192,8 +215,9 @@ export class AutoSelector {
     const held = this.incumbent === undefined ? undefined : this.cost.get(this.incumbent);
     if (strategy === this.incumbent || held === undefined) return;
     // The sample, not the smoothed estimate: one fast measurement is not enough to move to it, but enough to look again soon.
-    const displaces = sample <= (1 - this.o.hysteresis) * held;
-    this.behind.set(strategy, displaces ? 0 : (this.behind.get(strategy) ?? 0) + 1);
+    // Only a sample slower than the one in use leaves a candidate behind: one faster by less than the hysteresis
+    // (or by more, with noise) must be measured again at the base wait, or it never gathers the pairs that decide.
+    this.behind.set(strategy, sample < held ? 0 : (this.behind.get(strategy) ?? 0) + 1);
   }
 
   estimates(): Record<string, number> {
