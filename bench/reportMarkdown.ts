@@ -51,7 +51,7 @@ export function targets(data: ReportData): TargetCheck[] {
     check('our autoregressive decoding vs transformers.js', 1.5, ar && tjs ? ar.tokensPerSecond / tjs.tokensPerSecond : null,
       ar && tjs ? `${f(ar.tokensPerSecond, 0)} vs ${f(tjs.tokensPerSecond, 0)} tok/s` : 'transformers.js peer not run (see Peers)'),
     check('auto (the default) vs the best single lossless strategy, on every workload (the lowest)', 1, worst ? worst.ratio : null,
-      worst ? `${worst.workload}: ${worst.best}, per-prompt median ${f(worst.medianRatio)}× (95% interval ${f(worst.medianRange[0])}-${f(worst.medianRange[1])}×); same work on ${vs.reduce((n, v) => n + v.sameWork, 0)}/${vs.reduce((n, v) => n + v.runs, 0)} prompts (see Auto)` : 'auto not run'),
+      worst ? `${worst.workload}: ${worst.best}, per-prompt median ${f(worst.medianRatio)}× (95% interval ${f(worst.medianRange[0])}-${f(worst.medianRange[1])}×); target passes auto / best ${vs.reduce((n, v) => n + v.autoSteps, 0)} / ${vs.reduce((n, v) => n + v.bestSteps, 0)}, same work on ${vs.reduce((n, v) => n + v.sameWork, 0)}/${vs.reduce((n, v) => n + v.runs, 0)} prompts (see Auto)` : 'auto not run'),
   ];
 }
 
@@ -99,7 +99,8 @@ function autoSection(rows: HeadlineRow[], records: Parameters<typeof autoVsBest>
       'strategy on the same prompt take up to twice as long from one run to the next), so the work is shown too: the target passes (steps) each took, and the ' +
       'prompts on which auto did exactly the best strategy\'s work (the same steps, drafted and accepted tokens), and the median over prompts of the best\'s decode time ' +
       'over auto\'s, which a burst of load on a few prompts does not move (the tok/s ratio sums times, so one slow run weighs in fully), with a 95% bootstrap ' +
-      'interval: where it holds 1×, this run does not tell auto and the best apart. Here every strategy runs on every prompt, so ' +
+      'interval: where it holds 1×, this run does not tell auto and the best apart. Auto\'s prompt lookup sizes each draft by the match it copies from ' +
+      '(`AUTO_LOOKUP` in `src/engine/engine.ts`), so where auto ran it, it took fewer target passes than `prompt-lookup` rather than the same work. Here every strategy runs on every prompt, so ' +
       'auto has fresh measurements of each and explores none; in an editor it explores about one request in 60 (`src/engine/strategies.ts`).',
     '',
     table(['workload', 'best single lossless', 'its tok/s', 'auto tok/s', 'auto / best lossless', 'per prompt, median', 'median, 95% interval', 'steps: auto / best', 'same work as best'],
