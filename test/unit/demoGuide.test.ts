@@ -19,6 +19,7 @@ test('the demo guide says how to use Hasten and what the demo is not', () => {
   assert.match(text, /Open Visualiser/);
   assert.match(text, /Select Decoding Strategy/);
   assert.match(text, new RegExp(`small demo model \\(${(params / 1e6).toFixed(1)}M parameters`));
+  assert.match(text, /run "Hasten: Download\n +Model…"/);
   assert.match(text, /temporary copy, deleted .* Ctrl\+C here:\n {4}\/tmp\/hasten-demo-x\/workspace\n/);
   assert.match(text, /ssh -L 8080:127\.0\.0\.1:8080/);
   assert.ok(text.split('\n').every((l) => l.length <= 120), 'fits a terminal');
@@ -26,7 +27,7 @@ test('the demo guide says how to use Hasten and what the demo is not', () => {
 
 test('the commands the guide names exist in package.json', () => {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { contributes: { commands: { title: string }[] } };
-  for (const title of ['Open Visualiser', 'Select Decoding Strategy', 'Select Model', 'Show Log']) {
+  for (const title of ['Open Visualiser', 'Select Decoding Strategy', 'Select Model', 'Show Log', 'Download Model…']) {
     assert.ok(pkg.contributes.commands.some((c) => c.title === title), title);
   }
 });
