@@ -66,8 +66,13 @@ const LFS = /\.(safetensors|onnx|onnx_data|bin|gguf)$/;
 const LFS_SIZE = 10 * 1024 * 1024;
 
 const isLfs = (file: string, data: Buffer) => LFS.test(file) || data.length >= LFS_SIZE;
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const gitSha1 = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
+/** A digest per Buffer, computed once: hashing a 256 MB file on every HEAD and GET made the server, not the client, the bottleneck of bench/hubThroughput.ts. */
+const once = (f: (b: Buffer) => string) => {
+  const memo = new WeakMap<Buffer, string>();
+  return (b: Buffer) => memo.get(b) ?? (memo.set(b, f(b)), memo.get(b)!);
+};
+const sha256 = once((b) => createHash('sha256').update(b).digest('hex'));
+const gitSha1 = once((b) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex'));
 
 /** Starts the hub and its CDN on 127.0.0.1 (ephemeral ports). */
 export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifetimeMs?: number; maxConnections?: number; renamed?: Record<string, string> } = {}): Promise<FakeHub> {
