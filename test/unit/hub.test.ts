@@ -5,6 +5,7 @@ import { afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,8 @@ import {
   ChecksumError, DiskFullError, downloadFile, DownloadOptions, downloadFiles, EntryNotFoundError, GatedRepoError, HubError,
   defaultToken, HubHttpError, hubCacheDir, OfflineError, RepoCache, RepoNotFoundError, resolveEndpoint,
 } from '../../src/engine/hub';
-import { BODY_HIGH_WATER_MARK, resolveUrl, streamGet } from '../../src/engine/hub/http';
+import { DIRECT_BATCH, directGet } from '../../src/engine/hub/directGet';
+import { BODY_HIGH_WATER_MARK, nodeHttpGet, resolveUrl, streamGet } from '../../src/engine/hub/http';
 import { FakeHub, FakeRepo, startFakeHub, tinyCheckpointRepos } from './helpers/fakeHub';
 
 const QWEN = 'fake-org/tiny-qwen2';
@@ -221,11 +223,94 @@ describe('hub download: resume, checksum, cancellation', () => {
 });
 
 describe('hub download: the body stream', () => {
-  test('a body buffers up to BODY_HIGH_WATER_MARK before its socket pauses (Node\'s 16 KiB default stopped and restarted reading every 64 KiB read), or the mark asked for', async () => {
+  const cdnUrl = (repo: string, file: string) => `${hub.cdnUrl}/blobs/${hub.sha256(repo, file)}`;
+  const drain = async (body: AsyncIterable<Buffer>, each?: () => Promise<void>) => {
+    const parts: Buffer[] = [];
+    try {
+      for await (const b of body) {
+        parts.push(Buffer.from(b));
+        await each?.();
+      }
+    } catch (err) {
+      return { data: Buffer.concat(parts), err: err as Error };
+    }
+    return { data: Buffer.concat(parts), err: undefined };
+  };
+
+  test('the body read into batch buffers: every byte, in views that are never written again, with a consumer slower than the socket', async () => {
+    const want = served(QWEN, WEIGHTS);
+    const res = await directGet(cdnUrl(QWEN, WEIGHTS), { headers: {}, signal: new AbortController().signal, timeoutMs: 5000 });
+    assert.equal(res.status, 200);
+    assert.equal(res.framing, 'length');
+    assert.equal(res.headers.get('content-length'), String(want.length));
+    // Hold on to the views themselves: a batch buffer reused under them would change what they show.
+    const views: Buffer[] = [];
+    for await (const b of res.body) {
+      views.push(b);
+      await new Promise((r) => setTimeout(r, 30)); // the socket fills batches meanwhile: reading pauses and resumes
+    }
+    assert.ok(want.length > 2 * DIRECT_BATCH, 'spans several batches');
+    assert.ok(Buffer.concat(views).equals(want));
+  });
+
+  test('a dropped connection: every byte the socket delivered is handed over before the error', async () => {
+    const dropAt = 1_000_003;
+    hub.fault(QWEN, WEIGHTS, { dropAt });
+    const res = await directGet(cdnUrl(QWEN, WEIGHTS), { headers: {}, signal: new AbortController().signal, timeoutMs: 5000 });
+    // A slow consumer, so that bytes wait in the batch when the connection drops.
+    const { data, err } = await drain(res.body, () => new Promise((r) => setTimeout(r, 20)));
+    assert.ok(err, 'the drop is an error');
+    assert.equal(data.length, dropAt, 'nothing buffered is lost with the connection');
+    assert.ok(data.equals(served(QWEN, WEIGHTS).subarray(0, dropAt)));
+  });
+
+  test('Range, a redirect and an error status come back as the server sent them; an abort ends the body', async () => {
+    const res = await directGet(cdnUrl(QWEN, WEIGHTS), { headers: { range: 'bytes=100-' }, signal: new AbortController().signal, timeoutMs: 5000 });
+    assert.equal(res.status, 206);
+    assert.match(res.headers.get('content-range') ?? '', /^bytes 100-/);
+    assert.ok((await drain(res.body)).data.equals(served(QWEN, WEIGHTS).subarray(100)));
+    const redirect = await directGet(resolveUrl(hub.url, QWEN, 'main', WEIGHTS), { headers: {}, signal: new AbortController().signal, timeoutMs: 5000 });
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get('location'), cdnUrl(QWEN, WEIGHTS));
+    redirect.discard();
+    const missing = await directGet(resolveUrl(hub.url, QWEN, 'main', 'nope.json'), { headers: {}, signal: new AbortController().signal, timeoutMs: 5000 });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get('x-error-code'), 'EntryNotFound');
+    missing.discard();
+    hub.fault(QWEN, WEIGHTS, { bytesPerSecond: 2_000_000 });
+    const ac = new AbortController();
+    const slow = await directGet(cdnUrl(QWEN, WEIGHTS), { headers: {}, signal: ac.signal, timeoutMs: 5000 });
+    setTimeout(() => ac.abort(), 100);
+    const { data, err } = await drain(slow.body);
+    assert.equal(err?.name, 'AbortError');
+    assert.ok(data.length > 0 && data.length < sizeOf(QWEN, WEIGHTS), `kept ${data.length}`);
+  });
+
+  test('a chunked body is read through node:http instead', async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write('hello ');
+      res.end('chunks');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/x`;
+      const direct = await directGet(url, { headers: {}, signal: new AbortController().signal, timeoutMs: 5000 });
+      assert.equal(direct.framing, 'chunked');
+      direct.discard();
+      const res = await streamGet(url, { endpoint: url, repo: QWEN, revision: 'main', file: 'x' }, {}, new AbortController().signal);
+      assert.equal((await drain(res.body)).data.toString(), 'hello chunks');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  test('through node:http, a body buffers up to BODY_HIGH_WATER_MARK before its socket pauses (Node\'s 16 KiB default stopped and restarted reading every 64 KiB read), or the mark asked for', async () => {
     const url = resolveUrl(hub.url, QWEN, 'main', 'config.json');
     const ctx = { endpoint: hub.url, repo: QWEN, revision: 'main', file: 'config.json' };
     for (const [mark, want] of [[undefined, BODY_HIGH_WATER_MARK], [16 << 10, 16 << 10]] as const) {
-      const res = await streamGet(url, { ...ctx, ...(mark ? { bodyHighWaterMark: mark } : {}) }, {}, new AbortController().signal);
+      const res = await nodeHttpGet(url, { ...ctx, ...(mark ? { bodyHighWaterMark: mark } : {}) }, {}, new AbortController().signal);
       assert.equal(res.status, 200);
       assert.equal((res.body as unknown as { readableHighWaterMark: number }).readableHighWaterMark, want);
       res.discard();

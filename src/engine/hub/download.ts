@@ -31,8 +31,8 @@ export interface DownloadOptions {
   stallMs?: number;
   /** Per request, until headers arrive (default 10 s). */
   timeoutMs?: number;
-  /** Bytes a response body may buffer before the socket is paused (default BODY_HIGH_WATER_MARK; bench/hubThroughput.ts compares). */
-  bodyHighWaterMark?: number;
+  /** How a body is read: into batch buffers from the socket (default), or through node:http (bench/hubThroughput.ts compares). */
+  bodyReader?: 'direct' | 'node-http';
   /** Cache only, no network (default: HF_HUB_OFFLINE). */
   offline?: boolean;
   /** Free bytes in a folder (default fs.statfs); for tests. */
@@ -125,7 +125,7 @@ export async function downloadFiles(files: readonly string[], o: DownloadOptions
 }
 
 function contextOf(o: DownloadOptions): RequestContext & { revision: string } {
-  return { endpoint: o.endpoint ?? resolveEndpoint(undefined), repo: o.repo, revision: o.revision ?? 'main', file: '', token: o.token, signal: o.signal, fetch: o.fetch, timeoutMs: o.timeoutMs, ...(o.bodyHighWaterMark ? { bodyHighWaterMark: o.bodyHighWaterMark } : {}) };
+  return { endpoint: o.endpoint ?? resolveEndpoint(undefined), repo: o.repo, revision: o.revision ?? 'main', file: '', token: o.token, signal: o.signal, fetch: o.fetch, timeoutMs: o.timeoutMs, ...(o.bodyReader ? { bodyReader: o.bodyReader } : {}) };
 }
 
 function offline(o: DownloadOptions): boolean {

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { abortError } from '../errors';
+import { directGet, DirectResponse } from './directGet';
 import { BadMetadataError, EntryNotFoundError, GatedRepoError, HubError, HubHttpError, RepoNotFoundError } from './errors';
 
 export type FetchFn = typeof fetch;
@@ -28,12 +29,14 @@ export interface RequestContext {
   fetch?: FetchFn;
   /** Per request, until the response headers (default 10 s, as huggingface_hub). */
   timeoutMs?: number;
-  /** Bytes a streamed body may buffer before its socket is paused (default BODY_HIGH_WATER_MARK). */
+  /** How a GET's body is read: into batch buffers from the socket (default), or through node:http (bench/hubThroughput.ts compares). */
+  bodyReader?: 'direct' | 'node-http';
+  /** Bytes a node:http body may buffer before its socket is paused (default BODY_HIGH_WATER_MARK). */
   bodyHighWaterMark?: number;
 }
 
 /**
- * A streamed body's high-water mark. Node's default (16 KiB, the socket's) is below the 64 KiB a socket
+ * A node:http body's high-water mark (chunked bodies, and bodyReader 'node-http'). Node's default (16 KiB, the socket's) is below the 64 KiB a socket
  * read delivers, so every read paused the socket and the next read of the body resumed it (a stop and
  * a start of reading per chunk); the download loop drains the body at once, so a larger mark only
  * lets reads continue while it is busy. It stays at one socket read (64 KiB): when the connection drops,
@@ -115,10 +118,33 @@ export interface BodyResponse {
 }
 
 /**
+ * GET with the body read straight into batch buffers (directGet.ts): Node's HTTP client allocates a
+ * buffer per socket read, which on loopback cost most of the gap to curl. A chunked body, which
+ * directGet does not decode, is asked for again through node:http. No redirects followed.
+ */
+export async function streamGet(url: string, c: RequestContext, headers: Record<string, string>, signal: AbortSignal): Promise<BodyResponse> {
+  if (c.bodyReader === 'node-http') return nodeHttpGet(url, c, headers, signal);
+  let res: DirectResponse;
+  try {
+    res = await directGet(url, { headers, signal, timeoutMs: c.timeoutMs ?? 10_000 });
+  } catch (err) {
+    if (c.signal?.aborted) throw abortError();
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new TransientError('stalled');
+    throw networkError(err, url);
+  }
+  if (res.framing === 'chunked') {
+    res.discard();
+    return nodeHttpGet(url, c, headers, signal);
+  }
+  const { status, headers: h } = res;
+  return { status, headers: h, body: res.body, discard: res.discard, response: () => new Response(null, { status: status >= 200 && status <= 599 ? status : 502, headers: h }) };
+}
+
+/**
  * GET through node:http(s) rather than fetch: its body streams as Buffers without the WHATWG
  * stream layer, which on loopback left fetch at about half of curl's throughput. No redirects followed.
  */
-export function streamGet(url: string, c: RequestContext, headers: Record<string, string>, signal: AbortSignal): Promise<BodyResponse> {
+export function nodeHttpGet(url: string, c: RequestContext, headers: Record<string, string>, signal: AbortSignal): Promise<BodyResponse> {
   const mod = url.startsWith('https:') ? https : http;
   const limit = c.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
