@@ -300,19 +300,18 @@ export class Emitter {
    * Attention that reads a layer's KV buffer [1, kvHeads, C, headDim] without writing it (the CPU
    * graph). `bias` [1, 1, group * S, C + S] (additive; the engine's [S, C + S] tiled once per query
    * head of a group) masks the slots after the committed tokens and gives the block its causal or tree
-   * structure. The block's rotated K and its V come out as `newK`/`newV` [1, kvHeads, S, headDim] for
-   * the engine to write into the buffer; the buffer is not an output (onnxruntime-node copies every
-   * output of a run into a fresh buffer, so a cache fetched back as a present costs a copy of the whole
-   * cache each step). q, k and v are split head-major ([1, heads, S, headDim]) and rotated so, which
-   * makes the query heads sharing a K/V head the rows of one matrix by a Reshape alone. An If on
-   * `io.long` picks the attention:
-   *   short blocks (decode, drafts, small trees): scores against the buffer's C slots and against the
-   *     block's own keys, one softmax over both; no op copies the buffer.
-   *   long blocks (prefill parts): the buffer and the block's K/V concatenated once (C rows, little
-   *     next to group x S x C scores), one score matrix, no copies of it by Concat and Slice.
-   * `long`: a bool [1].
+   * structure; `split` [C, S] cuts the probabilities into the buffer's part and the block's. The
+   * block's rotated K and its V come out as `newK`/`newV` [1, kvHeads, S, headDim] for the engine to
+   * write into the buffer; the buffer is not an output (onnxruntime-node copies every output of a run
+   * into a fresh buffer, so a cache fetched back as a present costs a copy of the whole cache each
+   * step). q, k and v are split head-major ([1, heads, S, headDim]) and rotated so, which makes the
+   * query heads sharing a K/V head the rows of one matrix by a Reshape alone. Scores against the
+   * buffer's C slots and against the block's own keys, one softmax over both; no op copies the buffer.
+   * Every block length takes this one path: builder 4 wrapped each layer's attention in an If that gave
+   * blocks of 32 tokens or more the buffer and block concatenated once, and on the 0.5B stand-in the 24
+   * Ifs cost a decode step more than that form saved a prefill (the ops ran slower inside the branch).
    */
-  attentionOverBuffer(g: Graph, l: number, x: string, io: { positions: string; bias: string; slots: string; long: string }, pastK: string, pastV: string, newK: string, newV: string): string {
+  attentionOverBuffer(g: Graph, l: number, x: string, io: { positions: string; bias: string; split: string }, pastK: string, pastV: string, newK: string, newV: string): string {
     const a = this.arch;
     const D = a.headDim;
     const qkv = this.linear(g, x, this.qkv(l));
@@ -321,25 +320,14 @@ export class Emitter {
     const { cos, sin } = this.rope();
     const qr = g.op('RotaryEmbedding', [q!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0 });
     const kn = g.node('RotaryEmbedding', [k!, g.stored(cos), g.stored(sin), io.positions], { interleaved: 0 }, { outputs: [newK] })[0]!;
-    const vn = newV;
     const scale = { float: 1 / Math.sqrt(D) };
     // Query heads sharing a K/V head become rows of one matrix: [1, kvHeads, group * S, D]; back to [1, heads, S, D] after.
-    const grouped = () => g.op('Reshape', [qr, g.ints([1, a.kvHeads, -1, D])]);
-    const heads = (o: string) => [g.op('Reshape', [o, g.ints([1, a.heads, -1, D])])];
-    const long = g.branch(`attention_long_${l}`, () => {
-      const probs = g.op('Softmax', [g.op('Add', [g.op('FusedMatMul', [grouped(), g.op('Concat', [pastK, kn], { axis: 2 })], { transB: 1, alpha: scale }, MS), io.bias])], { axis: -1 });
-      return heads(g.op('MatMul', [probs, g.op('Concat', [pastV, vn], { axis: 2 })]));
-    });
-    const short = g.branch(`attention_short_${l}`, () => {
-      const qg = grouped();
-      const scores = g.op('Concat', [g.op('FusedMatMul', [qg, pastK], { transB: 1, alpha: scale }, MS), g.op('FusedMatMul', [qg, kn], { transB: 1, alpha: scale }, MS)], { axis: -1 });
-      const probs = g.op('Softmax', [g.op('Add', [scores, io.bias])], { axis: -1 });
-      const fromPast = g.op('MatMul', [g.op('Slice', [probs, g.ints([0]), io.slots, g.ints([3])]), pastV]);
-      const fromBlock = g.op('MatMul', [g.op('Slice', [probs, io.slots, g.ints([2 ** 62]), g.ints([3])]), vn]);
-      return heads(g.op('Add', [fromPast, fromBlock]));
-    });
-    const [o] = g.node('If', [io.long], { then_branch: long, else_branch: short }, { outputs: [`attn_${l}`] }); // [1, heads, S, D]
-    const y = g.op('Reshape', [g.op('Transpose', [o!], { perm: [0, 2, 1, 3] }), g.ints([1, -1, this.qDim])]);
+    const qg = g.op('Reshape', [qr, g.ints([1, a.kvHeads, -1, D])]);
+    const scores = g.op('Concat', [g.op('FusedMatMul', [qg, pastK], { transB: 1, alpha: scale }, MS), g.op('FusedMatMul', [qg, kn], { transB: 1, alpha: scale }, MS)], { axis: -1 });
+    const probs = g.op('Softmax', [g.op('Add', [scores, io.bias])], { axis: -1 });
+    const [pp, pb] = g.node('Split', [probs, io.split], { axis: 3 }, { outputs: 2 });
+    const o = g.op('Reshape', [g.op('Add', [g.op('MatMul', [pp!, pastV]), g.op('MatMul', [pb!, newV])]), g.ints([1, a.heads, -1, D])]); // [1, heads, S, D]
+    const y = g.op('Reshape', [g.op('Transpose', [o], { perm: [0, 2, 1, 3] }), g.ints([1, -1, this.qDim])]);
     return this.linear(g, y, this.oProj(l));
   }
 

@@ -14,8 +14,8 @@
 //             of C slots, read, never written) -> logits, new.N.key/value [1, kvHeads, S, headDim] (the
 //             block's rows, which the engine writes into its buffers). Nothing of size C is an output:
 //             onnxruntime-node copies every output, a present fetched into the buffer included.
-//             Each layer's attention is an If on the block's length (LONG_BLOCK): short blocks score
-//             the buffer and the block apart (no copy of the buffer), prefill parts concatenate them once.
+//             Each layer scores the buffer and the block apart, one softmax over both (no copy of the
+//             buffer), for decode steps and prefill parts alike.
 //   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation.
 //   gpu       the fast and tree graphs in fp16 for a GPU (model_fast_fp16.onnx, model_fast_tree_fp16.onnx):
 //             the same I/O, but past/present K/V are fp16 and so is the tree's attention_bias; matmuls,
@@ -157,13 +157,6 @@ function fastGraphIn(e: Emitter, weights: string, tree: boolean, half: boolean):
   return g;
 }
 
-/**
- * Blocks of at least this many tokens (prefill parts) run the CPU graph's attention over the buffer
- * and the block's K/V concatenated (one score matrix); shorter ones (decode steps, drafts, trees)
- * score the two apart and never copy the buffer (see Emitter.attentionOverBuffer).
- */
-export const LONG_BLOCK = 32;
-
 /** The CPU's fast graph (see the header): attention reads the KV buffers in place and returns only the block's rows. */
 export function cpuGraph(e: Emitter, weights: string): Graph {
   const a = e.arch;
@@ -179,13 +172,13 @@ export function cpuGraph(e: Emitter, weights: string): Graph {
     return { ...n, newK: `new.${l}.key`, newV: `new.${l}.value` };
   });
   const slots = g.op('Slice', [g.op('Shape', [kv[0]!.pastK]), g.ints([2]), g.ints([3])]);
+  const split = g.op('Concat', [slots, g.op('Slice', [g.op('Shape', [ids]), g.ints([1]), g.ints([2])])], { axis: 0 }); // [C, S]
   // The bias once per query head of a group: rows (head in group, position), as attention groups its queries.
   const tiled = g.op('Tile', [bias, g.ints([1, 1, a.heads / a.kvHeads, 1])]);
-  const long = g.op('GreaterOrEqual', [g.op('Slice', [g.op('Shape', [ids]), g.ints([1]), g.ints([2])]), g.ints([LONG_BLOCK])]);
   const h0 = e.embed(g, ids);
   const out = decoderStack(e, g, h0, (l, x) => {
     const n = kv[l]!;
-    return e.attentionOverBuffer(g, l, x, { positions, bias: tiled, slots, long }, n.pastK, n.pastV, n.newK, n.newV);
+    return e.attentionOverBuffer(g, l, x, { positions, bias: tiled, split }, n.pastK, n.pastV, n.newK, n.newV);
   });
   const from = g.op('Neg', [g.op('Unsqueeze', [keep, g.ints([0])])]);
   const last = g.op('Slice', [out, from, g.ints([2 ** 62]), g.ints([1])]);

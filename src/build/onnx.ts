@@ -197,22 +197,6 @@ export class Graph {
     return this.constant(`const_i64_${values.join('_').replace(/-/g, 'm')}`, DT.INT64, [values.length], values);
   }
 
-  /**
-   * A branch for an If node: the nodes `build` adds go into it, not into this graph, and the values
-   * it returns are its outputs (float, shapes left to inference). Constants and weights it uses stay
-   * in this graph's initializers, which a branch reads as outer-scope values.
-   */
-  branch(name: string, build: () => string[]): Subgraph {
-    const outer = this.nodes;
-    this.nodes = [];
-    try {
-      const outs = build();
-      return { graph: { name, node: this.nodes, output: outs.map((o) => valueInfo(o, DT.FLOAT)) } };
-    } finally {
-      this.nodes = outer;
-    }
-  }
-
   get nodeCount(): number {
     return this.nodes.length;
   }
