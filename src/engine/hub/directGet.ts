@@ -18,6 +18,9 @@ const MAX_QUEUED = 2;
 /** A response head larger than this is refused. */
 const MAX_HEAD = 64 << 10;
 
+/** Batch buffers live in shared memory, so the hashing worker reads them where they are (hasher.ts). */
+const batch = () => Buffer.from(new SharedArrayBuffer(DIRECT_BATCH));
+
 export interface DirectResponse {
   status: number;
   headers: Headers;
@@ -54,7 +57,7 @@ export function directGet(url: string, o: DirectOptions): Promise<DirectResponse
   const port = Number(u.port) || (secure ? 443 : 80);
 
   return new Promise((resolve, reject) => {
-    let buf = Buffer.allocUnsafe(DIRECT_BATCH);
+    let buf = batch();
     let at = 0; // where the next read lands in buf
     let handed = 0; // buf before this offset belongs to the consumer
     let head: { status: number; headers: Headers; framing: DirectResponse['framing']; length: number } | undefined;
@@ -129,7 +132,7 @@ export function directGet(url: string, o: DirectOptions): Promise<DirectResponse
       }
       if (DIRECT_BATCH - at < MIN_ROOM) {
         handOver();
-        buf = Buffer.allocUnsafe(DIRECT_BATCH);
+        buf = batch();
         at = handed = 0;
       }
       notify();

@@ -70,7 +70,8 @@ async function receive(o: TransferOptions, res: BodyResponse, have: number, hash
     for await (const value of res.body) {
       last = Date.now();
       if (out.end + value.length > o.size) throw new TransientError(`the server sent more than the ${o.size} bytes it announced`);
-      hash.update(value);
+      const behind = hash.update(value);
+      if (behind) await behind;
       await out.push(value);
       // Progress as bytes arrive (a slow link would otherwise move in 4 MB steps).
       o.onBytes?.(out.end - have, out.end);
