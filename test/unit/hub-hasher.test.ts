@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { downloadFile } from '../../src/engine/hub';
-import { newHasher, SHARED_AHEAD, WORKER_FROM_BYTES } from '../../src/engine/hub/hasher';
+import { newHasher, WORKER_FROM_BYTES } from '../../src/engine/hub/hasher';
 import { FakeHub, startFakeHub } from './helpers/fakeHub';
 
 const BIG = randomBytes(WORKER_FROM_BYTES + (8 << 20) + 12_345);
@@ -43,6 +43,7 @@ describe('hashers', () => {
       fs.rmSync(file);
       const inline = newHasher(digest, BIG.length, 1000, file);
       assert.equal(inline.constructor.name, 'InlineHasher');
+      assert.equal(newHasher(digest, BIG.length, BIG.length, file, true).constructor.name, 'InlineHasher', 'a body in batch buffers is hashed inline');
       feed(inline, BIG, file);
       assert.equal(await inline.digest(), want);
     }
@@ -60,41 +61,6 @@ describe('hashers', () => {
     h.dispose();
   });
 
-  test('chunks in shared memory are hashed where they are (nothing read from the file), after a resumed partial; far behind, update asks the caller to wait', async () => {
-    const cut = 3_000_001;
-    const file = path.join(tmp, 'shared');
-    fs.writeFileSync(file, BIG.subarray(0, cut));
-    const h = newHasher('sha256', BIG.length, BIG.length - cut, file);
-    await h.file(file, cut);
-    fs.rmSync(file); // the rest comes from memory only
-    const rest = BIG.subarray(cut);
-    const shared = Buffer.from(new SharedArrayBuffer(rest.length));
-    rest.copy(shared);
-    const feedShared = async (hasher: ReturnType<typeof newHasher>, data: Buffer) => {
-      let waits = 0;
-      for (let j = 0; j < data.length; j += 65_536) {
-        const behind = hasher.update(data.subarray(j, Math.min(data.length, j + 65_536)));
-        if (behind) {
-          waits++;
-          await behind;
-        }
-      }
-      return waits;
-    };
-    await feedShared(h, shared);
-    assert.equal(await h.digest(), sha256(BIG));
-    h.dispose();
-    // Twice BIG, posted faster than it is hashed: the memory held for the worker is bounded.
-    const twice = Buffer.from(new SharedArrayBuffer(2 * BIG.length));
-    BIG.copy(twice);
-    BIG.copy(twice, BIG.length);
-    assert.ok(twice.length > SHARED_AHEAD);
-    const h2 = newHasher('sha256', twice.length, twice.length, path.join(tmp, 'never-written'));
-    assert.ok((await feedShared(h2, twice)) > 0, 'update asked to wait');
-    assert.equal(await h2.digest(), sha256(twice));
-    h2.dispose();
-  });
-
   test('a worker that is disposed of does not keep the process alive, and one whose file is gone reports it', async () => {
     const h = newHasher('sha256', BIG.length, BIG.length, path.join(tmp, 'missing'));
     await assert.rejects(h.file(path.join(tmp, 'missing'), 10), /hashing the download: .*ENOENT/);
@@ -102,7 +68,7 @@ describe('hashers', () => {
   });
 });
 
-describe('a large download hashed in a worker', () => {
+describe('a large download', () => {
   const REPO = 'fake-org/big';
   const FILE = 'model.safetensors';
   let hub: FakeHub;
@@ -128,7 +94,7 @@ describe('a large download hashed in a worker', () => {
     assert.ok(fs.readFileSync(got.path).equals(BIG));
   });
 
-  test('a wrong byte late in the file is caught by the worker and the file is downloaded once more', async () => {
+  test('a wrong byte late in the file is caught and the file is downloaded once more', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-hasher-bad-'));
     try {
       const before = hub.bytesSent(REPO, FILE);

@@ -15,6 +15,7 @@ import {
 } from '../../src/engine/hub';
 import { DIRECT_BATCH, directGet } from '../../src/engine/hub/directGet';
 import { BODY_HIGH_WATER_MARK, nodeHttpGet, resolveUrl, streamGet } from '../../src/engine/hub/http';
+import { BatchPool } from '../../src/engine/hub/transfer';
 import { FakeHub, FakeRepo, startFakeHub, tinyCheckpointRepos } from './helpers/fakeHub';
 
 const QWEN = 'fake-org/tiny-qwen2';
@@ -284,6 +285,22 @@ describe('hub download: the body stream', () => {
     const { data, err } = await drain(slow.body);
     assert.equal(err?.name, 'AbortError');
     assert.ok(data.length > 0 && data.length < sizeOf(QWEN, WEIGHTS), `kept ${data.length}`);
+  });
+
+  test('a batch buffer is used again only once the reader moved on from it and every byte read into it landed on disk', () => {
+    const pool = new BatchPool();
+    const a = pool.take();
+    pool.pushed(a.subarray(0, 100), 100);
+    pool.pushed(a.subarray(100, 300), 300);
+    pool.landed(300);
+    assert.notEqual(pool.take().buffer, a.buffer, 'the reader may still read into it');
+    const b = pool.take();
+    pool.pushed(b.subarray(0, 50), 350); // the reader moved on to b
+    pool.pushed(Buffer.alloc(10), 360); // not the pool's (node:http): ignored
+    pool.landed(299);
+    assert.notEqual(pool.take().buffer, a.buffer, 'its last bytes are not on disk yet');
+    pool.landed(300);
+    assert.equal(pool.take().buffer, a.buffer);
   });
 
   test('a chunked body is read through node:http instead', async () => {

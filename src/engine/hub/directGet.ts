@@ -18,9 +18,6 @@ const MAX_QUEUED = 2;
 /** A response head larger than this is refused. */
 const MAX_HEAD = 64 << 10;
 
-/** Batch buffers live in shared memory, so the hashing worker reads them where they are (hasher.ts). */
-const batch = () => Buffer.from(new SharedArrayBuffer(DIRECT_BATCH));
-
 export interface DirectResponse {
   status: number;
   headers: Headers;
@@ -40,6 +37,8 @@ export interface DirectOptions {
   signal: AbortSignal;
   /** Until the response head (ms). */
   timeoutMs: number;
+  /** A DIRECT_BATCH-byte buffer for the next batch (default: a new one); transfer.ts reuses those whose bytes have landed. */
+  batch?: () => Buffer;
 }
 
 /** Sends `GET url` and resolves with the response head; the body follows through `body`. */
@@ -56,6 +55,7 @@ export function directGet(url: string, o: DirectOptions): Promise<DirectResponse
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port) || (secure ? 443 : 80);
 
+  const batch = o.batch ?? (() => Buffer.allocUnsafe(DIRECT_BATCH));
   return new Promise((resolve, reject) => {
     let buf = batch();
     let at = 0; // where the next read lands in buf

@@ -111,6 +111,8 @@ export interface BodyResponse {
   status: number;
   headers: Headers;
   body: AsyncIterable<Buffer>;
+  /** Read into batch buffers by directGet (else through node:http). */
+  direct: boolean;
   /** Drops the body unread. */
   discard(): void;
   /** The answer as a fetch Response without its body, for responseError. */
@@ -122,11 +124,11 @@ export interface BodyResponse {
  * buffer per socket read, which on loopback cost most of the gap to curl. A chunked body, which
  * directGet does not decode, is asked for again through node:http. No redirects followed.
  */
-export async function streamGet(url: string, c: RequestContext, headers: Record<string, string>, signal: AbortSignal): Promise<BodyResponse> {
+export async function streamGet(url: string, c: RequestContext, headers: Record<string, string>, signal: AbortSignal, batch?: () => Buffer): Promise<BodyResponse> {
   if (c.bodyReader === 'node-http') return nodeHttpGet(url, c, headers, signal);
   let res: DirectResponse;
   try {
-    res = await directGet(url, { headers, signal, timeoutMs: c.timeoutMs ?? 10_000 });
+    res = await directGet(url, { headers, signal, timeoutMs: c.timeoutMs ?? 10_000, batch });
   } catch (err) {
     if (c.signal?.aborted) throw abortError();
     if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new TransientError('stalled');
@@ -137,7 +139,7 @@ export async function streamGet(url: string, c: RequestContext, headers: Record<
     return nodeHttpGet(url, c, headers, signal);
   }
   const { status, headers: h } = res;
-  return { status, headers: h, body: res.body, discard: res.discard, response: () => new Response(null, { status: status >= 200 && status <= 599 ? status : 502, headers: h }) };
+  return { status, headers: h, body: res.body, direct: true, discard: res.discard, response: () => new Response(null, { status: status >= 200 && status <= 599 ? status : 502, headers: h }) };
 }
 
 /**
@@ -161,7 +163,7 @@ export function nodeHttpGet(url: string, c: RequestContext, headers: Record<stri
       const h = new Headers();
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
       const status = res.statusCode ?? 0;
-      resolve({ status, headers: h, body: res, discard: () => res.destroy(), response: () => new Response(null, { status: status >= 200 && status <= 599 ? status : 502, headers: h }) });
+      resolve({ status, headers: h, body: res, direct: false, discard: () => res.destroy(), response: () => new Response(null, { status: status >= 200 && status <= 599 ? status : 502, headers: h }) });
     });
     const timer = setTimeout(() => req.destroy(new TransientError(`no answer from ${new URL(url).host} within ${limit} ms`)), limit);
     req.on('error', fail);

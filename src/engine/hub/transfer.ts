@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { abortError } from '../errors';
 import { DiskFullError } from './errors';
 import { Digest, Hasher, newHasher } from './hasher';
+import { DIRECT_BATCH } from './directGet';
 import { BodyResponse, headersFor, RequestContext, responseError, streamGet, TransientError } from './http';
 
 export type { Digest };
@@ -47,21 +48,25 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
   if (have === o.size) return { hash: await hashFile(o.incomplete, o.size, o.digest), received: 0 };
   const stall = new AbortController();
   const signal = o.context.signal ? AbortSignal.any([o.context.signal, stall.signal]) : stall.signal;
-  const res = await get(o, have, signal);
+  const pool = new BatchPool();
+  const res = await get(o, have, signal, pool.take);
   if (res.status === 200 && have > 0) have = 0; // the server ignored Range: start over
   else if (res.status === 206 && rangeStart(res) !== have) throw new TransientError(`the server answered Range bytes=${have}- with ${res.headers.get('content-range')}`);
-  const hash = newHasher(o.digest, o.size, o.size - have, o.incomplete);
+  const hash = newHasher(o.digest, o.size, o.size - have, o.incomplete, res.direct);
   try {
-    return await receive(o, res, have, hash, stall);
+    return await receive(o, res, have, hash, stall, pool);
   } finally {
     hash.dispose();
   }
 }
 
 /** Writes and hashes the body after the `have` bytes already on disk. */
-async function receive(o: TransferOptions, res: BodyResponse, have: number, hash: Hasher, stall: AbortController): Promise<TransferResult> {
+async function receive(o: TransferOptions, res: BodyResponse, have: number, hash: Hasher, stall: AbortController, pool: BatchPool): Promise<TransferResult> {
   if (have > 0) await hash.file(o.incomplete, have);
-  const out = new BatchWriter(await fs.promises.open(o.incomplete, have > 0 ? 'r+' : 'w'), have, (end) => hash.landed(end));
+  const out = new BatchWriter(await fs.promises.open(o.incomplete, have > 0 ? 'r+' : 'w'), have, (end) => {
+    hash.landed(end);
+    pool.landed(end);
+  });
   let last = Date.now();
   const timer = setInterval(() => {
     if (Date.now() - last > o.stallMs) stall.abort(new TransientError(`no bytes for ${o.stallMs} ms`));
@@ -70,8 +75,8 @@ async function receive(o: TransferOptions, res: BodyResponse, have: number, hash
     for await (const value of res.body) {
       last = Date.now();
       if (out.end + value.length > o.size) throw new TransientError(`the server sent more than the ${o.size} bytes it announced`);
-      const behind = hash.update(value);
-      if (behind) await behind;
+      hash.update(value);
+      pool.pushed(value, out.end + value.length);
       await out.push(value);
       // Progress as bytes arrive (a slow link would otherwise move in 4 MB steps).
       o.onBytes?.(out.end - have, out.end);
@@ -154,12 +159,45 @@ class BatchWriter {
   }
 }
 
-async function get(o: TransferOptions, have: number, signal: AbortSignal): Promise<BodyResponse> {
+/**
+ * directGet's batch buffers, used again once every byte read into them has landed on disk: a fresh
+ * 4 MiB buffer per batch cost its pages' faults, 0.12-0.18 CPU s per 256 MB (scratch, load 4).
+ * A buffer is done when a view of another one follows its last view (directGet never reads into a
+ * buffer it has moved on from), and free when the file has landed up to that last view's end.
+ */
+export class BatchPool {
+  private readonly free: Buffer[] = [];
+  private readonly ours = new Map<ArrayBufferLike, Buffer>();
+  /** Buffers moved on from, each with the file offset its last view ends at, in file order. */
+  private readonly done: { buffer: Buffer; end: number }[] = [];
+  private current: { buffer: Buffer; end: number } | undefined;
+
+  readonly take = (): Buffer => {
+    const b = this.free.pop() ?? Buffer.allocUnsafe(DIRECT_BATCH);
+    this.ours.set(b.buffer, b);
+    return b;
+  };
+
+  /** A view about to be written so that it ends at file offset `end`. */
+  pushed(view: Uint8Array, end: number): void {
+    const buffer = this.ours.get(view.buffer);
+    if (!buffer) return; // not ours (node:http)
+    if (this.current && this.current.buffer !== buffer) this.done.push(this.current);
+    this.current = { buffer, end };
+  }
+
+  /** The file is on disk up to `written`. */
+  landed(written: number): void {
+    while (this.done.length > 0 && this.done[0]!.end <= written) this.free.push(this.done.shift()!.buffer);
+  }
+}
+
+async function get(o: TransferOptions, have: number, signal: AbortSignal, batch: () => Buffer): Promise<BodyResponse> {
   let url = o.url;
   for (let hop = 0; hop <= MAX_HOPS; hop++) {
     const extra: Record<string, string> = { 'accept-encoding': 'identity' };
     if (have > 0) extra.range = `bytes=${have}-`;
-    const res = await streamGet(url, o.context, headersFor(url, o.context, extra), signal);
+    const res = await streamGet(url, o.context, headersFor(url, o.context, extra), signal, batch);
     if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
       res.discard();
       url = new URL(res.headers.get('location')!, url).href;
