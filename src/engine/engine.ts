@@ -53,13 +53,14 @@ const LOOKUP: LookupOptions = { ...DEFAULT_LOOKUP, draftLength: 8 };
 
 /**
  * Prompt lookup as auto runs it: each draft sized by the match it copies from. After a match of one or
- * two tokens (about two thirds of prompt lookup's steps on the bench's prompts; 0.41 of 1.8 drafted tokens
- * accepted after one, 0.85 of 3.7 after two) it drafts at most 3 tokens, because a wider pass costs more
- * (the report's physical limit: 3 tokens 1.12× one, 9 tokens 1.44×); after a match of three or more (3.4 of
- * 4.7 accepted after four) it drafts up to 3 distinct continuations as a tree, the first of them prompt
- * lookup's own chain. Chosen by replaying the bundled target's greedy outputs on the bench's 90 prompts
- * through each setting; `test/unit/auto-lookup.test.ts` checks it on the 70 prompts the bench does not run
- * (lossless, and fewer target passes than prompt lookup's chain on every workload).
+ * two tokens (64% of prompt lookup's drafting steps on the bench's prompts; 0.54 of 3.5 drafted tokens
+ * accepted after one, 0.77 of 3.3 after two) it drafts at most 3 tokens, because a wider pass costs more
+ * (the report's physical limit: 3 tokens 1.12× one, 9 tokens 1.44×); after a match of three or more (1.4 of
+ * 3.4 accepted after three, 3.1 of 4.2 after four) it drafts up to 3 distinct continuations as a tree, the
+ * first of them prompt lookup's own chain. Chosen by replaying the bundled target's greedy outputs on the
+ * bench's 90 prompts through each setting (`npx tsx bench/lookupReplay.ts`: 1,838 passes against prompt
+ * lookup's 1,934, 5% less modelled verification time); `test/unit/auto-lookup.test.ts` checks it on the 70
+ * prompts the bench does not run (lossless, and fewer and narrower target passes on every workload).
  */
 export const AUTO_LOOKUP: LookupOptions = { ...LOOKUP, branches: 3, treeFromNgram: 3, depthByNgram: [0, 3, 3] };
 

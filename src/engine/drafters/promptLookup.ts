@@ -30,8 +30,8 @@ export function lookupContinuations(seq: readonly number[], o: LookupOptions, de
 /**
  * `lookupContinuations` with the length of the matched suffix (0: none). `treeFromNgram` and
  * `depthByNgram` size the draft by it: a match of one token is right less than half as often as
- * one of four (the bundled target on the bench's prompts: 0.41 of 1.8 drafted tokens accepted
- * after one, 3.4 of 4.7 after four); `AUTO_LOOKUP` in engine.ts uses both.
+ * one of four (the bundled target on the bench's prompts, `bench/lookupReplay.ts`: 0.54 of 3.5
+ * drafted tokens accepted after one, 3.1 of 4.2 after four); `AUTO_LOOKUP` in engine.ts uses both.
  */
 export function lookupMatch(seq: readonly number[], o: LookupOptions, depth: number): { ngram: number; continuations: number[][] } {
   const n = seq.length;
