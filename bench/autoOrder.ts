@@ -8,18 +8,20 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine, Strategy, summarise } from '../src/engine';
 import { DEFAULT_LOOKUP, lookupSteps } from '../src/engine/drafters/promptLookup';
-import { loadWorkloads } from './workloads';
+import { BenchWorkspace, loadWorkloads } from './workloads';
 
 async function main(): Promise<void> {
   const { values: v } = parseArgs({ options: { limit: { type: 'string', default: '30' }, threads: { type: 'string', default: '1' } } });
   const engine = await Engine.load({ modelDir: path.join(__dirname, '..', 'models', 'hasten-target'), runtime: { provider: 'cpu', threads: Number(v.threads) } });
   const items = loadWorkloads(undefined, Number(v.limit));
-  for (const item of items) await engine.retrieval.update(item.id, item.prefix + item.truth + item.suffix);
+  const workspace = new BenchWorkspace([engine.retrieval]);
+  await workspace.load(items);
   const sums = new Map<string, { tokens: number; ms: number }>();
   const picks = new Map<string, number>();
   const off = new Map<number, number>();
   try {
     for (const [n, item] of items.entries()) {
+      await workspace.at(item);
       const pair: Strategy[] = n % 2 ? ['auto', 'prompt-lookup'] : ['prompt-lookup', 'auto'];
       for (const s of ['autoregressive', ...pair, 'lookahead'] as Strategy[]) {
         await engine.reset();

@@ -12,7 +12,7 @@ import { DOWNLOAD_USAGE, downloadCommand } from './download';
 import { EXITS_USAGE, exitsCommand } from './exits';
 import { MASKPREDICT_USAGE, maskPredictCommand } from './maskpredict';
 import { formatTable, runBench, tabulate } from './run';
-import { loadWorkloads, WORKLOAD_KINDS, WorkloadKind } from './workloads';
+import { BenchWorkspace, loadWorkloads, WORKLOAD_KINDS, WorkloadKind } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 const USAGE = `usage:
@@ -103,10 +103,13 @@ async function bench(v: Record<string, string | boolean | undefined>): Promise<v
   const items = loadWorkloads(kinds, limit);
   const engine = await loadEngine(v);
   try {
-    // Retrieval searches the held-out sources the workloads were cut from, standing in for the workspace.
-    for (const item of items) await engine.retrieval.update(item.id, item.prefix + item.truth + item.suffix);
+    // Retrieval searches the held-out sources the workloads were cut from, standing in for the workspace,
+    // each as the editor holds it at the cursor of the item being completed (BenchWorkspace).
+    const workspace = new BenchWorkspace([engine.retrieval]);
+    await workspace.load(items);
     const t0 = Date.now();
     const records = await runBench(engine, items, {
+      beforeItem: (it) => workspace.at(it),
       strategies: strategies as Strategy[], maxNewTokens: int(v['max-tokens'] as string, 'max-tokens', 1),
       onProgress: (done, total, label) => process.stderr.write(`\r[${'#'.repeat(Math.round((30 * done) / total)).padEnd(30)}] ${done}/${total} ${label}`.padEnd(100)),
     });

@@ -66,6 +66,8 @@ export const AUTOREGRESSIVE = 'autoregressive';
 export interface HeadlineOptions {
   systems: HeadlineSystem[];
   maxNewTokens: number;
+  /** Untimed, before an item's runs (the warm-up's included): e.g. the workspace as the editor holds it at that cursor (BenchWorkspace). */
+  beforeItem?: (item: WorkloadItem) => Promise<void>;
   onProgress?: (label: string) => void;
 }
 
@@ -126,6 +128,7 @@ export async function runHeadline(engine: Engine, items: WorkloadItem[], o: Head
   const out: HeadlineRecord[] = [];
   const warm = items[0];
   if (warm) {
+    await o.beforeItem?.(warm);
     for (const s of o.systems) {
       if (s.peer) await runPeer(engine, warm, s, o.maxNewTokens, () => peerPrompt(engine, warm, o.maxNewTokens));
       else await runOne(s.engine ?? engine, warm, s.strategy!, o.maxNewTokens, s.settings);
@@ -134,6 +137,7 @@ export async function runHeadline(engine: Engine, items: WorkloadItem[], o: Head
   for (const [n, item] of items.entries()) {
     // Every peer gets the same prompt and first token for this item: computed once.
     let given: Promise<{ prompt: number[]; first: number }> | undefined;
+    await o.beforeItem?.(item);
     for (const s of systemOrder(o.systems, n)) {
       if (s.peer) {
         out.push(await runPeer(engine, item, s, o.maxNewTokens, () => (given ??= peerPrompt(engine, item, o.maxNewTokens))));

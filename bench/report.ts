@@ -37,7 +37,7 @@ import { renderReport } from './reportMarkdown';
 import { QWEN25_05B } from './checkpoints';
 import { runStandin, StandinResult, TINY_QWEN } from './standin';
 import { PRESET_SHAPES, runTyping, TypingResult } from './typing';
-import { loadWorkloads, WORKLOAD_KINDS } from './workloads';
+import { BenchWorkspace, loadWorkloads, WORKLOAD_KINDS } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 const MODELS = path.join(ROOT, 'models');
@@ -363,8 +363,10 @@ async function main(): Promise<void> {
   try {
     await section('headline', async () => {
       const items = loadWorkloads(WORKLOAD_KINDS, plan.headlineLimit);
-      // Retrieval searches the held-out sources the workloads were cut from, standing in for the workspace.
-      for (const item of items) await engine.retrieval.update(item.id, item.prefix + item.truth + item.suffix);
+      // Retrieval searches the held-out sources the workloads were cut from, standing in for the workspace,
+      // each as the editor holds it at the cursor of the item being completed (BenchWorkspace).
+      const workspace = new BenchWorkspace([engine.retrieval]);
+      await workspace.load(items);
       const peers = await openPeers(threads, engine.target.contextLength, data.errors);
       data.peers = peers.status;
       try {
@@ -374,7 +376,7 @@ async function main(): Promise<void> {
           ...peers.systems.map((p) => ({ id: p.id, family: 'peer' as const, lossy: false, peer: p })),
         ];
         progress.start('headline', items.length * systems.length);
-        const records = await runHeadline(engine, items, { systems, maxNewTokens: plan.maxNewTokens, onProgress: (l) => progress.tick(l) });
+        const records = await runHeadline(engine, items, { systems, maxNewTokens: plan.maxNewTokens, beforeItem: (it) => workspace.at(it), onProgress: (l) => progress.tick(l) });
         const tk = engine.target.folder.tokenizer;
         data.headline = { items: items.map((i) => i.id), maxNewTokens: plan.maxNewTokens, rows: tabulateHeadline(records, systems, items, (ids) => tk.decode(ids)), records };
       } finally {

@@ -39,6 +39,8 @@ export interface BenchOptions {
   strategies: Strategy[];
   maxNewTokens: number;
   onProgress?: (done: number, total: number, label: string) => void;
+  /** Untimed, before an item's runs: e.g. the workspace as the editor holds it at that cursor (BenchWorkspace). */
+  beforeItem?: (item: WorkloadItem) => Promise<void>;
 }
 
 function record(item: WorkloadItem, strategy: Strategy, t: CompletionTrace): RunRecord {
@@ -64,6 +66,7 @@ export async function runBench(engine: Engine, items: WorkloadItem[], o: BenchOp
   const records: RunRecord[] = [];
   const total = items.length * all.length;
   for (const [n, item] of items.entries()) {
+    await o.beforeItem?.(item);
     for (let k = 0; k < all.length; k++) {
       const strategy = all[(k + n) % all.length]!;
       records.push(await runOne(engine, item, strategy, o.maxNewTokens));
