@@ -111,16 +111,19 @@ const NETWORK = [
 ];
 
 /**
- * The only ways out of the process, each in one file: downloads (the hub's HTTP module, which the user
- * starts; test/unit/privacy-download.test.ts checks where they connect) and forking the engine's own entry
+ * The only ways out of the process, each in its own file(s): downloads (the hub's HTTP module, http.ts, and the
+ * socket reader it uses for large bodies, directGet.ts; the user starts them; test/unit/privacy-download.test.ts
+ * checks where they connect) and forking the engine's own entry
  * (test/unit/privacy-process.test.ts traps the network inside it), and forking the graph builder's entry for
  * Download Model… (its code is src/build/, which this check covers). Any other file on the list is a hit.
  */
 const HUB_HTTP = path.join('src', 'engine', 'hub', 'http.ts');
+/** The hub's GET for large bodies: net/tls sockets read into its own buffers (only http.ts calls it). */
+const HUB_DIRECT = path.join('src', 'engine', 'hub', 'directGet.ts');
 const FORKS_ENGINE = path.join('src', 'completion', 'processEngine.ts');
 /** Forks the graph builder's entry (src/engine/hub/buildProcess.ts: src/build/, under this same static check). */
 const FORKS_BUILDER = path.join('src', 'engine', 'hub', 'buildRunner.ts');
-const ALLOWED: Record<string, RegExp> = { [HUB_HTTP]: /\b(http|https|net|tls|dns)\b|fetch/, [FORKS_ENGINE]: /child_process/, [FORKS_BUILDER]: /child_process/ };
+const ALLOWED: Record<string, RegExp> = { [HUB_HTTP]: /\b(http|https|net|tls|dns)\b|fetch/, [HUB_DIRECT]: /\b(net|tls)\b/, [FORKS_ENGINE]: /child_process/, [FORKS_BUILDER]: /child_process/ };
 
 /** Whether every match of `re` in `text` is a use the file is allowed. */
 function allowed(rel: string, text: string, re: RegExp): boolean {
@@ -143,6 +146,9 @@ test('src/ imports no networking module and calls no network API outside the hub
     assert.doesNotMatch(forker, /\b(exec|execFile|spawn|execSync|spawnSync|execFileSync)\(/, `${file} only forks ${what}`);
   }
   assert.deepEqual(hits, []);
+  // The socket reader is reached only through http.ts.
+  const importers = files.filter((f) => /from '\.\/directGet'|from '.*hub\/directGet'/.test(fs.readFileSync(f, 'utf8'))).map((f) => path.relative(ROOT, f));
+  assert.deepEqual(importers.filter((f) => f !== HUB_HTTP && !/^import \{ DIRECT_BATCH \} from '\.\/directGet';$/m.test(fs.readFileSync(path.join(ROOT, f), 'utf8'))), []);
 });
 
 test('the global fetch is reached only from the hub\'s HTTP module, so downloads are the one way out', () => {
