@@ -10,6 +10,7 @@ import { AUTO_LOOKUP } from '../../src/engine/engine';
 import { DEFAULT_LOOKUP, lookupContinuations, lookupMatch, PromptLookupDrafter } from '../../src/engine/drafters/promptLookup';
 import { GREEDY, seededRandom } from '../../src/engine/sampling';
 import { loadWorkloads, WORKLOAD_KINDS } from '../../bench/workloads';
+import { finalTrace } from './helpers/complete';
 
 const MAX_NEW = 48;
 // The prompts the bench leaves out (it runs the first 30 of each kind): 30 line-start, 30 mid-line, 10 repetitive.
@@ -35,12 +36,7 @@ test('after a match of one or two tokens auto drafts at most 3; after three or m
   assert.deepEqual(tree.parents, [-1, 0, 1, -1, 3, 4, 0, 6]);
 });
 
-async function run(engine: Engine, prefix: string, suffix: string, strategy: Strategy): Promise<CompletionTrace> {
-  await engine.reset();
-  let trace: CompletionTrace | undefined;
-  for await (const u of engine.complete({ prefix, suffix, strategy, maxNewTokens: MAX_NEW })) if (u.done) trace = u.trace;
-  return trace!;
-}
+const run = (engine: Engine, prefix: string, suffix: string, strategy: Strategy): Promise<CompletionTrace> => finalTrace(engine, { prefix, suffix, strategy, maxNewTokens: MAX_NEW }, true);
 
 let engine: Engine;
 before(async () => {

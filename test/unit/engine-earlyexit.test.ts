@@ -14,6 +14,7 @@ import { DEFAULT_RUNTIME, RuntimeOptions } from '../../src/engine/model/session'
 import { exitPass, prefillLayered } from '../../src/engine/decoders/earlyExit';
 import { confidence, cosine, topTwo } from '../../src/engine/decoders/confidence';
 import { ExitLayerBandit } from '../../src/engine/drafters/layerSkip';
+import { finalTrace } from './helpers/complete';
 
 const models = path.resolve(__dirname, '..', '..', 'models');
 const TARGET = path.join(models, 'hasten-target');
@@ -175,12 +176,7 @@ describe('early-exit strategies through the engine', () => {
   let engine: Engine;
   const ar = new Map<string, CompletionTrace>();
 
-  async function run(prefix: string, suffix: string, strategy: Strategy, settings = {}): Promise<CompletionTrace> {
-    await engine.reset();
-    let trace: CompletionTrace | undefined;
-    for await (const u of engine.complete({ prefix, suffix, strategy, maxNewTokens: MAX_NEW, settings })) if (u.done) trace = u.trace;
-    return trace!;
-  }
+  const run = (prefix: string, suffix: string, strategy: Strategy, settings = {}): Promise<CompletionTrace> => finalTrace(engine, { prefix, suffix, strategy, maxNewTokens: MAX_NEW, settings }, true);
 
   before(async () => {
     engine = await Engine.load({ modelDir: TARGET, draftDir: null, runtime: { threads: 1 } });

@@ -5,17 +5,13 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { CompletionTrace, Engine, Strategy } from '../../src/engine';
 import { loadWorkloads } from '../../bench/workloads';
+import { finalTrace } from './helpers/complete';
 
 const models = path.resolve(__dirname, '..', '..', 'models');
 const items = loadWorkloads(['line-start', 'mid-line', 'repetitive'], 18); // 54 held-out prompts
 const MAX_NEW = 24;
 
-async function run(engine: Engine, prefix: string, suffix: string, strategy: Strategy): Promise<CompletionTrace> {
-  await engine.reset();
-  let trace: CompletionTrace | undefined;
-  for await (const u of engine.complete({ prefix, suffix, strategy, maxNewTokens: MAX_NEW })) if (u.done) trace = u.trace;
-  return trace!;
-}
+const run = (engine: Engine, prefix: string, suffix: string, strategy: Strategy): Promise<CompletionTrace> => finalTrace(engine, { prefix, suffix, strategy, maxNewTokens: MAX_NEW }, true);
 
 let engine: Engine;
 before(async () => {

@@ -11,6 +11,7 @@ import { CompletionTrace, DecodeSettings, Engine, Strategy } from '../../src/eng
 import { isAbortError } from '../../src/engine/errors';
 import { LayeredModel } from '../../src/engine/model/layered';
 import { loadWorkloads } from '../../bench/workloads';
+import { finalTrace } from './helpers/complete';
 
 const TARGET = path.resolve(__dirname, '..', '..', 'models', 'hasten-target');
 const MAX_NEW = 16;
@@ -21,11 +22,8 @@ describe('the layered cache after an aborted request', () => {
   let model: LayeredModel;
   let want: number[];
 
-  async function run(strategy: Strategy, signal?: AbortSignal): Promise<CompletionTrace> {
-    let trace: CompletionTrace | undefined;
-    for await (const u of engine.complete({ prefix: item.prefix, suffix: item.suffix, strategy, maxNewTokens: MAX_NEW, ...(signal ? { signal } : {}) })) if (u.done) trace = u.trace;
-    return trace!;
-  }
+  const run = (strategy: Strategy, signal?: AbortSignal): Promise<CompletionTrace> =>
+    finalTrace(engine, { prefix: item.prefix, suffix: item.suffix, strategy, maxNewTokens: MAX_NEW, ...(signal ? { signal } : {}) });
 
   /**
    * Runs `strategy` and fires its signal from inside the model, right after the `n`th call of `method`

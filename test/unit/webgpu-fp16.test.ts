@@ -23,6 +23,7 @@ import { CausalModel } from '../../src/engine/model/causal';
 import { openModelFolder } from '../../src/engine/model/folder';
 import { liveDeviceTensors } from '../../src/engine/model/device';
 import { loadWorkloads } from '../../bench/workloads';
+import { finalTrace } from './helpers/complete';
 
 process.env.XDG_RUNTIME_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-xdg-'));
 
@@ -42,11 +43,7 @@ const ROWS = 48;
 const BLOCK = 16;
 const MAX_NEW = 8;
 
-async function complete(engine: Engine, prefix: string, suffix: string, strategy: Strategy): Promise<CompletionTrace> {
-  let trace: CompletionTrace | undefined;
-  for await (const u of engine.complete({ prefix, suffix, strategy, maxNewTokens: MAX_NEW })) if (u.done) trace = u.trace;
-  return trace!;
-}
+const complete = (engine: Engine, prefix: string, suffix: string, strategy: Strategy): Promise<CompletionTrace> => finalTrace(engine, { prefix, suffix, strategy, maxNewTokens: MAX_NEW });
 
 /** Logits rows of `ids` from an empty cache, run in blocks of `block`, as [rows][vocab]. */
 async function rowsOf(m: CausalModel, ids: readonly number[], block = BLOCK): Promise<Float32Array[]> {

@@ -17,6 +17,7 @@ import { build } from '../../src/build/builder';
 import { CompletionTrace, Engine, GREEDY, Strategy } from '../../src/engine';
 import { liveDeviceTensors } from '../../src/engine/model/device';
 import { QWEN_TOKENIZER, TINY_SHAPES } from './helpers/fakeHub';
+import { finalTrace } from './helpers/complete';
 
 process.env.XDG_RUNTIME_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-xdg-'));
 
@@ -28,11 +29,8 @@ const PROMPTS: [string, string][] = [
   ['const items = [1, 2, 3];\nconst doubled = items.map((x) => ', ');\n'],
 ];
 
-async function complete(engine: Engine, prefix: string, suffix: string, strategy: Strategy, maxNewTokens = 8, sampling = GREEDY): Promise<CompletionTrace> {
-  let trace: CompletionTrace | undefined;
-  for await (const u of engine.complete({ prefix, suffix, strategy, maxNewTokens, sampling })) if (u.done) trace = u.trace;
-  return trace!;
-}
+const complete = (engine: Engine, prefix: string, suffix: string, strategy: Strategy, maxNewTokens = 8, sampling = GREEDY): Promise<CompletionTrace> =>
+  finalTrace(engine, { prefix, suffix, strategy, maxNewTokens, sampling });
 
 describe(`a greedy token on WebGPU reads back at most 64 KB at vocabulary ${VOCAB}`, async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-readback-'));

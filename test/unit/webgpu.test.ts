@@ -16,6 +16,7 @@ import { CompletionTrace, DecodeSettings, Engine, ProviderChange, Strategy } fro
 import { failDeviceRunForTests, liveDeviceTensors } from '../../src/engine/model/device';
 import { DeviceKv } from '../../src/engine/model/deviceKv';
 import { loadWorkloads } from '../../bench/workloads';
+import { finalTrace } from './helpers/complete';
 
 // Mesa complains on every start without a runtime folder.
 process.env.XDG_RUNTIME_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-xdg-'));
@@ -25,11 +26,8 @@ const target = path.join(models, 'hasten-target');
 const items = loadWorkloads(['line-start', 'mid-line', 'repetitive'], 1); // 3 held-out prompts
 const MAX_NEW = 8;
 
-async function complete(engine: Engine, prefix: string, suffix: string, strategy: Strategy, maxNewTokens = MAX_NEW, settings: Partial<DecodeSettings> = {}): Promise<CompletionTrace> {
-  let trace: CompletionTrace | undefined;
-  for await (const u of engine.complete({ prefix, suffix, strategy, maxNewTokens, settings })) if (u.done) trace = u.trace;
-  return trace!;
-}
+const complete = (engine: Engine, prefix: string, suffix: string, strategy: Strategy, maxNewTokens = MAX_NEW, settings: Partial<DecodeSettings> = {}): Promise<CompletionTrace> =>
+  finalTrace(engine, { prefix, suffix, strategy, maxNewTokens, settings });
 
 /** Each output token's exit layer (early exit), in order. */
 const exitLayers = (t: CompletionTrace): (number | undefined)[] =>
