@@ -39,6 +39,8 @@ export interface DirectOptions {
   timeoutMs: number;
   /** A DIRECT_BATCH-byte buffer for the next batch (default: a new one); transfer.ts reuses those whose bytes have landed. */
   batch?: () => Buffer;
+  /** Certificate authorities trusted for https, in place of Node's (verification stays on). */
+  ca?: string | Buffer | (string | Buffer)[];
 }
 
 /** Sends `GET url` and resolves with the response head; the body follows through `body`. */
@@ -155,7 +157,7 @@ export function directGet(url: string, o: DirectOptions): Promise<DirectResponse
     };
     const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`no answer within ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' })), o.timeoutMs);
     // onread: a tls.connect option too (passed to the TLSSocket), not yet in @types/node's ConnectionOptions.
-    const tlsOptions: tls.ConnectionOptions & { onread: net.OnReadOpts } = { host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread };
+    const tlsOptions: tls.ConnectionOptions & { onread: net.OnReadOpts } = { host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread, ...(o.ca ? { ca: o.ca } : {}) };
     const socket: net.Socket = secure
       ? tls.connect({ ...tlsOptions, signal: o.signal } as tls.ConnectionOptions)
       : net.connect({ host, port, onread, signal: o.signal });

@@ -35,6 +35,8 @@ export interface DownloadOptions {
   bodyReader?: 'direct' | 'node-http';
   /** Cache only, no network (default: HF_HUB_OFFLINE). */
   offline?: boolean;
+  /** Certificate authorities trusted for https, in place of Node's (verification stays on): a mirror with its own CA; the tests' loopback hub. */
+  ca?: string | Buffer | (string | Buffer)[];
   /** Free bytes in a folder (default fs.statfs); for tests. */
   freeBytes?: (dir: string) => Promise<number>;
   fetch?: FetchFn;
@@ -125,7 +127,7 @@ export async function downloadFiles(files: readonly string[], o: DownloadOptions
 }
 
 function contextOf(o: DownloadOptions): RequestContext & { revision: string } {
-  return { endpoint: o.endpoint ?? resolveEndpoint(undefined), repo: o.repo, revision: o.revision ?? 'main', file: '', token: o.token, signal: o.signal, fetch: o.fetch, timeoutMs: o.timeoutMs, ...(o.bodyReader ? { bodyReader: o.bodyReader } : {}) };
+  return { endpoint: o.endpoint ?? resolveEndpoint(undefined), repo: o.repo, revision: o.revision ?? 'main', file: '', token: o.token, signal: o.signal, fetch: o.fetch, timeoutMs: o.timeoutMs, ...(o.ca ? { ca: o.ca } : {}), ...(o.bodyReader ? { bodyReader: o.bodyReader } : {}) };
 }
 
 function offline(o: DownloadOptions): boolean {

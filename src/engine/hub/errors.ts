@@ -12,7 +12,8 @@ export type HubErrorKind =
   | 'disk-full'
   | 'checksum'
   | 'http'
-  | 'bad-metadata';
+  | 'bad-metadata'
+  | 'certificate';
 
 /** Any failure to fetch a file from the hub; `kind` names the cause. */
 export class HubError extends HastenError {
@@ -109,6 +110,18 @@ export class BadMetadataError extends HubError {
   constructor(url: string, missing: string) {
     super('bad-metadata', `${url} answered without ${missing}.`, 'The endpoint (hasten.hub.endpoint / HF_ENDPOINT) does not speak the Hugging Face hub protocol.');
     this.name = 'BadMetadataError';
+  }
+}
+
+/** The server's TLS certificate does not verify against the trusted CAs: not retried, since no retry fixes it. */
+export class CertificateError extends HubError {
+  constructor(host: string, reason: string, readonly tlsCode: string) {
+    super(
+      'certificate',
+      `The TLS certificate of ${host} is not trusted (${reason}; ${tlsCode}); nothing was downloaded.`,
+      'If a proxy or mirror on your network uses its own certificate authority, start VS Code with NODE_EXTRA_CA_CERTS set to that CA\'s PEM file; otherwise check hasten.hub.endpoint (or HF_ENDPOINT).',
+    );
+    this.name = 'CertificateError';
   }
 }
 

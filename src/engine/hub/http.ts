@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { abortError } from '../errors';
 import { directGet, DirectResponse } from './directGet';
-import { BadMetadataError, EntryNotFoundError, GatedRepoError, HubError, HubHttpError, RepoNotFoundError } from './errors';
+import { BadMetadataError, CertificateError, EntryNotFoundError, GatedRepoError, HubError, HubHttpError, RepoNotFoundError } from './errors';
 
 export type FetchFn = typeof fetch;
 
@@ -33,6 +33,12 @@ export interface RequestContext {
   bodyReader?: 'direct' | 'node-http';
   /** Bytes a node:http body may buffer before its socket is paused (default BODY_HIGH_WATER_MARK). */
   bodyHighWaterMark?: number;
+  /**
+   * Certificate authorities trusted for https requests, in place of Node's (a mirror or proxy with its own
+   * CA; the tests' loopback hub). Verification stays on. With it, HEADs go through node:https, which takes
+   * a CA per request, rather than fetch.
+   */
+  ca?: string | Buffer | (string | Buffer)[];
 }
 
 /**
@@ -79,6 +85,7 @@ export async function fetchOnce(url: string, c: RequestContext, init: { method: 
   const timeout = AbortSignal.timeout(c.timeoutMs ?? 10_000);
   const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
   try {
+    if (!c.fetch && c.ca) return await nodeHttpHead(url, c, init.headers, signal);
     return await (c.fetch ?? fetch)(url, { method: init.method, headers: init.headers, redirect: 'manual', signal });
   } catch (err) {
     if (c.signal?.aborted) throw abortError();
@@ -89,9 +96,14 @@ export async function fetchOnce(url: string, c: RequestContext, init: { method: 
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN']);
+/** OpenSSL's verification failures as Node names them (tls.connect, node:https, and fetch's cause). */
+const UNTRUSTED = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_(HAS_EXPIRED|NOT_YET_VALID|UNTRUSTED|REJECTED|SIGNATURE_FAILURE)|ERR_TLS_CERT_ALTNAME_INVALID)$/;
 
-function networkError(err: unknown, url: string): TransientError {
-  const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as NodeJS.ErrnoException).code;
+/** A failure to connect: transient (retried), except a certificate that does not verify, which no retry fixes. */
+function networkError(err: unknown, url: string): TransientError | CertificateError {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const code = cause?.code ?? (err as NodeJS.ErrnoException).code;
+  if (UNTRUSTED.test(code ?? '')) return new CertificateError(new URL(url).host, cause?.message ?? (err as Error).message, code!);
   return new TransientError(describeNetworkError(err, url), { unreachable: UNREACHABLE.has(code ?? '') });
 }
 
@@ -128,7 +140,7 @@ export async function streamGet(url: string, c: RequestContext, headers: Record<
   if (c.bodyReader === 'node-http') return nodeHttpGet(url, c, headers, signal);
   let res: DirectResponse;
   try {
-    res = await directGet(url, { headers, signal, timeoutMs: c.timeoutMs ?? 10_000, batch });
+    res = await directGet(url, { headers, signal, timeoutMs: c.timeoutMs ?? 10_000, batch, ca: c.ca });
   } catch (err) {
     if (c.signal?.aborted) throw abortError();
     if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new TransientError('stalled');
@@ -157,7 +169,7 @@ export function nodeHttpGet(url: string, c: RequestContext, headers: Record<stri
       else reject(err instanceof TransientError ? err : networkError(err, url));
     };
     // highWaterMark: a request option since Node 20 (the body's mark), not yet in @types/node's RequestOptions.
-    const options: http.RequestOptions & { highWaterMark: number } = { method: 'GET', headers, signal, highWaterMark: c.bodyHighWaterMark ?? BODY_HIGH_WATER_MARK };
+    const options: https.RequestOptions & { highWaterMark: number } = { method: 'GET', headers, signal, highWaterMark: c.bodyHighWaterMark ?? BODY_HIGH_WATER_MARK, ...(c.ca ? { ca: c.ca } : {}) };
     const req = mod.request(url, options, (res) => {
       clearTimeout(timer);
       const h = new Headers();
@@ -167,6 +179,22 @@ export function nodeHttpGet(url: string, c: RequestContext, headers: Record<stri
     });
     const timer = setTimeout(() => req.destroy(new TransientError(`no answer from ${new URL(url).host} within ${limit} ms`)), limit);
     req.on('error', fail);
+    req.end();
+  });
+}
+
+/** A HEAD through node:http(s), for a request context with its own CA (fetch takes none); rejects with the raw error, as fetch would. */
+function nodeHttpHead(url: string, c: RequestContext, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+  const mod = url.startsWith('https:') ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(url, { method: 'HEAD', headers, signal, ...(c.ca ? { ca: c.ca } : {}) }, (res) => {
+      const h = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+      const status = res.statusCode ?? 0;
+      res.resume();
+      resolve(new Response(null, { status: status >= 200 && status <= 599 ? status : 502, headers: h }));
+    });
+    req.on('error', reject);
     req.end();
   });
 }

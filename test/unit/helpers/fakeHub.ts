@@ -4,10 +4,12 @@
 // ETag; LFS files (safetensors, onnx, or ≥ 10 MiB) answer 302 to a second server (the "CDN", another
 // origin) with X-Linked-Etag (sha256) and X-Linked-Size; Range (206); 401 for a gated repo without a
 // token, 403 with a wrong one; 404 with X-Error-Code. Faults per file: a connection dropped after N
-// bytes, a wrong byte, a slow or stalling body, an error status.
+// bytes, a wrong byte, a slow or stalling body, an error status. With `tls`, both servers speak
+// HTTPS with the given key and certificate (testCertificate makes one for 127.0.0.1 at test time).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,7 +77,10 @@ const sha256 = once((b) => createHash('sha256').update(b).digest('hex'));
 const gitSha1 = once((b) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex'));
 
 /** Starts the hub and its CDN on 127.0.0.1 (ephemeral ports). */
-export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifetimeMs?: number; maxConnections?: number; renamed?: Record<string, string> } = {}): Promise<FakeHub> {
+export async function startFakeHub(
+  repos: FakeRepo[],
+  o: { token?: string; lifetimeMs?: number; maxConnections?: number; renamed?: Record<string, string>; tls?: { key: string; cert: string } } = {},
+): Promise<FakeHub> {
   const token = o.token ?? 'hf_fake_test_token_0123456789';
   const byId = new Map(repos.map((r) => [r.id, { ...r, commit: commitHash(r) }]));
   const blobs = new Map<string, { repo: string; file: string; data: Buffer }>();
@@ -109,7 +114,8 @@ export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifet
     });
   };
 
-  const hub = http.createServer((req, res) => {
+  const createServer = (handler: http.RequestListener): http.Server => (o.tls ? https.createServer({ key: o.tls.key, cert: o.tls.cert }, handler) : http.createServer(handler));
+  const hub = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const rec: HubRequest = { server: 'hub', method: req.method ?? '', path: url.pathname, range: req.headers.range, authorization: req.headers.authorization, bytes: 0 };
     requests.push(rec);
@@ -136,7 +142,7 @@ export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifet
     }
     void serveBody(req, res, rec, `${repoId}/${file}`, data, { ...common, etag: `"${gitSha1(data)}"` });
   });
-  const cdn = http.createServer((req, res) => {
+  const cdn = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const rec: HubRequest = { server: 'cdn', method: req.method ?? '', path: url.pathname, range: req.headers.range, authorization: req.headers.authorization, bytes: 0 };
     requests.push(rec);
@@ -151,7 +157,7 @@ export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifet
       c.on('close', () => sockets.delete(c));
     });
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(s.address() as AddressInfo).port}`));
+    s.listen(0, '127.0.0.1', () => resolve(`${o.tls ? 'https' : 'http'}://127.0.0.1:${(s.address() as AddressInfo).port}`));
   });
   const url = await listen(hub);
   cdnUrl = await listen(cdn);
@@ -170,6 +176,16 @@ export async function startFakeHub(repos: FakeRepo[], o: { token?: string; lifet
     sha256: (repo, file) => sha256(byId.get(repo)!.files[file]!),
     close,
   };
+}
+
+/** A self-signed certificate for 127.0.0.1 (its own CA: trust it through the downloader's `ca` option), made at test time. */
+export async function testCertificate(): Promise<{ key: string; cert: string }> {
+  const { generate } = await import('selfsigned');
+  const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
+    keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
+    extensions: [{ name: 'basicConstraints', cA: true }, { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
+  });
+  return { key: pems.private, cert: pems.cert };
 }
 
 function end(res: http.ServerResponse, status: number, headers: Record<string, string>): void {
