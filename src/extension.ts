@@ -11,6 +11,7 @@ import { ContextRing, DEFAULT_RING } from './completion/ring';
 import { CompletionService } from './completion/service';
 import { ProcessEngine } from './completion/processEngine';
 import { commandTable } from './ui/commands';
+import { disposeHashWorker } from './engine/hub';
 import { StatusBar } from './ui/statusBar';
 import { registerVisualiserSerializer } from './ui/visualiser/panel';
 import type { Health } from './ui/status';
@@ -129,4 +130,7 @@ function announce(s: HostState, ctx: Ctx): void {
   }
 }
 
-export function deactivate(): void {}
+export function deactivate(): void {
+  // The downloader's hashing worker, kept across downloads (it never holds the process open by itself).
+  disposeHashWorker();
+}

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { downloadFile } from '../../src/engine/hub';
-import { newHasher, WORKER_FROM_BYTES } from '../../src/engine/hub/hasher';
+import { disposeHashWorker, hashWorkerRunning, newHasher, SharedHasher, WORKER_FROM_BYTES } from '../../src/engine/hub/hasher';
 import { FakeHub, startFakeHub } from './helpers/fakeHub';
 
 const BIG = randomBytes(WORKER_FROM_BYTES + (8 << 20) + 12_345);
@@ -43,7 +43,10 @@ describe('hashers', () => {
       fs.rmSync(file);
       const inline = newHasher(digest, BIG.length, 1000, file);
       assert.equal(inline.constructor.name, 'InlineHasher');
-      assert.equal(newHasher(digest, BIG.length, BIG.length, file, true).constructor.name, 'InlineHasher', 'a body in batch buffers is hashed inline');
+      const shared = newHasher(digest, BIG.length, BIG.length, file, true);
+      assert.equal(shared.constructor.name, 'SharedHasher', 'a large body in batch buffers goes to the shared worker');
+      shared.dispose();
+      assert.equal(newHasher(digest, BIG.length, 1000, file, true).constructor.name, 'InlineHasher');
       feed(inline, BIG, file);
       assert.equal(await inline.digest(), want);
     }
@@ -65,6 +68,68 @@ describe('hashers', () => {
     const h = newHasher('sha256', BIG.length, BIG.length, path.join(tmp, 'missing'));
     await assert.rejects(h.file(path.join(tmp, 'missing'), 10), /hashing the download: .*ENOENT/);
     h.dispose();
+  });
+});
+
+describe('the shared hashing worker', () => {
+  /** BIG in 4 MB shared batch buffers, fed in 64 KB views as directGet hands them over. */
+  const sharedViews = (data: Buffer) => {
+    const views: Buffer[] = [];
+    for (let i = 0; i < data.length; i += 4 << 20) {
+      const batch = Buffer.from(new SharedArrayBuffer(4 << 20));
+      const n = data.copy(batch, 0, i, Math.min(data.length, i + (4 << 20)));
+      for (let j = 0; j < n; j += 65_536) views.push(batch.subarray(j, Math.min(n, j + 65_536)));
+    }
+    return views;
+  };
+
+  test('two hashes at once, each the digest of its own bytes; the worker outlives them and is kept for the next', async () => {
+    const other = Buffer.from(BIG).reverse();
+    const a = new SharedHasher('sha256', BIG.length);
+    const b = new SharedHasher('git-sha1', other.length);
+    const hashed: number[] = [];
+    a.onHashed = (n) => hashed.push(n);
+    const va = sharedViews(BIG);
+    const vb = sharedViews(other);
+    for (let i = 0; i < Math.max(va.length, vb.length); i++) {
+      if (va[i]) a.update(va[i]!);
+      if (vb[i]) b.update(vb[i]!);
+      await a.ready();
+      await b.ready();
+    }
+    assert.deepEqual(await Promise.all([a.digest(), b.digest()]), [sha256(BIG), gitSha1(other)]);
+    assert.equal(hashed.at(-1), BIG.length, 'onHashed reaches every byte');
+    assert.ok(hashed.every((v, i) => i === 0 || v > hashed[i - 1]!));
+    assert.ok(hashWorkerRunning(), 'kept for the next download');
+    const c = new SharedHasher('sha256', 3);
+    c.update(Buffer.from('abc'));
+    assert.equal(await c.digest(), sha256(Buffer.from('abc')));
+  });
+
+  test('a resumed partial is hashed from disk first; disposing of the worker fails a hash under way, and the next starts a new one', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-shared-'));
+    try {
+      const cut = 3_000_001;
+      const file = path.join(tmp, 'partial');
+      fs.writeFileSync(file, BIG.subarray(0, cut));
+      const h = new SharedHasher('sha256', BIG.length);
+      await h.file(file, cut);
+      for (const v of sharedViews(BIG.subarray(cut))) h.update(v);
+      assert.equal(await h.digest(), sha256(BIG));
+      const gone = new SharedHasher('sha256', 10);
+      await assert.rejects(gone.file(path.join(tmp, 'missing'), 10), /hashing the download: .*ENOENT/);
+      const cut2 = new SharedHasher('sha256', BIG.length);
+      cut2.update(sharedViews(BIG)[0]!);
+      const pending = cut2.digest();
+      disposeHashWorker();
+      await assert.rejects(pending, /stopped/);
+      assert.equal(hashWorkerRunning(), false);
+      const next = new SharedHasher('sha256', 3);
+      next.update(Buffer.from('abc'));
+      assert.equal(await next.digest(), sha256(Buffer.from('abc')));
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
 

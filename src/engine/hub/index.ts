@@ -4,6 +4,7 @@ export { resolveEndpoint, hubCacheDir, defaultToken, RepoCache, DEFAULT_ENDPOINT
 export { resolveUrl, normaliseEtag } from './http';
 export type { FileMetadata } from './http';
 export { downloadFile, downloadFiles } from './download';
+export { disposeHashWorker } from './hasher';
 export type { DownloadOptions, DownloadProgress, DownloadedFile, Snapshot } from './download';
 export { downloadCheckpoint, shardsOf } from './checkpoint';
 export { PRESETS, presetById, dtypeFor, estimateMemory, describeNeeds, memoryWarning, CHECKPOINT_FILES, CHECKPOINT_OPTIONAL } from './presets';

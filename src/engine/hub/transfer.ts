@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { abortError } from '../errors';
 import { DiskFullError } from './errors';
-import { Digest, Hasher, newHasher } from './hasher';
+import { Digest, Hasher, newHasher, SharedHasher } from './hasher';
 import { DIRECT_BATCH } from './directGet';
 import { BodyResponse, headersFor, RequestContext, responseError, streamGet, TransientError } from './http';
 
@@ -63,9 +63,16 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
 /** Writes and hashes the body after the `have` bytes already on disk. */
 async function receive(o: TransferOptions, res: BodyResponse, have: number, hash: Hasher, stall: AbortController, pool: BatchPool): Promise<TransferResult> {
   if (have > 0) await hash.file(o.incomplete, have);
+  // A batch buffer is free once its bytes are on disk and, for the shared worker, hashed.
+  let onDisk = have;
+  let hashedTo = Infinity;
+  if (hash instanceof SharedHasher) {
+    hashedTo = have;
+    hash.onHashed = (n) => pool.landed(Math.min(onDisk, (hashedTo = have + n)));
+  }
   const out = new BatchWriter(await fs.promises.open(o.incomplete, have > 0 ? 'r+' : 'w'), have, (end) => {
     hash.landed(end);
-    pool.landed(end);
+    pool.landed(Math.min((onDisk = end), hashedTo));
   });
   let last = Date.now();
   const timer = setInterval(() => {
@@ -78,6 +85,7 @@ async function receive(o: TransferOptions, res: BodyResponse, have: number, hash
       hash.update(value);
       pool.pushed(value, out.end + value.length);
       await out.push(value);
+      await hash.ready?.();
       // Progress as bytes arrive (a slow link would otherwise move in 4 MB steps).
       o.onBytes?.(out.end - have, out.end);
     }
@@ -173,7 +181,8 @@ export class BatchPool {
   private current: { buffer: Buffer; end: number } | undefined;
 
   readonly take = (): Buffer => {
-    const b = this.free.pop() ?? Buffer.allocUnsafe(DIRECT_BATCH);
+    // Shared memory, so that the hashing worker reads the bytes where they are.
+    const b = this.free.pop() ?? Buffer.from(new SharedArrayBuffer(DIRECT_BATCH));
     this.ours.set(b.buffer, b);
     return b;
   };
