@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { downloadFile } from '../../src/engine/hub';
-import { disposeHashWorker, hashWorkerRunning, newHasher, SharedHasher, WORKER_FROM_BYTES } from '../../src/engine/hub/hasher';
+import { disposeHashWorker, hashWorkerRunning, newHasher, SharedHasher, stallHashWorker, WORKER_FROM_BYTES } from '../../src/engine/hub/hasher';
 import { FakeHub, startFakeHub } from './helpers/fakeHub';
 
 const BIG = randomBytes(WORKER_FROM_BYTES + (8 << 20) + 12_345);
@@ -157,6 +157,20 @@ describe('a large download', () => {
     assert.ok(kept > 0 && kept <= 2_000_000, `resumed from ${last.range}`);
     assert.equal(last.bytes, BIG.length - kept);
     assert.ok(fs.readFileSync(got.path).equals(BIG));
+  });
+
+  test('a hash far behind the reads: no batch buffer is read into again before its bytes are hashed, so one transfer gives the right file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-hasher-slow-'));
+    try {
+      const before = hub.bytesSent(REPO, FILE);
+      stallHashWorker(1500); // the reads and the disk run ahead meanwhile
+      const got = await downloadFile(FILE, { ...opts, endpoint: hub.url, cacheDir: dir });
+      assert.equal(hub.bytesSent(REPO, FILE) - before, BIG.length, 'no second transfer after a failed checksum');
+      assert.equal(got.etag, sha256(BIG));
+      assert.ok(fs.readFileSync(got.path).equals(BIG));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a wrong byte late in the file is caught and the file is downloaded once more', async () => {

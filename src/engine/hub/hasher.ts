@@ -172,6 +172,7 @@ const jobs = new Map();
 parentPort.on('message', (m) => {
   try {
     if (m.op === 'start') return void jobs.set(m.id, createHash(m.algorithm).update(m.header));
+    if (m.op === 'stall') return void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms);
     const hash = jobs.get(m.id);
     if (!hash) return;
     if (m.op === 'update') {
@@ -195,6 +196,7 @@ parentPort.on('message', (m) => {
       jobs.delete(m.id);
       parentPort.postMessage({ id: m.id, digest: hash.digest('hex') });
     } else if (m.op === 'drop') jobs.delete(m.id);
+
   } catch (err) {
     jobs.delete(m.id);
     parentPort.postMessage({ id: m.id, error: String((err && err.message) || err) });
@@ -262,6 +264,13 @@ const hashWorker = new HashWorker();
 /** Ends the shared hashing worker (a download under way fails); the next download starts a new one. */
 export function disposeHashWorker(): void {
   hashWorker.dispose();
+}
+
+/** Holds the shared worker (started if need be) busy for `ms` before its next message (tests: the hash falls behind the reads). */
+export function stallHashWorker(ms: number): void {
+  const h = new SharedHasher('sha256', 0);
+  hashWorker.post({ op: 'stall', ms });
+  h.dispose();
 }
 
 /** Whether the shared hashing worker is running (tests). */
