@@ -28,7 +28,10 @@ export function builderTargets(g: GraphsResult | undefined, s: StandinResult | u
   };
   if (g) {
     const k = g.kernels.find((x) => x.graph === 'builder fast fp16');
-    out.push({ measure: 'kernels per decode step, bundled target (shipped fast graph)', target: '≤ 100', measured: k ? `${k.kernelsPerStep} (torch export: ${g.kernels.find((x) => x.graph === 'torch export')?.kernelsPerStep ?? '–'})` : 'not measured', met: k ? k.kernelsPerStep <= 100 : null });
+    out.push({ measure: 'kernels per decode step, bundled target (fast graph with GroupQueryAttention: WebGPU runs it or its fp16 twin)', target: '≤ 100', measured: k ? `${k.kernelsPerStep} (torch export: ${g.kernels.find((x) => x.graph === 'torch export')?.kernelsPerStep ?? '–'})` : 'not measured', met: k ? k.kernelsPerStep <= 100 : null });
+    // What the CPU runs (every tok/s row of this section): more, smaller kernels that never copy the K/V cache.
+    const c = g.kernels.find((x) => x.graph === 'builder CPU graph fp32');
+    if (c) out.push({ measure: 'kernels per decode step, bundled target (CPU graph: what the CPU runs, here at fp32)', target: '≤ 100', measured: `${c.kernelsPerStep} (attention as plain ops over the K/V buffer, no copy of it: faster than the fast graph on the CPU, see the tok/s rows)`, met: c.kernelsPerStep <= 100 });
     const r = g.rows;
     ratio('plain decoding: fast fp32 graph vs the torch export', 1.5, all(r, 'fast fp32'), all(r, 'torch export'));
     ratio('plain decoding: shipped fast graph (fp16 weights) vs the torch export', 1.5, all(r, 'fast fp16'), all(r, 'torch export'));
