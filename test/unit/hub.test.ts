@@ -287,6 +287,36 @@ describe('hub download: the body stream', () => {
     assert.ok(data.length > 0 && data.length < sizeOf(QWEN, WEIGHTS), `kept ${data.length}`);
   });
 
+  test('a hostile server: any number of interim 1xx heads, an oversized head, a bad Content-Length or a malformed header line: an answer or a clear error, never a crash', async () => {
+    const answers: Record<string, Buffer> = {
+      // 120,000 interim heads (2.8 MB) before the answer: a recursive head parser overflows its stack here.
+      many1xx: Buffer.concat([Buffer.from('HTTP/1.1 100 Continue\r\n\r\n'.repeat(120_000)), Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello')]),
+      huge: Buffer.from(`HTTP/1.1 200 OK\r\nx-pad: ${'a'.repeat(100_000)}\r\n\r\n`),
+      badLength: Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 5, 6\r\n\r\nhello'),
+      badLine: Buffer.from('HTTP/1.1 200 OK\r\nno colon here\r\n\r\nhello'),
+    };
+    const server = net.createServer((socket) => {
+      socket.once('data', (req) => {
+        const name = /^GET \/(\w+)/.exec(req.toString('latin1'))![1]!;
+        socket.end(answers[name] ?? Buffer.from("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"));
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const get = (name: string) => directGet(`${base}/${name}`, { headers: {}, signal: new AbortController().signal, timeoutMs: 5000 });
+    try {
+      const ok = await get('many1xx');
+      assert.equal(ok.status, 200);
+      assert.equal((await drain(ok.body)).data.toString(), 'hello');
+      await assert.rejects(get('huge'), /answered badly: a response head of more than 65536 bytes/);
+      await assert.rejects(get('badLength'), /answered badly: a Content-Length of "5, 6"/);
+      await assert.rejects(get('badLine'), /answered badly: a malformed header line: "no colon here"/);
+    } finally {
+      server.close();
+    }
+  });
+
   test('a batch buffer is used again only once the reader moved on from it and every byte read into it landed on disk', () => {
     const pool = new BatchPool();
     const a = pool.take();

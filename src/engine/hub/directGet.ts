@@ -89,38 +89,39 @@ export function directGet(url: string, o: DirectOptions): Promise<DirectResponse
       notify();
     };
 
-    /** Parses the head once its blank line is in buf[0, at). */
+    /** Parses the head once its blank line is in buf[0, at); interim 1xx answers before it are skipped (a loop: a server may send any number). */
     const parseHead = (): void => {
-      const end = buf.subarray(0, at).indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (at > MAX_HEAD) throw new Error(`a response head of more than ${MAX_HEAD} bytes`);
+      for (;;) {
+        const end = buf.subarray(0, at).indexOf('\r\n\r\n');
+        if ((end < 0 ? at : end) > MAX_HEAD) throw new Error(`a response head of more than ${MAX_HEAD} bytes`);
+        if (end < 0) return;
+        const [statusLine, ...fields] = buf.toString('latin1', 0, end).split('\r\n');
+        const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(statusLine!);
+        if (!m) throw new Error(`not an HTTP/1.1 response: ${JSON.stringify(statusLine!.slice(0, 40))}`);
+        const status = Number(m[1]);
+        const headers = new Headers();
+        for (const f of fields) {
+          const i = f.indexOf(':');
+          if (i <= 0 || /^[ \t]/.test(f)) throw new Error(`a malformed header line: ${JSON.stringify(f.slice(0, 40))}`);
+          headers.append(f.slice(0, i).trim(), f.slice(i + 1).trim());
+        }
+        // The rest of buf is body (or the next head, after an interim 1xx answer).
+        const rest = end + 4;
+        buf.copy(buf, 0, rest, at);
+        at -= rest;
+        if (status >= 100 && status < 200) continue;
+        const te = headers.get('transfer-encoding');
+        const cl = headers.get('content-length');
+        const length = cl !== null && /^\d+$/.test(cl) ? Number(cl) : -1;
+        if (cl !== null && length < 0) throw new Error(`a Content-Length of ${JSON.stringify(cl)}`);
+        const framing = te && !/^identity$/i.test(te) ? 'chunked' : length >= 0 ? 'length' : 'close';
+        head = { status, headers, framing, length };
+        clearTimeout(timer);
+        bodyBytes = 0;
+        onBody(at);
+        resolve({ status, headers, framing, body: body(), discard: () => socket.destroy() });
         return;
       }
-      const [statusLine, ...fields] = buf.toString('latin1', 0, end).split('\r\n');
-      const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(statusLine!);
-      if (!m) throw new Error(`not an HTTP/1.1 response: ${JSON.stringify(statusLine!.slice(0, 40))}`);
-      const status = Number(m[1]);
-      const headers = new Headers();
-      for (const f of fields) {
-        const i = f.indexOf(':');
-        if (i <= 0 || /^[ \t]/.test(f)) throw new Error(`a malformed header line: ${JSON.stringify(f.slice(0, 40))}`);
-        headers.append(f.slice(0, i).trim(), f.slice(i + 1).trim());
-      }
-      // The rest of buf is body (or the next head, after an interim 1xx answer).
-      const rest = end + 4;
-      buf.copy(buf, 0, rest, at);
-      at -= rest;
-      if (status >= 100 && status < 200) return parseHead();
-      const te = headers.get('transfer-encoding');
-      const cl = headers.get('content-length');
-      const length = cl !== null && /^\d+$/.test(cl) ? Number(cl) : -1;
-      if (cl !== null && length < 0) throw new Error(`a Content-Length of ${JSON.stringify(cl)}`);
-      const framing = te && !/^identity$/i.test(te) ? 'chunked' : length >= 0 ? 'length' : 'close';
-      head = { status, headers, framing, length };
-      clearTimeout(timer);
-      bodyBytes = 0;
-      onBody(at);
-      resolve({ status, headers, framing, body: body(), discard: () => socket.destroy() });
     };
 
     const onBody = (n: number) => {
