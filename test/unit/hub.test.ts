@@ -298,7 +298,7 @@ describe('hub download: the body stream', () => {
     const server = net.createServer((socket) => {
       socket.once('data', (req) => {
         const name = /^GET \/(\w+)/.exec(req.toString('latin1'))![1]!;
-        socket.end(answers[name] ?? Buffer.from("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"));
+        socket.end(answers[name] ?? Buffer.from('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n'));
       });
       socket.on('error', () => {});
     });
