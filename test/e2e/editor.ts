@@ -136,10 +136,21 @@ export async function waitForLog(userDataDir: string, re: RegExp, from = 0, time
 
 /** Runs a palette command by its label and waits for its quick pick (if any) to open. */
 export async function runCommand(page: Page, label: string): Promise<void> {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${label}`);
+  // F1 pressed while the last quick pick is still closing can land on the closing widget (seen once in CI:
+  // the input was found visible, then hidden for the whole fill timeout): open the palette again then.
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    try {
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(`>${label}`, { timeout: 10_000 });
+      break;
+    } catch (err) {
+      if (attempt === 3) throw err;
+      await page.keyboard.press('Escape');
+      await page.waitForTimeout(500);
+    }
+  }
   await page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first().waitFor();
   await page.keyboard.press('Enter');
 }
