@@ -14,6 +14,7 @@ import { CertificateError, ChecksumError, downloadFile, DownloadOptions, downloa
 import { directGet } from '../../src/engine/hub/directGet';
 import { streamGet } from '../../src/engine/hub/http';
 import { FakeHub, FakeRepo, startFakeHub, testCertificate, tinyCheckpointRepos } from './helpers/fakeHub';
+import { rejects } from './helpers/rejects';
 
 const QWEN = 'fake-org/tiny-qwen2';
 const WEIGHTS = 'model.safetensors';
@@ -48,16 +49,6 @@ const served = (file: string) => repos.find((r) => r.id === QWEN)!.files[file]!;
 const gets = (server: 'hub' | 'cdn') => hub.requests.filter((r) => r.server === server && r.method === 'GET');
 const blobsDir = () => path.join(new RepoCache(cacheDir, QWEN).dir, 'blobs');
 const cdnUrl = (file: string) => `${hub.cdnUrl}/blobs/${hub.sha256(QWEN, file)}`;
-
-async function rejects<T extends Error>(p: Promise<unknown>, type: new (...a: never[]) => T): Promise<T> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof type, `expected ${type.name}, got ${(err as Error).name}: ${(err as Error).message}`);
-    return err;
-  }
-  assert.fail(`expected ${type.name}, got success`);
-}
 
 describe('hub download over HTTPS', () => {
   test('a checkpoint over https: the hub redirects the weights to the CDN host, each file lands with its checksum', async () => {

@@ -17,6 +17,7 @@ import { DIRECT_BATCH, directGet } from '../../src/engine/hub/directGet';
 import { BODY_HIGH_WATER_MARK, nodeHttpGet, resolveUrl, streamGet } from '../../src/engine/hub/http';
 import { BatchPool } from '../../src/engine/hub/transfer';
 import { FakeHub, FakeRepo, startFakeHub, tinyCheckpointRepos } from './helpers/fakeHub';
+import { rejects } from './helpers/rejects';
 
 const QWEN = 'fake-org/tiny-qwen2';
 const LLAMA = 'fake-org/tiny-llama';
@@ -53,16 +54,6 @@ const sizeOf = (repo: string, file: string) => served(repo, file).length;
 const gets = (server: 'hub' | 'cdn') => hub.requests.filter((r) => r.server === server && r.method === 'GET');
 const blobsDir = (repo: string) => path.join(new RepoCache(cacheDir, repo).dir, 'blobs');
 const incompletes = (repo: string) => fs.readdirSync(blobsDir(repo)).filter((f) => f.endsWith('.incomplete'));
-
-async function rejects<T extends Error>(p: Promise<unknown>, type: new (...a: never[]) => T): Promise<T> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof type, `expected ${type.name}, got ${(err as Error).name}: ${(err as Error).message}`);
-    return err;
-  }
-  assert.fail(`expected ${type.name}, got success`);
-}
 
 describe('hub cache layout', () => {
   test('a checkpoint lands as huggingface_hub lays it out: refs/main holds the commit, snapshots link to blobs named by etag', async () => {
