@@ -121,8 +121,9 @@ export class DeviceKv {
       const b = Math.min(T, a + this.maxBlock);
       // Each run computes at least its last row; the block's rows are those from T - keep on.
       const wanted = Math.max(0, b - Math.max(a, T - keep));
+      // runOnce returns exactly the rows asked for; a run none of whose rows are wanted still computes one (keep >= 1).
       const part = await this.runOnce(session, tokens.slice(a, b), tree, past + a, Math.max(1, wanted), argmaxOnly);
-      if (wanted > 0) parts.push(part.vocab ? { ...part, data: part.data.subarray(part.data.length - wanted * part.vocab) } : { ...part, argmax: part.argmax!.subarray(part.argmax!.length - wanted) });
+      if (wanted > 0) parts.push(part);
     }
     this.stale = [];
     this.pending = block.length;
@@ -185,8 +186,7 @@ export class DeviceKv {
     const rows = async (limit: number): Promise<Float32Array> => {
       this.reset();
       this.maxBlock = limit;
-      const l = await this.run(session, ids, null, { read: 'rows' });
-      return Float32Array.from(l.data);
+      return (await this.run(session, ids, null, { read: 'rows' })).data;
     };
     try {
       const whole = await rows(Infinity);
