@@ -60,7 +60,10 @@ class Stream:
 
 def causal_loss(model, ids, exit_weight, exit_fraction, gen):
     """Final-layer CE on every position plus a LayerSkip-style early-exit loss on a random subset
-    of positions at every earlier layer (deeper layers weigh more)."""
+    of positions at every earlier layer. Layer i weighs min(i, L/2): the weight rises to half depth and stays
+    flat after it, so the middle layers (the exits CALM and self-speculation use) are pulled as hard as the
+    deep ones (the first rule, weight proportional to depth, left half-depth agreement falling to 55% as the
+    last layer improved)."""
     x, y = ids[:, :-1], ids[:, 1:]
     hs = model.hidden_states(x)
     final = F.cross_entropy(model.head(hs[-1]).float().flatten(0, 1), y.flatten())
@@ -72,7 +75,7 @@ def causal_loss(model, ids, exit_weight, exit_fraction, gen):
     logits = model.head(inter).float()  # [L-1, N, V]
     per_layer = F.cross_entropy(logits.flatten(0, 1), y.flatten()[pick].repeat(len(hs) - 1), reduction='none')
     per_layer = per_layer.view(len(hs) - 1, -1).mean(1)
-    w = torch.arange(1, len(hs), dtype=torch.float32, device=per_layer.device)
+    w = torch.arange(1, len(hs), dtype=torch.float32, device=per_layer.device).clamp(max=len(hs) // 2)
     w = w / w.sum()
     return final + exit_weight * (w * per_layer).sum(), {f'exit{i}': round(v, 3) for i, v in enumerate(per_layer.tolist())}
 
