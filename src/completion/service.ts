@@ -204,7 +204,8 @@ export class CompletionService {
 
   /** Decodes the next suggestion as if `text` had been accepted, so Tab is followed by an instant one. */
   private prefetchAfter(req: ProvideRequest, text: string): void {
-    const prefix = (req.prefix + text).slice(-this.deps.completion().prefixChars);
+    // The window keeps its start (the engine trims to tokens), so the prefetch reuses the KV cache of the text before the cursor.
+    const prefix = req.prefix + text;
     const key = this.cache.key(prefix, req.suffix);
     if (this.cache.get(key)) return;
     const lines = (req.cursor.linePrefix + text).split('\n');

@@ -1,11 +1,12 @@
 // Typing reuses the KV cache of the unchanged prompt up to the cursor (issue 14): the provider's prefix
-// window and the engine's cut of a too-long prefix both keep their start while the user types, and a
-// completion on the reused cache is token for token the completion of a cold prefill.
+// window (moving rarely, by half of prefixChars at once) and the engine's cut of a too-long prefix both
+// keep their start while the user types, and a completion on the reused cache is token for token the
+// completion of a cold prefill.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { loadWorkloads } from '../../bench/workloads';
-import { prefixStart, stringSource, windowsAt } from '../../src/completion/context';
+import { prefixStart, prefixStep, stringSource, windowsAt } from '../../src/completion/context';
 import { CompletionTrace, Engine } from '../../src/engine';
 import { buildPrompt } from '../../src/engine/prompt';
 
@@ -27,23 +28,32 @@ describe('the prompt keeps its start while the user types', () => {
   const file = Array.from({ length: 300 }, (_, i) => `    total += values[${i}] * weight(${i})  # line ${i}\n`).join('');
   const typed = 'result = compute(total, values)\n    return result + 1\n'.repeat(8);
 
-  test('the prefix window starts at a line, within prefixChars, and moves only every 256 characters', () => {
-    const starts = typing(file, 6000, typed).map(({ doc, offset }) => {
+  test('the prefix window starts at a line, holds prefixChars to half as much again, and moves only after half of prefixChars is typed', () => {
+    const step = prefixStep(WINDOW.prefixChars);
+    assert.equal(step, 1000);
+    const long = typed.repeat(6);
+    const starts = typing(file, 6000, long).map(({ doc, offset }) => {
       const w = windowsAt(stringSource(doc), offset, WINDOW);
       const start = offset - w.prefix.length;
-      assert.ok(w.prefix.length <= WINDOW.prefixChars, `prefix of ${w.prefix.length} chars`);
+      // At least prefixChars less the way to a line start (the file's lines are under 60 characters), under prefixChars + step.
+      assert.ok(w.prefix.length > WINDOW.prefixChars - 60 && w.prefix.length < WINDOW.prefixChars + step, `prefix of ${w.prefix.length} chars`);
       assert.ok(start === 0 || doc[start - 1] === '\n', 'starts at a line');
       assert.equal(start, prefixStart(stringSource(doc), offset, WINDOW.prefixChars));
       return start;
     });
-    const moves = starts.filter((s, i) => i > 0 && s !== starts[i - 1]).length;
-    assert.ok(moves <= Math.ceil(typed.length / 256) + 1, `${moves} moves over ${typed.length} keys`);
+    const moves = starts.filter((s, i) => i > 0 && s !== starts[i - 1]);
+    assert.ok(moves.length >= 1 && moves.length <= Math.ceil(long.length / step), `${moves.length} moves over ${long.length} keys`);
+    // Each move goes forward by about a step at once.
+    for (const [i, s] of starts.entries()) if (i > 0 && s !== starts[i - 1]) assert.ok(s - starts[i - 1]! > step - 60, `moved by ${s - starts[i - 1]!}`);
     assert.equal(prefixStart(stringSource(file), 1500, 2000), 0, 'a cursor within prefixChars of the top keeps the whole prefix');
-    // The smallest window the setting allows (100) keeps at least half of it, wherever the cursor is.
+    assert.equal(prefixStart(stringSource(file), 2900, 2000), 0, 'and until the window has grown by a step');
+    // The smallest window the setting allows (100, step 50) keeps at least half of it and less than half as much again, wherever the cursor is.
     for (let offset = 101; offset < 1000; offset++) {
       const kept = offset - prefixStart(stringSource(file), offset, 100);
-      assert.ok(kept >= 50 && kept <= 100, `${kept} characters kept at ${offset}`);
+      assert.ok(kept >= 50 && kept < 150, `${kept} characters kept at ${offset}`);
     }
+    // The step the window had before (256) is still there for comparisons (bench/typing.ts).
+    assert.ok(typing(file, 6000, long).filter(({ doc, offset }, i, all) => i > 0 && prefixStart(stringSource(doc), offset, 2000, 256) !== prefixStart(stringSource(all[i - 1]!.doc), offset - 1, 2000, 256)).length > moves.length * 3);
   });
 
   test('a prefix too long for the budget is cut in blocks: consecutive prompts share all but their last few tokens', async () => {
