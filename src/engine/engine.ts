@@ -14,7 +14,7 @@ import { CausalModel } from './model/causal';
 import { checkSameTokenizer, openModelFolder, readManifest, type OnnxDtype } from './model/folder';
 import { DEFAULT_NAR, defaultCmlm, isNarStrategy, NarSettings, NarStrategies } from './nar';
 import { DEFAULT_RUNTIME, resolveProvider, RuntimeOptions } from './model/session';
-import { buildPrompt, CursorLine, Prompt, PromptContext, promptShares } from './prompt';
+import { Anchor, buildPrompt, CursorLine, Prompt, PromptContext, promptShares } from './prompt';
 import { GREEDY, SamplingOptions } from './sampling';
 import { AutoSelector, PRIOR_SPEEDUP, Strategy } from './strategies';
 import { Channel } from './channel';
@@ -71,8 +71,10 @@ export interface CompletionRequest {
   suffix: string;
   /** Code from other files (the extra-context ring) and the cursor's file path; it shares the prompt budget (`Engine.promptFor`). */
   context?: PromptContext;
-  /** Where a FIM prompt puts the cursor line's text (`buildPrompt`): 'middle' lets typing on a line reuse the suffix's KV cache. Default 'prefix'. */
+  /** Where a FIM prompt puts the text just before the cursor (`buildPrompt`): 'middle' lets typing on reuse the suffix's KV cache. Default 'prefix'. */
   cursorLine?: CursorLine;
+  /** 'middle': most characters from the anchor line to the cursor (`middleStart`; default `ANCHOR_CHARS`; 0: the cursor line only). */
+  anchorChars?: number;
   strategy: Strategy;
   maxNewTokens: number;
   sampling?: SamplingOptions;
@@ -107,6 +109,12 @@ export class Engine {
   private readonly providerListeners = new Set<(e: ProviderChange) => void>();
   /** The target's provider as last reported (a device that fails mid-decode leaves it on cpu). */
   private reportedProvider = '';
+  /**
+   * The last 'middle' prompt's anchor (`buildPrompt`): the next prompt keeps its text before the suffix
+   * in place while it holds, so typing on across lines reuses the KV cache of the suffix. A hint about
+   * what the cache holds, kept by `reset` (a cold run then builds the same prompt as a warm one).
+   */
+  private anchor: Anchor | undefined;
   /** The last fallback message (runtime.onFallback), for the reason shown after a mid-decode fallback. */
   private lastFallback = '';
   private readonly auto = new AutoSelector();
@@ -176,11 +184,12 @@ export class Engine {
    * The prompt for a cursor between `prefix` and `suffix`, with extra context from other files,
    * leaving room for the completion, with its token-healing text. The budget is the context
    * (hasten.contextTokens) less the completion: the suffix takes at most a quarter, extra context
-   * keeps a quarter when there is any (`promptShares`), the prefix the rest. `cursorLine` as `buildPrompt`'s.
+   * keeps a quarter when there is any (`promptShares`), the prefix the rest. `cursorLine`, `last` and
+   * `anchorChars` as `buildPrompt`'s.
    */
-  promptFor(prefix: string, suffix: string, maxNewTokens: number, context?: PromptContext, cursorLine: CursorLine = 'prefix'): Prompt {
+  promptFor(prefix: string, suffix: string, maxNewTokens: number, context?: PromptContext, cursorLine: CursorLine = 'prefix', last?: Anchor, anchorChars?: number): Prompt {
     const tokens = this.target.contextLength - maxNewTokens - 1;
-    return buildPrompt(this.target.folder.tokenizer, prefix, suffix, { tokens, ...promptShares(this.target.contextLength) }, true, context, cursorLine);
+    return buildPrompt(this.target.folder.tokenizer, prefix, suffix, { tokens, ...promptShares(this.target.contextLength) }, true, context, cursorLine, last, anchorChars);
   }
 
   /** Prompt ids for a cursor between `prefix` and `suffix` (the healed token already taken off). */
@@ -217,7 +226,8 @@ export class Engine {
     const maxNew = Math.max(1, Math.min(req.maxNewTokens, Math.floor(this.target.contextLength / 2)));
     const strategy = req.strategy === 'auto' ? this.auto.choose(this.autoCandidates()) : req.strategy;
     const settings = { ...DEFAULT_DECODE, ...req.settings };
-    const { ids: prompt, heal } = strategy === 'mask-predict' ? { ids: await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings), heal: '' } : this.promptFor(req.prefix, req.suffix, maxNew, req.context, req.cursorLine);
+    const { ids: prompt, heal, anchor } = strategy === 'mask-predict' ? { ids: await this.nar.maskPredictPrompt(req.prefix, req.suffix, settings), heal: '', anchor: this.anchor } : this.promptFor(req.prefix, req.suffix, maxNew, req.context, req.cursorLine, this.anchor, req.anchorChars);
+    this.anchor = anchor;
     const gen = this.decoder(strategy, settings, req.strategy === 'auto', {
       prompt, maxNewTokens: maxNew, ...(heal ? { heal } : {}), sampling: req.sampling ?? GREEDY, stopText: req.stopText, ...(req.signal ? { signal: req.signal } : {}),
     });

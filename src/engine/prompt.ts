@@ -70,6 +70,44 @@ export interface Prompt {
    * Empty when nothing was taken off.
    */
   heal: string;
+  /** A 'middle' FIM prompt's anchor: pass it as the next prompt's `last` (`buildPrompt`). */
+  anchor?: Anchor;
+}
+
+/** Whether `text` is only whitespace and closing brackets (a suffix that carries nothing a FIM prompt needs). */
+export function onlyClosers(text: string): boolean {
+  return /^[\s)\]};,]*$/.test(text);
+}
+
+/** Where a FIM prompt puts the cursor line's text before the cursor: in the middle (after the suffix) or at the prefix's end. */
+export type CursorLine = 'middle' | 'prefix';
+
+/** Where the middle of a 'middle' prompt started: what the next prompt keeps in place while the anchor holds. */
+export interface Anchor {
+  /** The prefix up to the anchor line's start: the prompt's text before the suffix. */
+  lines: string;
+  /** The suffix it was placed before. */
+  suffix: string;
+}
+
+/**
+ * Most characters from the anchor line's start to the cursor before the anchor moves to the cursor's
+ * line. A move feeds the block (now before the suffix), the suffix and the line again (up to ~270 Qwen
+ * tokens at the default windows), about once every 512 characters typed; a middle of the cursor line
+ * alone fed the suffix at every new line. A larger bound moves less often but each move feeds more, and
+ * the model is asked to continue a longer middle it did not write.
+ */
+export const ANCHOR_CHARS = 512;
+
+/**
+ * Where the middle starts in `prefix` (a character index at a line start): the last prompt's anchor
+ * while it holds — the same suffix (the cursor did not leave the text after it, nor was that text
+ * edited), the same text before the anchor (no edit above it, no jump, the same prefix window), and at
+ * most `most` characters from the anchor to the cursor — otherwise the cursor line's start.
+ */
+export function middleStart(prefix: string, suffix: string, last: Anchor | undefined, most = ANCHOR_CHARS): number {
+  if (last && suffix === last.suffix && prefix.length - last.lines.length <= most && prefix.startsWith(last.lines)) return last.lines.length;
+  return prefix.lastIndexOf('\n') + 1;
 }
 
 /**
@@ -85,22 +123,17 @@ export interface Prompt {
  * `<|repo_name|>repo⏎<|file_sep|>path⏎code…<|file_sep|>cursor's path⏎` before `<|fim_prefix|>`), else
  * as commented code at the start of the prefix.
  *
- * `cursorLine` 'middle' (a FIM prompt only) puts the cursor line's text before the cursor after the
- * middle token, as llama.vscode and llama.cpp's infill do: `<PRE>lines before<SUF>suffix<MID>line so
- * far`. Typing on a line then changes only the prompt's tail, so the KV cache of the lines before and
- * of the suffix is reused and a keystroke feeds only the line's new tokens; with 'prefix' the suffix
- * follows the cursor and is fed again at every keystroke. The model sees the same text either way: the
- * middle it writes starts at the line's start instead of at the cursor.
+ * `cursorLine` 'middle' (a FIM prompt only) puts the text from an anchor line's start to the cursor
+ * after the middle token, as llama.vscode and llama.cpp's infill do with the cursor line: `<PRE>lines
+ * before the anchor<SUF>suffix<MID>anchor line … line so far`. The anchor is the cursor's line unless
+ * `last` (the previous prompt's, `Prompt.anchor`) still holds with at most `anchorChars` from it to the
+ * cursor (`middleStart`; 0: always the cursor's line): then typing on, across lines too, changes only
+ * the prompt's tail, so the KV cache of the lines before and of the suffix is reused and a keystroke
+ * feeds only its new tokens; the suffix is fed again only when the anchor moves.
+ * With 'prefix' the suffix follows the cursor and is fed again at every keystroke. The model sees the
+ * same text either way: the middle it writes starts at the anchor line's start instead of at the cursor.
  */
-/** Whether `text` is only whitespace and closing brackets (a suffix that carries nothing a FIM prompt needs). */
-export function onlyClosers(text: string): boolean {
-  return /^[\s)\]};,]*$/.test(text);
-}
-
-/** Where a FIM prompt puts the cursor line's text before the cursor: in the middle (after the suffix) or at the prefix's end. */
-export type CursorLine = 'middle' | 'prefix';
-
-export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false, context?: PromptContext, cursorLine: CursorLine = 'prefix'): Prompt {
+export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, budget: PromptBudget, heal = false, context?: PromptContext, cursorLine: CursorLine = 'prefix', last?: Anchor, anchorChars = ANCHOR_CHARS): Prompt {
   if (budget.tokens < 4) {
     throw new HastenError('context-overflow', `Only ${budget.tokens} tokens are left for the prompt.`, 'Lower hasten.maxTokens or use a model with a longer context.');
   }
@@ -110,11 +143,13 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
   // `{\n  ` before `\n}`); plain text ends only where documents end, and the suggestion is still cut
   // where it would re-type the suffix or close the block (src/completion/hygiene.ts).
   const maxChars = budget.tokens * CHARS_PER_TOKEN;
-  const kept = prefix.slice(dropCount(prefix.length, maxChars, CUT_CHARS));
+  const cut = dropCount(prefix.length, maxChars, CUT_CHARS);
+  const kept = prefix.slice(cut);
   const lineInMiddle = cursorLine === 'middle' && tk.fim !== undefined && !onlyClosers(suffix);
-  const split = lineInMiddle ? kept.lastIndexOf('\n') + 1 : 0;
-  // With the cursor line in the middle, the lines before it and the line so far are encoded apart (each
-  // as its own text, as the prompt holds them), and only the line is healed.
+  const split = lineInMiddle ? Math.max(0, middleStart(prefix, suffix, last, anchorChars) - cut) : 0;
+  const anchor = lineInMiddle ? { anchor: { lines: prefix.slice(0, cut + split), suffix } } : {};
+  // With the anchor's lines in the middle, the lines before them and the middle so far are encoded apart
+  // (each as its own text, as the prompt holds them), and only the middle is healed.
   const before = split > 0 ? tk.encode(kept.slice(0, split)) : [];
   const { ids: line, heal: healed } = encodePrefix(tk, kept.slice(split), heal);
   const pre = [...before, ...line];
@@ -134,12 +169,12 @@ export function buildPrompt(tk: TextTokenizer, prefix: string, suffix: string, b
   const preRoom = Math.min(room - sufTokens, Math.ceil(preIds.length / block) * block);
   const extraIds = fitExtra(extra, Math.max(keptRoom, room - sufTokens - preRoom));
   if (!fim) return { ids: [...extraIds, ...preIds], heal: healed };
-  // The cursor line's kept tokens (all of them unless the line alone overflows the prefix's room) go after the middle token.
+  // The middle's kept tokens (all of them unless it alone overflows the prefix's room) go after the middle token.
   const inMiddle = lineInMiddle ? Math.min(line.length, preIds.length) : 0;
   const middle = [fim.suffixId, ...suf.slice(0, sufTokens), fim.middleId, ...preIds.slice(preIds.length - inMiddle)];
   const lines = preIds.slice(0, preIds.length - inMiddle);
-  if (extra.repo) return { ids: [...extraIds, fim.prefixId, ...lines, ...middle], heal: healed };
-  return { ids: [fim.prefixId, ...extraIds, ...lines, ...middle], heal: healed };
+  if (extra.repo) return { ids: [...extraIds, fim.prefixId, ...lines, ...middle], heal: healed, ...anchor };
+  return { ids: [fim.prefixId, ...extraIds, ...lines, ...middle], heal: healed, ...anchor };
 }
 
 /** The prefix's ids, its last token taken off for healing when asked (see `Prompt.heal`). */
