@@ -63,7 +63,7 @@ export interface TypingModel {
   /** The file's first completion, on an empty cache. */
   cold: { promptTokens: number; prefillMs: number; totalMs: number };
   /** Word-end keystrokes after it. */
-  keys: { samples: number; p50Ms: number; p95Ms: number; maxMs: number; meanPromptTokens: number; meanReusedTokens: number; meanPrefillMs: number; meanDecodeMs: number; meanTokens: number; fedP50?: number; fedP95?: number; meanFed?: number };
+  keys: { samples: number; p50Ms: number; p95Ms: number; maxMs: number; meanPromptTokens: number; meanReusedTokens: number; meanPrefillMs: number; meanDecodeMs: number; meanTokens: number; fedP50?: number; fedP95?: number; fedMax?: number; meanFed?: number };
 }
 
 export interface PresetLoad {
@@ -181,7 +181,7 @@ export async function typeThrough(name: string, modelDir: string, text: string, 
           samples: r.keys.length, p50Ms: quantile(ms, 0.5), p95Ms: quantile(ms, 0.95), maxMs: Math.max(...ms),
           meanPromptTokens: mean(r.keys.map((c) => c.trace.promptTokens)), meanReusedTokens: mean(r.keys.map((c) => c.trace.reusedTokens)),
           meanPrefillMs: mean(r.keys.map((c) => c.trace.prefillMs)), meanDecodeMs: mean(r.keys.map((c) => c.trace.decodeMs)), meanTokens: mean(r.keys.map((c) => c.trace.tokens)),
-          fedP50: quantile(fed, 0.5), fedP95: quantile(fed, 0.95), meanFed: mean(fed),
+          fedP50: quantile(fed, 0.5), fedP95: quantile(fed, 0.95), fedMax: Math.max(...fed), meanFed: mean(fed),
         },
       };
     });
