@@ -175,12 +175,14 @@ test('npm run bench -- --quick writes REPORT.md, report.json and every plot', { 
     }
     assert.deepEqual(g.quality.map((q) => q.dtype).sort(), ['fp16', 'fp32', 'int4', 'int8']);
     assert.ok(json.standin!.points.some((p) => p.system === 'hasten') && json.standin!.builds.length === 2);
-    // Typing: the bundled target, and the stand-in in both prompt layouts (prefix, middle), each to the token cap and to the true line's length, typed through the file on a reused cache after a cold first completion; the toy preset loaded in its own process.
+    // Typing: the bundled target, and the stand-in in three prompt layouts (prefix, middle as before the anchor, middle anchored), each to the token cap and to the true line's length, typed through the file on a reused cache after a cold first completion; the toy preset loaded in its own process.
     const typing = json.typing!;
     assert.deepEqual(typing.errors, []);
-    assert.equal(typing.models.length, 5);
+    assert.equal(typing.models.length, 7);
+    assert.deepEqual(typing.models.slice(1, 4).map((m) => [m.cursorLine, m.anchorChars === 0 ? 'line' : 'anchored']), [['prefix', 'anchored'], ['middle', 'line'], ['middle', 'anchored']]);
     for (const m of typing.models) {
       assert.ok(m.keys.samples > 0 && m.cold.promptTokens > 0 && m.keys.p95Ms >= m.keys.p50Ms, JSON.stringify(m));
+      assert.ok(m.keys.fedP50! >= 1 && m.keys.fedP95! >= m.keys.fedP50! && m.keys.fedMax! >= m.keys.fedP95!, `${m.name}: tokens fed per key`);
       assert.ok(m.keys.meanReusedTokens > 0 && m.keys.meanReusedTokens < m.keys.meanPromptTokens, `${m.name} reuses part of each prompt`);
     }
     assert.ok(typing.presets.length === 1 && typing.presets[0]!.rssMb > 0 && typing.presets[0]!.loadMs > 0);
