@@ -19,6 +19,9 @@ export interface RingOptions {
   similarity: number;
 }
 
+/** A chunk with this share of its lines around the cursor is not picked (`ContextRing.pick`). */
+const NEAR_SHARE = 0.5;
+
 export const DEFAULT_RING: RingOptions = { capacity: 16, chunkLines: 32, similarity: 0.7 };
 
 function lineSet(text: string): Set<string> {
@@ -70,14 +73,19 @@ export class ContextRing {
     return true;
   }
 
-  /** Chunks newest first, skipping those that overlap the text around the cursor (already in the prompt). */
+  /**
+   * Chunks newest first, skipping those with half their lines or more in the text around the cursor
+   * (already in the prompt). That takes out the chunks the editor adds around each new line typed in
+   * the cursor's file (centred on the line, so a few of their lines lie past the suffix window): picked,
+   * each new line would change the extra context, which comes first in the prompt, and cost a whole prefill.
+   */
   pick(around: string, maxChars: number): Chunk[] {
     const near = lineSet(around);
     const out: Chunk[] = [];
     let used = 0;
     for (let i = this.chunks.length - 1; i >= 0; i--) {
       const c = this.chunks[i]!;
-      if (jaccard(c.lines, near) >= 0.5 || containedIn(c.lines, near)) continue;
+      if (shareIn(c.lines, near) >= NEAR_SHARE) continue;
       if (used + c.text.length > maxChars) continue;
       out.push(c);
       used += c.text.length;
@@ -90,9 +98,12 @@ export class ContextRing {
   }
 }
 
-function containedIn(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
+/** The share of `a`'s lines that are in `b` (1 for an empty `a`). */
+function shareIn(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
+  if (a.size === 0) return 1;
+  let common = 0;
+  for (const x of a) if (b.has(x)) common++;
+  return common / a.size;
 }
 
 /** Line comment tokens by VS Code language id; others get `//`. */

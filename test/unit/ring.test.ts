@@ -54,3 +54,25 @@ test('the ring picks newest first; the line comment the engine comments chunks w
   assert.equal(lineComment('lua'), '--');
   assert.equal(lineComment('typescript'), '//');
 });
+
+test('typing new lines in a file: the chunks the editor adds around each keep out of the pick, so the extra context (the prompt\'s start) stays the same', () => {
+  // As WorkspaceFeed does: a chunk around each edit that spans a line break, 32 lines centred on it; the
+  // provider picks with the windows' text (2,000 characters before the cursor, 500 after).
+  const ring = new ContextRing({ capacity: 16, chunkLines: 32, similarity: 0.7 });
+  ring.add('other.ts', code(40, 'other'));
+  const file = Array.from({ length: 400 }, (_, i) => `    total += values[${i}] * weight(${i})`).join('\n');
+  const lines = file.split('\n');
+  const picks = new Set<string>();
+  let around = '';
+  for (let at = 100; at < 140; at++) {
+    const doc = [...lines.slice(0, at), `    typed = line(${at})`, ...lines.slice(at)].join('\n');
+    ring.add('main.ts', chunkAround(doc, at, 32));
+    const offset = doc.split('\n').slice(0, at + 1).join('\n').length;
+    around = doc.slice(Math.max(0, offset - 2000), offset + 500);
+    picks.add(ring.pick(around, 4096).map((c) => c.source).join(','));
+  }
+  assert.deepEqual([...picks], ['other.ts']);
+  // A chunk of the same file far from the cursor is still context.
+  ring.add('main.ts', chunkAround(file, 350, 32));
+  assert.deepEqual(ring.pick(around, 4096).map((c) => c.source), ['main.ts', 'other.ts']);
+});
