@@ -129,6 +129,17 @@ test('after a suggestion completes, the next one is prefetched as if it were acc
   assert.equal(engine.calls.length, 2, 'the accepted position was served from the prefetch');
 });
 
+test('a prefetch keeps the request\'s prefix window start, so it reuses the KV cache of the text before the cursor', async () => {
+  const engine = new FakeEngine((r: CompletionRequest) => [r.prefix.endsWith('a = 1;') ? ' // next' : 'a = 1;'], 2);
+  const { service, req } = setup(engine, { prefetch: true, multiline: 'never' });
+  const text = `${lines(400).join('')}let a; `;
+  assert.equal(await service.provide(req(text), live().signal, () => true), 'a = 1;');
+  await new Promise((res) => setTimeout(res, 50));
+  assert.equal(engine.calls.length, 2, 'a prefetch ran');
+  assert.ok(engine.calls[0]!.prefix.length < text.length, 'the window cut the prefix');
+  assert.equal(engine.calls[1]!.prefix, `${engine.calls[0]!.prefix}a = 1;`);
+});
+
 test('completion ids are unique for the life of the window, across engines that each count from 1', async () => {
   let engine = new FakeEngine(() => ['y;'], 1);
   const log = quietLog();
