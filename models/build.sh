@@ -42,7 +42,8 @@ if [ "$FROM" != gguf ]; then # the gguf stage needs only node
   "$PY" -c 'import torch' 2>/dev/null || fail "PyTorch is missing: apt-get install python3-torch libopenblas0-pthread"
   "$PY" -c 'import onnx' 2>/dev/null || fail "the onnx package is missing: apt-get install python3-onnx"
   "$PY" -c 'import numpy' 2>/dev/null || fail "numpy is missing: apt-get install python3-numpy"
-  ldconfig -p | grep -q libopenblas || fail "OpenBLAS is missing (training would be ~20x slower): apt-get install libopenblas0-pthread"
+  # grep reads all of ldconfig's output: with -q it stops at the first match and pipefail sees SIGPIPE (141)
+  ldconfig -p | grep libopenblas >/dev/null || fail "OpenBLAS is missing (training would be ~20x slower): apt-get install libopenblas0-pthread"
 fi
 [ -d ../node_modules/@huggingface/tokenizers ] || fail "node modules are missing: run 'ONNXRUNTIME_NODE_INSTALL=skip npm ci' at the repository root"
 
