@@ -58,14 +58,14 @@ class Stream:
         return np.stack([self.data[s:s + length].astype(np.int64) for s in starts])
 
 
-def causal_loss(model, ids, exit_weight, exit_fraction, gen):
+def causal_loss(model, ids, exit_weight, exit_fraction, gen, block=None):
     """Final-layer CE on every position plus a LayerSkip-style early-exit loss on a random subset
     of positions at every earlier layer. Layer i weighs min(i, L/2): the weight rises to half depth and stays
     flat after it, so the middle layers (the exits CALM and self-speculation use) are pulled as hard as the
     deep ones (the first rule, weight proportional to depth, left half-depth agreement falling to 55% as the
     last layer improved)."""
     x, y = ids[:, :-1], ids[:, 1:]
-    hs = model.hidden_states(x)
+    hs = model.hidden_states(x, block)
     final = F.cross_entropy(model.head(hs[-1]).float().flatten(0, 1), y.flatten())
     if exit_weight == 0 or len(hs) == 1:
         return final, {}
@@ -219,6 +219,25 @@ def prior_of(info, source):
             'source': source}
 
 
+def fits(model, got):
+    """Whether a shipped checkpoint (shipped()'s answer) has exactly this model's tensors and shapes."""
+    if got is None:
+        return False
+    own = model.state_dict()
+    return set(own) == set(got[0]) and all(own[k].shape == got[0][k].shape for k in own)
+
+
+def init_weights(name, device):
+    """Another model's weights to start from: this session's checkpoint if there is one, else the shipped model."""
+    ckpt = os.path.join(WORK, 'ckpt', f'{name}.pt')
+    if os.path.exists(ckpt):
+        return torch.load(ckpt, map_location=device)['model'], f'the {name} checkpoint {ckpt}'
+    got = shipped(name)
+    if got is None:
+        sys.exit(f'train: {name} has neither a checkpoint ({ckpt}) nor a shipped model.safetensors to start from')
+    return got[0], f'models/{FOLDERS[name]}/model.safetensors ({got[1]["tokens"] / 1e6:.2f}M tokens)'
+
+
 def load_teacher(name, device):
     """The teacher for distillation: this session's checkpoint if there is one, else the shipped model."""
     spec = SPECS[name]
@@ -243,14 +262,14 @@ def load_teacher(name, device):
     return model
 
 
-def distill_loss(model, teacher, ids, precision, device, ce_weight=0.1):
+def distill_loss(model, teacher, ids, precision, device, ce_weight=0.1, block=None):
     """Forward KL from the teacher's next-token distribution on every position, plus a little plain CE."""
     x, y = ids[:, :-1], ids[:, 1:]
     with torch.no_grad(), autocast(device, precision):
-        t_logits = teacher.head(teacher.hidden_states(x)[-1])
+        t_logits = teacher.head(teacher.hidden_states(x, block)[-1])
     t_logp = F.log_softmax(t_logits.float(), -1).flatten(0, 1)
     with autocast(device, precision):
-        logits = model.head(model.hidden_states(x)[-1])
+        logits = model.head(model.hidden_states(x, block)[-1])
     logp = F.log_softmax(logits.float(), -1).flatten(0, 1)
     kl = (t_logp.exp() * (t_logp - logp)).sum(-1).mean()
     ce = F.nll_loss(logp, y.flatten())
@@ -287,11 +306,11 @@ def make_step(model, opt, spec, args, stream, rng, gen, teacher):
                 loss, extra = cmlm_loss(model, batch)
             tokens = int(batch[0].numel())
         elif teacher is not None:
-            loss, extra = distill_loss(model, teacher, ids, args.precision, args.device)
+            loss, extra = distill_loss(model, teacher, ids, args.precision, args.device, block=args.attn_block)
             tokens = bsz * length
         else:
             with autocast(args.device, args.precision):
-                loss, extra = causal_loss(model, ids, spec.get('exit_weight', 0.0), 0.1, gen)
+                loss, extra = causal_loss(model, ids, spec.get('exit_weight', 0.0), 0.1, gen, args.attn_block)
             tokens = bsz * length
     with tm('backward'):
         opt.zero_grad(set_to_none=True)
@@ -316,9 +335,9 @@ def build(args, spec):
 
 def measure(args, spec):
     """Training throughput of one model, fp32 against bf16 autocast, on identical batches from the same start.
-    Writes models/.work/throughput-<model>.json; models/README.md quotes it."""
+    Writes models/.work/throughput-<model>-<window>-block<n>.json; models/README.md quotes it."""
     results = {}
-    for precision in ('fp32', 'bf16'):
+    for precision in ((args.precision,) if args.precision_given else ('fp32', 'bf16')):
         args.precision = precision
         cfg, model, opt, stream, rng, gen = build(args, spec)
         got = shipped(args.model)
@@ -340,9 +359,11 @@ def measure(args, spec):
                               'batch_tokens': spec.get('batch_tokens'), 'mean_loss': round(float(np.mean(losses)), 4),
                               'phase_share': {k: round(v / t_all, 3) for k, v in phases.items()}}
         print(f'train: measure {args.model} {precision}: {json.dumps(results[precision])}', flush=True)
-    results['bf16_speedup'] = round(results['bf16']['tokens_per_s'] / results['fp32']['tokens_per_s'], 2)
+    if 'fp32' in results and 'bf16' in results:
+        results['bf16_speedup'] = round(results['bf16']['tokens_per_s'] / results['fp32']['tokens_per_s'], 2)
     results['threads'] = args.threads
-    out = os.path.join(WORK, f'throughput-{args.model}.json')
+    results['attn_block'] = args.attn_block
+    out = os.path.join(WORK, f'throughput-{args.model}-{args.seq}-block{args.attn_block}.json')
     with open(out, 'w') as f:
         json.dump(results, f, indent=1)
     print(f'train: wrote {out}')
@@ -360,12 +381,14 @@ def main():
     ap.add_argument('--measure', action='store_true', help='measure throughput (fp32 vs bf16 on identical batches) and exit')
     ap.add_argument('--measure-steps', type=int, default=12)
     ap.add_argument('--seq', type=int, help='a fixed window length instead of the curriculum')
+    ap.add_argument('--attn-block', type=int, default=256, help='causal attention in query blocks of this many rows (0: one T x T score tensor, the old path)')
     args = ap.parse_args()
     if args.device == 'cuda' and not torch.cuda.is_available():
         sys.exit('train: --device cuda requested but torch sees no CUDA device')
     torch.set_num_threads(args.threads)
     check_blas()
     spec = SPECS[args.model]
+    args.precision_given = bool(args.precision)
     args.precision = args.precision or ('bf16' if args.device == 'cuda' or bf16_supported() else 'fp32')
     args.progress = 0.0
     if args.measure:
@@ -388,6 +411,15 @@ def main():
         rng.bit_generator.state = state['rng']
         gen.set_state(state['gen'])
         print(f'train: resumed {args.model} at step {step}')
+    elif not args.fresh and spec.get('init_from') and not fits(model, got := shipped(args.model)):
+        # A new shape initialised from another model (the CMLM from the target): every tensor of the same name and
+        # shape is taken, the rest (the length head) keeps its random initialisation.
+        src, source = init_weights(spec['init_from'], args.device)
+        own = model.state_dict()
+        take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(take, strict=False)
+        print(f'train: {args.model} starts from {source} ({len(take)} of {len(own)} tensors; new: {sorted(set(own) - set(take))})')
+        prior = {**prior, 'source': f'initialised from {source}'}
     elif not args.fresh and (got := shipped(args.model)):
         # Training accumulates across sessions: start from the shipped weights (fp16 -> fp32 master),
         # with a fresh optimizer (the schedule's warm-up re-grows its moments).
