@@ -231,7 +231,7 @@ def init_weights(name, device):
     """Another model's weights to start from: this session's checkpoint if there is one, else the shipped model."""
     ckpt = os.path.join(WORK, 'ckpt', f'{name}.pt')
     if os.path.exists(ckpt):
-        return torch.load(ckpt, map_location=device)['model'], f'the {name} checkpoint {ckpt}'
+        return torch.load(ckpt, map_location=device)['model'], f'the {name} checkpoint models/.work/ckpt/{name}.pt'
     got = shipped(name)
     if got is None:
         sys.exit(f'train: {name} has neither a checkpoint ({ckpt}) nor a shipped model.safetensors to start from')
