@@ -117,8 +117,7 @@ def causal_blocks(q, k, v, block):
         mask = torch.ones(e - s, e, dtype=torch.bool, device=q.device).triu(s + 1)
         att = torch.softmax(scores.masked_fill(mask, float('-inf')), dim=-1)
         outs.append(torch.matmul(att, v[:, :, None, :e]))  # [B, KV, rep, e-s, hd]
-    out = torch.cat(outs, dim=3) if len(outs) > 1 else outs[0]
-    return out.reshape(b, h, t, hd).transpose(1, 2).reshape(b, t, h * hd)
+    return torch.cat(outs, dim=3).reshape(b, h, t, hd).transpose(1, 2).reshape(b, t, h * hd)
 
 
 class MLP(nn.Module):

@@ -411,16 +411,7 @@ def main():
         rng.bit_generator.state = state['rng']
         gen.set_state(state['gen'])
         print(f'train: resumed {args.model} at step {step}')
-    elif not args.fresh and spec.get('init_from') and not fits(model, got := shipped(args.model)):
-        # A new shape initialised from another model (the CMLM from the target): every tensor of the same name and
-        # shape is taken, the rest (the length head) keeps its random initialisation.
-        src, source = init_weights(spec['init_from'], args.device)
-        own = model.state_dict()
-        take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(take, strict=False)
-        print(f'train: {args.model} starts from {source} ({len(take)} of {len(own)} tensors; new: {sorted(set(own) - set(take))})')
-        prior = {**prior, 'source': f'initialised from {source}'}
-    elif not args.fresh and (got := shipped(args.model)):
+    elif not args.fresh and (got := shipped(args.model)) and (fits(model, got) or not spec.get('init_from')):
         # Training accumulates across sessions: start from the shipped weights (fp16 -> fp32 master),
         # with a fresh optimizer (the schedule's warm-up re-grows its moments).
         missing, unexpected = model.load_state_dict(got[0], strict=False)
@@ -429,6 +420,15 @@ def main():
                      'use --fresh to train from scratch')
         prior = got[1]
         print(f'train: {args.model} starts from the shipped weights ({prior["tokens"] / 1e6:.2f}M tokens so far)')
+    elif not args.fresh and spec.get('init_from'):
+        # A new shape initialised from another model (the CMLM from the target): every tensor of the same name and
+        # shape is taken, the rest (the length head) keeps its random initialisation.
+        src, source = init_weights(spec['init_from'], args.device)
+        own = model.state_dict()
+        take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(take, strict=False)
+        print(f'train: {args.model} starts from {source} ({len(take)} of {len(own)} tensors; new: {sorted(set(own) - set(take))})')
+        prior = {**prior, 'source': f'initialised from {source}'}
     teacher = load_teacher(spec['teacher'], args.device) if spec.get('teacher') else None
     budget = args.minutes * 60 if args.minutes else None
     print(f'train: {args.model}: {count_params(model) / 1e6:.2f}M params, {steps} steps'
