@@ -69,26 +69,44 @@ class Stream:
         return np.stack([self.data[s:s + length].astype(np.int64) for s in starts])
 
 
-def causal_loss(model, ids, exit_weight, exit_fraction, gen, block=None):
+def causal_loss(model, ids, exit_weight, exit_fraction, gen, block=None, exit_distill=0.0):
     """Final-layer CE on every position plus a LayerSkip-style early-exit loss on a random subset
     of positions at every earlier layer. Layer i weighs min(i, L/2): the weight rises to half depth and stays
     flat after it, so the middle layers (the exits CALM and self-speculation use) are pulled as hard as the
     deep ones (the first rule, weight proportional to depth, left half-depth agreement falling to 55% as the
-    last layer improved)."""
+    last layer improved).
+
+    exit_distill (0..1) moves that share of each exit's loss from the labels to the final layer's own
+    distribution (KL(final || exit), the final logits detached): CALM and self-speculation are lossless only
+    when an exit agrees with the final layer, so the exits are taught to predict the final layer, not the data
+    (since the second generation's fifth session). `agree_half` logs the half-depth exit's argmax agreement
+    with the final layer on the sampled positions."""
     x, y = ids[:, :-1], ids[:, 1:]
     hs = model.hidden_states(x, block)
-    final = F.cross_entropy(model.head(hs[-1]).float().flatten(0, 1), y.flatten())
+    final_logits = model.head(hs[-1]).float().flatten(0, 1)
+    final = F.cross_entropy(final_logits, y.flatten())
     if exit_weight == 0 or len(hs) == 1:
         return final, {}
     n = x.numel()
     pick = torch.randperm(n, generator=gen)[: max(1, int(n * exit_fraction))].to(x.device)
     inter = torch.stack([h.flatten(0, 1)[pick] for h in hs[:-1]])  # [L-1, N, d]
     logits = model.head(inter).float()  # [L-1, N, V]
-    per_layer = F.cross_entropy(logits.flatten(0, 1), y.flatten()[pick].repeat(len(hs) - 1), reduction='none')
-    per_layer = per_layer.view(len(hs) - 1, -1).mean(1)
+    # One log-softmax serves both losses (each full [L-1, N, V] temporary costs page faults as well as time).
+    logq = F.log_softmax(logits, -1)
+    per_layer = -logq.gather(-1, y.flatten()[pick].view(1, -1, 1).expand(len(hs) - 1, -1, 1)).squeeze(-1).mean(1)
+    teacher = final_logits[pick].detach()
+    extra = {}
+    if exit_distill > 0:
+        p_final = F.softmax(teacher, -1)
+        # KL(final || exit) = sum p log p - sum p log q, per layer.
+        kl = (p_final * F.log_softmax(teacher, -1)).sum(-1).mean() - (logq * p_final).sum(-1).mean(1)
+        per_layer = (1 - exit_distill) * per_layer + exit_distill * kl
+    half = len(hs) // 2 - 1
+    extra['agree_half'] = round((logits[half].argmax(-1) == teacher.argmax(-1)).float().mean().item(), 3)
     w = torch.arange(1, len(hs), dtype=torch.float32, device=per_layer.device).clamp(max=len(hs) // 2)
     w = w / w.sum()
-    return final + exit_weight * (w * per_layer).sum(), {f'exit{i}': round(v, 3) for i, v in enumerate(per_layer.tolist())}
+    extra.update({f'exit{i}': round(v, 3) for i, v in enumerate(per_layer.tolist())})
+    return final + exit_weight * (w * per_layer).sum(), extra
 
 
 def cmlm_batch(stream, batch, spec, rng):
@@ -321,7 +339,8 @@ def make_step(model, opt, spec, args, stream, rng, gen, teacher):
             tokens = bsz * length
         else:
             with autocast(args.device, args.precision):
-                loss, extra = causal_loss(model, ids, spec.get('exit_weight', 0.0), 0.1, gen, args.attn_block)
+                loss, extra = causal_loss(model, ids, spec.get('exit_weight', 0.0), 0.1, gen, args.attn_block,
+                                          spec.get('exit_distill', 0.0))
             tokens = bsz * length
     with tm('backward'):
         opt.zero_grad(set_to_none=True)
