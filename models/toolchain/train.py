@@ -97,9 +97,10 @@ def causal_loss(model, ids, exit_weight, exit_fraction, gen, block=None, exit_di
     teacher = final_logits[pick].detach()
     extra = {}
     if exit_distill > 0:
-        p_final = F.softmax(teacher, -1)
+        logp = F.log_softmax(teacher, -1)
+        p_final = logp.exp()
         # KL(final || exit) = sum p log p - sum p log q, per layer.
-        kl = (p_final * F.log_softmax(teacher, -1)).sum(-1).mean() - (logq * p_final).sum(-1).mean(1)
+        kl = (p_final * logp).sum(-1).mean() - (logq * p_final).sum(-1).mean(1)
         per_layer = (1 - exit_distill) * per_layer + exit_distill * kl
     half = len(hs) // 2 - 1
     extra['agree_half'] = round((logits[half].argmax(-1) == teacher.argmax(-1)).float().mean().item(), 3)
