@@ -412,6 +412,7 @@ def main():
     ap.add_argument('--measure', action='store_true', help='measure throughput (fp32 vs bf16 on identical batches) and exit')
     ap.add_argument('--measure-steps', type=int, default=12)
     ap.add_argument('--seq', type=int, help='a fixed window length instead of the curriculum')
+    ap.add_argument('--lr', type=float, help="override the spec's peak learning rate (e.g. a gentler continuation of a model that has plateaued)")
     ap.add_argument('--attn-block', type=int, default=256, help='causal attention in query blocks of this many rows (0: one T x T score tensor, the old path)')
     args = ap.parse_args()
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -419,6 +420,8 @@ def main():
     torch.set_num_threads(args.threads)
     check_blas()
     spec = SPECS[args.model]
+    if args.lr:
+        spec = {**spec, 'lr': args.lr}
     args.precision_given = bool(args.precision)
     args.precision = args.precision or ('bf16' if args.device == 'cuda' or bf16_supported() else 'fp32')
     args.progress = 0.0
