@@ -52,6 +52,8 @@ export interface HeadlineRow {
   tokensPerStep: number | null;
   /** Tokens the target verified per step: drafted / steps + 1. */
   verifyWidth: number | null;
+  /** Mean prefill per run, ms: the prompt through every model the system runs (a draft model's too). */
+  prefillMs: number;
   /** Runs token-for-token identical to our autoregressive decoding. */
   identical: number;
   /** Position-wise token agreement with autoregressive decoding (matches / longer length). */
@@ -183,6 +185,7 @@ export function tabulateHeadline(records: HeadlineRecord[], systems: HeadlineSys
         meanAcceptedPerStep: steps > 0 && drafted > 0 ? accepted / steps : null,
         tokensPerStep: steps > 0 ? withSteps.reduce((n, r) => n + r.tokens, 0) / steps : null,
         verifyWidth: steps > 0 && drafted > 0 ? drafted / steps + 1 : null,
+        prefillMs: ok.length ? ok.reduce((n, r) => n + r.prefillMs, 0) / ok.length : 0,
         identical: ok.filter((r) => JSON.stringify(r.output) === JSON.stringify(ar.get(r.item)!.output)).length,
         agreement: total ? match / total : 1,
         lineExact: ok.length ? ok.filter((r) => firstLine(text(r.output)) === truth.get(r.item)).length / ok.length : 0,

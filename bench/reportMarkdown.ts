@@ -59,11 +59,11 @@ function headline(data: ReportData, strategies: readonly StrategyInfo[]): string
   const h = data.headline!;
   const desc = (id: string) => strategies.find((s) => s.id === id)?.label ?? data.peers.flatMap((p) => p.systems).find((s) => s.id === id)?.id ?? id;
   const row = (r: HeadlineRow) => [
-    r.system, r.workload, f(r.tokensPerSecond, 1), `${f(r.speedup)}×`, pct(r.acceptanceRate), f(r.meanAcceptedPerStep), f(r.tokensPerStep),
+    r.system, r.workload, f(r.tokensPerSecond, 1), `${f(r.speedup)}×`, pct(r.acceptanceRate), f(r.meanAcceptedPerStep), f(r.tokensPerStep), f(r.prefillMs, 0),
     r.lossy ? 'no (lossy)' : r.failed === r.runs ? '–' : r.identical === r.runs - r.failed ? `yes (${r.identical}/${r.runs - r.failed})` : `NO (${r.identical}/${r.runs - r.failed})`,
     r.lossy || r.system === 'autoregressive' ? `${pct(r.agreement)} / ${pct(r.lineExact)}` : '', r.failed ? `${r.failed}: ${r.firstError ?? ''}` : '',
   ];
-  const head = ['system', 'workload', 'tok/s', 'speed-up', 'acceptance', 'accepted/step', 'tokens/step', 'identical to autoregressive', 'quality: agreement / line exact', 'failed'];
+  const head = ['system', 'workload', 'tok/s', 'speed-up', 'acceptance', 'accepted/step', 'tokens/step', 'prefill ms', 'identical to autoregressive', 'quality: agreement / line exact', 'failed'];
   const order = (rs: HeadlineRow[]) => [...rs].sort((a, b) => (a.system === 'autoregressive' ? -1 : b.system === 'autoregressive' ? 1 : a.family === b.family ? b.speedup - a.speedup : a.family === 'hasten' ? -1 : 1));
   const kinds = [...new Set(h.rows.map((r) => r.workload).filter((w) => w !== 'all'))];
   return [
@@ -72,6 +72,7 @@ function headline(data: ReportData, strategies: readonly StrategyInfo[]): string
     `${h.items.length} held-out prompts (${kinds.map((k) => `${h.rows.filter((r) => r.workload === k && r.system === 'autoregressive')[0]?.runs ?? 0} ${k}`).join(', ')}), at most ${h.maxNewTokens} new tokens, greedy. ` +
       'Every system ran on every prompt, in an order that rotates from prompt to prompt and is reversed on every other prompt (so no system always follows the same one), with empty caches (each run pays its own prefill). ' +
       'tok/s is decode throughput (tokens after prefill over decode time, the first token included); speed-up is that over our autoregressive decoding on the same prompts in this run. ' +
+      'Prefill is the prompt through every model a system runs, so the draft-model and token-tree rows include the draft model\'s own pass over the prompt (llama.cpp counts its draft\'s prompt the same way); "prefill ms" is its mean per run. ' +
       '"Identical" compares token ids with our autoregressive output; quality (for lossy strategies) is position-wise token agreement with it and how often the first line equals the held-out truth.',
     '',
     '### All workloads',

@@ -29,6 +29,8 @@ export interface BenchRow {
   acceptanceRate: number;
   meanAcceptedPerStep: number;
   tokensPerStep: number;
+  /** Mean prefill per run, ms: the prompt through every model the strategy runs (the target, and a draft model's own cache). */
+  prefillMs: number;
   /** Runs whose tokens equal autoregressive decoding's, out of `runs`. */
   identical: number;
   lossless: boolean;
@@ -97,16 +99,16 @@ export function tabulate(records: RunRecord[]): BenchRow[] {
       strategy, workload, runs: rs.length, failed: rs.length - ok.length, tokens,
       tokensPerSecond: tps, speedup: baseTps > 0 ? tps / baseTps : 0,
       acceptanceRate: drafted ? accepted / drafted : 0, meanAcceptedPerStep: steps ? accepted / steps : 0,
-      tokensPerStep: steps ? tokens / steps : 0, identical, lossless: ok.length > 0 && identical === ok.length,
+      tokensPerStep: steps ? tokens / steps : 0, prefillMs: ok.length ? ok.reduce((t, r) => t + r.prefillMs, 0) / ok.length : 0, identical, lossless: ok.length > 0 && identical === ok.length,
       ...(rs.find((r) => r.error) ? { firstError: rs.find((r) => r.error)!.error } : {}),
     };
   });
 }
 
 export function formatTable(rows: BenchRow[]): string {
-  const head = ['strategy', 'workload', 'tok/s', 'speed-up', 'acceptance', 'accepted/step', 'tokens/step', 'identical', 'failed'];
+  const head = ['strategy', 'workload', 'tok/s', 'speed-up', 'acceptance', 'accepted/step', 'tokens/step', 'prefill ms', 'identical', 'failed'];
   const body = rows.map((r) => [r.strategy, r.workload, r.tokensPerSecond.toFixed(1), `${r.speedup.toFixed(2)}x`, `${(100 * r.acceptanceRate).toFixed(1)}%`,
-    r.meanAcceptedPerStep.toFixed(2), r.tokensPerStep.toFixed(2), `${r.identical}/${r.runs - r.failed}`, String(r.failed)]);
+    r.meanAcceptedPerStep.toFixed(2), r.tokensPerStep.toFixed(2), r.prefillMs.toFixed(0), `${r.identical}/${r.runs - r.failed}`, String(r.failed)]);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ');
   return [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');

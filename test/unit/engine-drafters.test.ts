@@ -75,3 +75,33 @@ test('draft length: +2 after a fully accepted draft, -1 otherwise, within bounds
   assert.equal(l.current, 1);
   assert.deepEqual(chain([4, 5]).parents, [-1, 0]);
 });
+
+describe('draft model', () => {
+  test('begin runs the prompt through the draft (prefill), so the first draft feeds one token and drafts what a cold draft would', async () => {
+    const { CausalModel } = await import('../../src/engine/model/causal');
+    const { openModelFolder } = await import('../../src/engine/model/folder');
+    const { DraftModelDrafter } = await import('../../src/engine/drafters/draftModel');
+    const folder = openModelFolder(path.join(__dirname, '..', '..', 'models', 'hasten-draft-m'));
+    const model = await CausalModel.open(folder, { provider: 'cpu', threads: 1, shared: true });
+    try {
+      const prompt = folder.tokenizer.encode('def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n');
+      const history = [...prompt, prompt[prompt.length - 1]!];
+      const opts = { draftLength: 4, adaptive: false, widths: [] };
+      const cold = await new DraftModelDrafter(model, opts).draft(req(history));
+      model.reset();
+      const warm = new DraftModelDrafter(model, opts);
+      await warm.begin(prompt);
+      const cached = model.retain(prompt);
+      assert.equal(cached, prompt.length, 'the prompt is in the draft cache after begin');
+      const tree = await warm.draft(req(history));
+      assert.deepEqual(tree.tokens, cold.tokens);
+      assert.equal(tree.tokens.length, 4);
+      // A prompt that fills the draft's context is left alone (draft() then drafts nothing) rather than failing.
+      model.reset();
+      await warm.begin(new Array(model.contextLength).fill(prompt[0]!));
+      assert.equal(model.retain(prompt), 0);
+    } finally {
+      await model.dispose();
+    }
+  });
+});

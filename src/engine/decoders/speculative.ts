@@ -16,8 +16,13 @@ export interface SpeculativeOptions {
 
 export async function* speculative(target: CausalModel, drafter: Drafter, req: DecodeRequest, strategy: string, o: SpeculativeOptions): AsyncGenerator<DecodeChunk, CompletionTrace> {
   if (req.prompt.length === 0) throw new HastenError('bad-request', 'The prompt is empty.', 'Decoding needs at least one prompt token.');
-  await drafter.begin(req.prompt, req.signal);
-  const { tk, trace, out, rand, first } = await opening(target, req, strategy, drafter.name, () => prefill(target, req.prompt, req.signal, req.heal, req.sampling));
+  // Prefill is the prompt through the target and then through the drafter (a draft model's own cache), timed together.
+  const { tk, trace, out, rand, first } = await opening(target, req, strategy, drafter.name, async () => {
+    const t0 = performance.now();
+    const pre = await prefill(target, req.prompt, req.signal, req.heal, req.sampling);
+    await drafter.begin(req.prompt, req.signal);
+    return { ...pre, ms: performance.now() - t0 };
+  });
   const history = [...req.prompt];
   let pending = chooseAt(first, 0, req.sampling, rand).token;
   history.push(pending);

@@ -45,7 +45,20 @@ export class DraftModelDrafter implements Drafter {
     return `draft-model:${this.model.folder.name}`;
   }
 
-  async begin(): Promise<void> {}
+  /**
+   * Runs the prompt through the draft model (reusing its cached prefix), as part of the completion's
+   * prefill: processing the prompt is prefill for every model a strategy runs (llama.cpp's speculative
+   * decoding counts its draft's prompt the same way). Without it the first draft step paid for it.
+   * A prompt that fills the draft's context is left to `draft`, which then drafts nothing.
+   */
+  async begin(prompt: readonly number[], signal?: AbortSignal): Promise<void> {
+    if (prompt.length === 0 || prompt.length >= this.model.contextLength) return;
+    const kept = this.model.retain(prompt);
+    const feed = prompt.slice(kept);
+    if (feed.length === 0) return;
+    await this.model.forward(feed, null, signal, { lastOnly: true, read: 'argmax' });
+    this.model.commit(feed.map((_, i) => i));
+  }
 
   async draft(req: DraftRequest): Promise<DraftTree> {
     const t0 = performance.now();
