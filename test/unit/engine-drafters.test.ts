@@ -77,7 +77,7 @@ test('draft length: +2 after a fully accepted draft, -1 otherwise, within bounds
 });
 
 describe('draft model', () => {
-  test('begin runs the prompt through the draft (prefill), so the first draft feeds one token and drafts what a cold draft would', async () => {
+  test('begin runs the prompt through the draft (prefill), so the first draft feeds one token and drafts what a cold draft would; the confidence stop', async () => {
     const { CausalModel } = await import('../../src/engine/model/causal');
     const { openModelFolder } = await import('../../src/engine/model/folder');
     const { DraftModelDrafter } = await import('../../src/engine/drafters/draftModel');
@@ -96,6 +96,16 @@ describe('draft model', () => {
       const tree = await warm.draft(req(history));
       assert.deepEqual(tree.tokens, cold.tokens);
       assert.equal(tree.tokens.length, 4);
+      // The confidence stop: an adaptive chain ends after a token the draft is less sure of than minConfidence
+      // (above 1: after the first); a fixed length (adaptive false, the draft-length sweep) ignores it.
+      model.reset();
+      const unsure = await new DraftModelDrafter(model, { ...opts, adaptive: true, minConfidence: 1.01 }).draft(req(history));
+      assert.deepEqual(unsure.tokens, cold.tokens.slice(0, 1));
+      model.reset();
+      const sure = await new DraftModelDrafter(model, { ...opts, adaptive: true, minConfidence: 0 }).draft(req(history));
+      assert.deepEqual(sure.tokens, cold.tokens);
+      model.reset();
+      assert.deepEqual((await new DraftModelDrafter(model, { ...opts, minConfidence: 1.01 }).draft(req(history))).tokens, cold.tokens);
       // A prompt that fills the draft's context is left alone (draft() then drafts nothing) rather than failing.
       model.reset();
       await warm.begin(new Array(model.contextLength).fill(prompt[0]!));

@@ -15,9 +15,18 @@ export interface DraftModelOptions {
    * depth 1, the top-2 at depth 2 and one at depth 3, continuing from the best. All 1s is a chain.
    */
   widths: number[];
+  /**
+   * With `adaptive`, the chain also stops after a token the draft gives less than this probability
+   * (softmax of its logits): a draft run costs a share of a target step, and an unsure token is
+   * seldom followed by accepted ones. 0.4 is Hugging Face transformers' `assistant_confidence_threshold`
+   * default, taken as is (not tuned on the benchmark's held-out prompts). 0 turns it off.
+   */
+  minConfidence?: number;
 }
 
-export const DEFAULT_DRAFT_MODEL: DraftModelOptions = { draftLength: 4, adaptive: true, widths: [] };
+export const DRAFT_MIN_CONFIDENCE = 0.4;
+
+export const DEFAULT_DRAFT_MODEL: DraftModelOptions = { draftLength: 4, adaptive: true, widths: [], minConfidence: DRAFT_MIN_CONFIDENCE };
 
 /** Indices of the `k` largest values, excluding `skip`, largest first. */
 export function topK(values: Float32Array, k: number, skip: number): number[] {
@@ -85,7 +94,8 @@ export class DraftModelDrafter implements Drafter {
         tree.tokens.push(main);
         tree.parents.push(parent);
         tree.probs.push(q);
-        tree.confidence.push(confidenceOf(row, main));
+        const sure = confidenceOf(row, main);
+        tree.confidence.push(sure);
         const width = this.o.widths[d] ?? 1;
         for (const alt of width > 1 ? topK(row, width - 1, main) : []) {
           if (tree.tokens.length >= req.maxNodes) break;
@@ -95,7 +105,8 @@ export class DraftModelDrafter implements Drafter {
           tree.confidence.push(confidenceOf(row, alt));
         }
         parent = node;
-        if (d + 1 < depth && tree.tokens.length < req.maxNodes) {
+        const unsure = this.o.adaptive && sure < (this.o.minConfidence ?? DRAFT_MIN_CONFIDENCE);
+        if (d + 1 < depth && tree.tokens.length < req.maxNodes && !unsure) {
           logits = await this.model.forward([main], null, req.signal);
           this.model.commit([0]);
           row = logits.row(0);
