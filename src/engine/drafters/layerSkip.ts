@@ -8,6 +8,7 @@ import { throwIfAborted } from '../errors';
 import { Hidden, LayeredModel } from '../model/layered';
 import { distribution, isGreedy, sample } from '../sampling';
 import { DraftTree, emptyTree } from '../verify/tree';
+import { DRAFT_MIN_CONFIDENCE } from './draftModel';
 import { DraftLength, Drafter, DraftOutcome, DraftRequest, newStats, recordOutcome } from './types';
 
 /**
@@ -57,6 +58,8 @@ export interface LayerSkipOptions {
   draftLength: number;
   /** Adapt E within exitLayer ± this many layers (0 keeps E fixed). */
   exitSpread: number;
+  /** The chain stops after a token drafted with less than this probability (as the draft model's; 0: off). */
+  minConfidence?: number;
 }
 
 /** What a draft left in the layered model for its verification. */
@@ -114,8 +117,9 @@ export class LayerSkipDrafter implements Drafter {
       tree.tokens.push(token);
       tree.parents.push(i - 1);
       tree.probs.push(isGreedy(req.sampling) ? null : q);
-      tree.confidence.push(isGreedy(req.sampling) ? confidence('softmax', logits, h.row(0), h.row(0)) : q[token]!);
-      if (stop.has(token)) break;
+      const sure = isGreedy(req.sampling) ? confidence('softmax', logits, h.row(0), h.row(0)) : q[token]!;
+      tree.confidence.push(sure);
+      if (stop.has(token) || sure < (this.o.minConfidence ?? DRAFT_MIN_CONFIDENCE)) break;
     }
     this.stats.drafts++;
     this.stats.drafted += tree.tokens.length;
