@@ -4,7 +4,7 @@
 import { CausalModel } from '../model/causal';
 import { argmax, distribution, isGreedy, sample } from '../sampling';
 import { DraftTree, emptyTree } from '../verify/tree';
-import { DraftLength, DraftOutcome, DraftRequest, Drafter, newStats, recordOutcome } from './types';
+import { DRAFT_MIN_CONFIDENCE, DraftLength, DraftOutcome, DraftRequest, Drafter, newStats, recordOutcome } from './types';
 
 export interface DraftModelOptions {
   /** Initial draft depth; adapts to acceptance unless `adaptive` is false. */
@@ -23,8 +23,6 @@ export interface DraftModelOptions {
    */
   minConfidence?: number;
 }
-
-export const DRAFT_MIN_CONFIDENCE = 0.4;
 
 export const DEFAULT_DRAFT_MODEL: DraftModelOptions = { draftLength: 4, adaptive: true, widths: [], minConfidence: DRAFT_MIN_CONFIDENCE };
 

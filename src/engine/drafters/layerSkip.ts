@@ -8,8 +8,7 @@ import { throwIfAborted } from '../errors';
 import { Hidden, LayeredModel } from '../model/layered';
 import { distribution, isGreedy, sample } from '../sampling';
 import { DraftTree, emptyTree } from '../verify/tree';
-import { DRAFT_MIN_CONFIDENCE } from './draftModel';
-import { DraftLength, Drafter, DraftOutcome, DraftRequest, newStats, recordOutcome } from './types';
+import { DRAFT_MIN_CONFIDENCE, DraftLength, Drafter, DraftOutcome, DraftRequest, newStats, recordOutcome } from './types';
 
 /**
  * Chooses the exit layer E from measured milliseconds per emitted token (E changes acceptance and

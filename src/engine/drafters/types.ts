@@ -47,6 +47,13 @@ export interface Drafter {
 export const newStats = (): DrafterStats => ({ drafts: 0, drafted: 0, accepted: 0, draftMs: 0 });
 
 /**
+ * Model drafters (a draft model, LayerSkip's early layers) end a chain after a token they give less
+ * than this probability: each drafted token costs a run, and an unsure one is seldom followed by
+ * accepted ones. Hugging Face transformers' `assistant_confidence_threshold` default, taken as is.
+ */
+export const DRAFT_MIN_CONFIDENCE = 0.4;
+
+/**
  * Adaptive draft length (the heuristic of HF transformers' assisted generation): +2 after a
  * step whose every drafted token was accepted, -1 otherwise, within [min, max].
  */
