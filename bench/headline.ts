@@ -6,7 +6,7 @@ import { DecodeSettings, Engine, Strategy } from '../src/engine';
 import { prefill } from '../src/engine/decoders/common';
 import { seededRandom } from '../src/engine/sampling';
 import { PeerSystem } from './peers/types';
-import { agreementCounts, decodeRate } from './metrics';
+import { agreementCounts, decodeRate, meanPrefillMs } from './metrics';
 import { runOne } from './run';
 import { WorkloadItem, WorkloadKind } from './workloads';
 
@@ -185,7 +185,7 @@ export function tabulateHeadline(records: HeadlineRecord[], systems: HeadlineSys
         meanAcceptedPerStep: steps > 0 && drafted > 0 ? accepted / steps : null,
         tokensPerStep: steps > 0 ? withSteps.reduce((n, r) => n + r.tokens, 0) / steps : null,
         verifyWidth: steps > 0 && drafted > 0 ? drafted / steps + 1 : null,
-        prefillMs: ok.length ? ok.reduce((n, r) => n + r.prefillMs, 0) / ok.length : 0,
+        prefillMs: meanPrefillMs(ok),
         identical: ok.filter((r) => JSON.stringify(r.output) === JSON.stringify(ar.get(r.item)!.output)).length,
         agreement: total ? match / total : 1,
         lineExact: ok.length ? ok.filter((r) => firstLine(text(r.output)) === truth.get(r.item)).length / ok.length : 0,

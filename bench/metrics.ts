@@ -68,6 +68,11 @@ export function decodeRate(runs: readonly { tokens: number; decodeMs: number }[]
   return ms > 0 ? (runs.reduce((s, r) => s + r.tokens, 0) * 1000) / ms : 0;
 }
 
+/** Mean prefill per run, ms (0 without runs): the prompt through every model the system runs. */
+export function meanPrefillMs(runs: readonly { prefillMs: number }[]): number {
+  return runs.length ? runs.reduce((s, r) => s + r.prefillMs, 0) / runs.length : 0;
+}
+
 /** Position-wise token agreement of outputs with their references: [matches, sum of the longer lengths]. */
 export function agreementCounts(pairs: Iterable<readonly [output: readonly number[], reference: readonly number[]]>): [number, number] {
   let match = 0;

@@ -1,7 +1,7 @@
 // Runs strategies over workloads against our own autoregressive decoding, interleaved so that
 // machine drift hits every strategy alike, and reduces the runs to the benchmark's figures.
 import { CompletionTrace, DecodeSettings, Engine, Strategy, summarise } from '../src/engine';
-import { decodeRate } from './metrics';
+import { decodeRate, meanPrefillMs } from './metrics';
 import { WorkloadItem, WorkloadKind } from './workloads';
 
 export interface RunRecord {
@@ -99,7 +99,7 @@ export function tabulate(records: RunRecord[]): BenchRow[] {
       strategy, workload, runs: rs.length, failed: rs.length - ok.length, tokens,
       tokensPerSecond: tps, speedup: baseTps > 0 ? tps / baseTps : 0,
       acceptanceRate: drafted ? accepted / drafted : 0, meanAcceptedPerStep: steps ? accepted / steps : 0,
-      tokensPerStep: steps ? tokens / steps : 0, prefillMs: ok.length ? ok.reduce((t, r) => t + r.prefillMs, 0) / ok.length : 0, identical, lossless: ok.length > 0 && identical === ok.length,
+      tokensPerStep: steps ? tokens / steps : 0, prefillMs: meanPrefillMs(ok), identical, lossless: ok.length > 0 && identical === ok.length,
       ...(rs.find((r) => r.error) ? { firstError: rs.find((r) => r.error)!.error } : {}),
     };
   });
