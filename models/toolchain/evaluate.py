@@ -191,6 +191,8 @@ def main():
                 m32.eval()
                 n32, _, c32 = window_losses(m32, data)
                 report[name]['fp32_bits_per_byte'] = round(n32[-1] / math.log(2) / n_bytes, 4)
+            else:  # not retrained by this build: no fp32 master here, the shipped weights are the last evaluation's
+                report[name]['fp32_bits_per_byte'] = json.load(open(os.path.join(ROOT, 'eval.json')))['target']['fp32_bits_per_byte']
             # the 1,024-token window: does the model use context beyond the first generation's 256?
             nl, _, cl = window_losses(model, data, LONG_WINDOW, last_only=True)
             report[name]['bits_per_byte_window_1024'] = round(nl[-1] / math.log(2) / bytes_of(vocab, data, cl + 1), 4)

@@ -312,7 +312,9 @@ def hf_config(name, model, state):
                    'trained_context': spec.get('seq')},
     }
     if spec['kind'] == 'cmlm':
-        base.update({'model_type': 'hasten-cmlm', 'architectures': ['HastenCMLM'], 'mask_token_id': MASK, 'max_span': c.max_span})
+        base.update({'model_type': 'hasten-cmlm', 'architectures': ['HastenCMLM'], 'mask_token_id': MASK, 'max_span': c.max_span,
+                     # 1: span token k's logits are read at position k - 1 (the context's last for k = 0); train.cmlm_batch
+                     'span_logits_shift': int(bool(spec.get('shift')))})
     else:
         base.update({'model_type': 'llama', 'architectures': ['LlamaForCausalLM']})
     return base

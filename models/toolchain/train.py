@@ -116,7 +116,14 @@ def cmlm_batch(stream, batch, spec, rng):
     More supervision per sample than plain span masking: a random number of span tokens is masked
     (a quarter of the samples fully, as Mask-Predict's first iteration sees them), and 15% of the
     context tokens are masked and predicted too (`context_mask` in the spec; 0 keeps the first
-    generation's span-only loss)."""
+    generation's span-only loss).
+
+    With `shift` in the spec (since the second generation's seventh session) every position is supervised with the
+    *next* position's masked token, as the causal target it starts from predicts the next token (the shift of
+    DiffuLLaMA and Dream, which adapt autoregressive models into masked ones): the `<|fim_middle|>` position
+    predicts the span's first token, span position k its token k + 1, context position j the masked context token
+    j + 1. The target's weights then start from predicting the right thing at each position instead of a
+    neighbour's."""
     max_span = spec['config']['max_span']
     ctx_rate = spec.get('context_mask', 0.0)
     rows = []
@@ -141,7 +148,10 @@ def cmlm_batch(stream, batch, spec, rng):
         inp[masked] = MASK
         tgt = np.full(span, -100)
         tgt[masked] = middle[masked]
-        rows.append((ctx, inp, np.concatenate([ctx_tgt, tgt]), span))
+        tgt = np.concatenate([ctx_tgt, tgt])
+        if spec.get('shift'):  # position p predicts the token at p + 1; the last position predicts nothing
+            tgt = np.concatenate([tgt[1:], [-100]])
+        rows.append((ctx, inp, tgt, span))
     t = max(len(c) + len(i) for c, i, _, _ in rows)
     ids = np.full((batch, t), PAD, dtype=np.int64)
     targets = np.full((batch, t), -100, dtype=np.int64)
@@ -255,6 +265,13 @@ def fits(model, got):
         return False
     own = model.state_dict()
     return set(own) == set(got[0]) and all(own[k].shape == got[0][k].shape for k in own)
+
+
+def same_convention(name, spec):
+    """Whether the shipped model reads its logits as the spec does (the CMLM's `shift`: config.json
+    `span_logits_shift`); a CMLM of the other convention starts again from `init_from`."""
+    config = json.load(open(os.path.join(HERE, '..', FOLDERS[name], 'config.json')))
+    return int(config.get('span_logits_shift', 0)) == int(bool(spec.get('shift')))
 
 
 def init_weights(name, device):
@@ -445,7 +462,8 @@ def main():
         rng.bit_generator.state = state['rng']
         gen.set_state(state['gen'])
         print(f'train: resumed {args.model} at step {step}')
-    elif not args.fresh and (got := shipped(args.model)) and (fits(model, got) or not spec.get('init_from')):
+    elif not args.fresh and (got := shipped(args.model)) and (fits(model, got) and same_convention(args.model, spec)
+                                                              or not spec.get('init_from')):
         # Training accumulates across sessions: start from the shipped weights (fp16 -> fp32 master),
         # with a fresh optimizer (the schedule's warm-up re-grows its moments).
         missing, unexpected = model.load_state_dict(got[0], strict=False)

@@ -151,6 +151,22 @@ describe('Mask-Predict', () => {
     assert.deepEqual(await last(lengths, 'batch'), single);
   });
 
+  test('the bundled CMLM reads span token k at position k − 1: token 0 at <|fim_middle|>, whatever the span holds', async () => {
+    assert.equal(cmlm.shift, true, 'models/hasten-cmlm/config.json span_logits_shift');
+    const mask = cmlm.maskId;
+    // Token 0's logits come from the context's last position, which sees only the context: the same for any span,
+    // in either layout. Token 1's come from span position 0, which does see the span: they differ.
+    const spans = [new Array(6).fill(mask), [300, mask, mask, mask, mask, mask]];
+    for (const layout of ['packed', 'batch'] as const) {
+      const out = await cmlm.run(context, spans, undefined, layout);
+      const V = out.vocab;
+      const row = (b: number, k: number) => out.span[b]!.subarray(k * V, (k + 1) * V);
+      const diff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+      assert.ok(diff(row(0, 0), row(1, 0)) < 1e-4, `${layout}: token 0 depends on the span`);
+      assert.ok(diff(row(0, 1), row(1, 1)) > 1e-2, `${layout}: token 1 ignores span position 0`);
+    }
+  });
+
   test('each iteration re-masks the n = L·(T−t)/T least confident tokens', async () => {
     assert.deepEqual([0, 1, 2, 3, 4].map((t) => remaskCount(16, 5, t)), [16, 12, 9, 6, 3]);
     assert.deepEqual([0, 1, 2, 3].map((t) => remaskCount(3, 4, t)), [3, 2, 1, 0]);

@@ -79,9 +79,27 @@ function packedFeeds(context: readonly number[], spans: readonly (readonly numbe
   return { ids, pos, bias, B: 1, T, starts };
 }
 
+/** Flat index of the `<|fim_middle|>` position that span `b`'s row reads its first token from. */
+function rowStart(feeds: Feeds, b: number, C: number): number {
+  return feeds.B === 1 ? C - 1 : b * feeds.T + C - 1;
+}
+
+/**
+ * A shifted CMLM's logits for one span of `L` tokens: row `mid` (the context's `<|fim_middle|>`, token 0), then the
+ * span's own positions `start .. start + L - 2` (tokens 1 .. L - 1). A copy: in the packed layout the rows are
+ * not contiguous.
+ */
+function shiftedRows(logits: Float32Array, V: number, mid: number, start: number, L: number): Float32Array {
+  const out = new Float32Array(L * V);
+  if (L === 0) return out;
+  out.set(logits.subarray(mid * V, (mid + 1) * V), 0);
+  out.set(logits.subarray(start * V, (start + L - 1) * V), V);
+  return out;
+}
+
 /** What one batched run returns. */
 export interface CmlmOutput {
-  /** Per span, the logits of its positions, [L_b, vocab] flattened (a view). */
+  /** Per span, the logits of its tokens, [L_b, vocab] flattened (a view; a copy for a shifted CMLM). */
   span: Float32Array[];
   /** Length logits read at `<|fim_middle|>`, [maxSpan + 1]; index = span length. */
   length: Float32Array;
@@ -111,6 +129,15 @@ export class CmlmModel {
       throw new HastenError('model-mismatch', `${folder.files.cmlm} lacks ${missing.join(', ')}.`, 'Re-export the CMLM with models/toolchain/export.py.');
     }
     return new CmlmModel(folder, s, opened.provider);
+  }
+
+  /**
+   * Whether span token k's logits are read at the position before it (config `span_logits_shift`: 1), as the
+   * causal model the CMLM starts from predicts the next token: token 0 at the context's `<|fim_middle|>`, token k
+   * at span position k - 1. 0 (CMLMs before the seventh training session): at its own position.
+   */
+  get shift(): boolean {
+    return this.folder.raw.span_logits_shift === 1;
   }
 
   /** Longest span the length head can predict (config max_span). */
@@ -164,7 +191,9 @@ export class CmlmModel {
     const logits = (out.logits?.data ?? new Float32Array(0)) as Float32Array;
     const lenW = out.length_logits!.dims[2]!;
     const length = (out.length_logits!.data as Float32Array).slice((C - 1) * lenW, C * lenW);
-    const span = spans.map((r, b) => logits.subarray(feeds.starts[b]! * V, (feeds.starts[b]! + r.length) * V));
+    const span = spans.map((r, b) => (this.shift
+      ? shiftedRows(logits, V, rowStart(feeds, b, C), feeds.starts[b]!, r.length)
+      : logits.subarray(feeds.starts[b]! * V, (feeds.starts[b]! + r.length) * V)));
     return { span, length, vocab: V };
   }
 
