@@ -112,12 +112,20 @@ test('a bad model folder shows a clear error, and completions fall back to the b
       await openFile(page, 'stats.py');
       await runCommand(page, 'Hasten: Select Model');
       await pick(page, 'Folder on disk');
-      // VS Code's simple file dialog fills in its starting folder asynchronously: wait for it, or it lands after our path.
+      // VS Code's simple file dialog fills in its starting folder asynchronously, and on a loaded machine more than
+      // once (it lists the folder, then sets the value again): wait until the value has held still for a second, or
+      // it lands after our path. Then type ours until it holds.
       const input = page.locator('.quick-input-widget input');
       const value = () => input.inputValue();
-      for (let i = 0; i < 50 && !(await value()); i++) await page.waitForTimeout(100);
+      let last = '';
+      for (let i = 0, still = 0; i < 150 && still < 10; i++) {
+        await page.waitForTimeout(100);
+        const now = await value();
+        still = now && now === last ? still + 1 : 0;
+        last = now;
+      }
       await input.fill(`${badPicked}/`);
-      for (let i = 0; i < 50 && (await value()) !== `${badPicked}/`; i++) {
+      for (let i = 0; i < 150 && (await value()) !== `${badPicked}/`; i++) {
         await page.waitForTimeout(100);
         if (i % 10 === 9) await input.fill(`${badPicked}/`);
       }
