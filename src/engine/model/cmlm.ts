@@ -25,6 +25,8 @@ interface Feeds {
   T: number;
   /** Flat row-major index (b * T + t) of each span's first position. */
   starts: number[];
+  /** Flat index of the `<|fim_middle|>` position each span's row holds (a shifted CMLM reads token 0 there). */
+  mids: number[];
 }
 
 /** One row per span, padded; padding attends only to padding (never read). */
@@ -48,7 +50,7 @@ function batchFeeds(context: readonly number[], spans: readonly (readonly number
       else bias.fill(0, row + n, row + T);
     }
   }
-  return { ids, pos, bias, B, T, starts: spans.map((_, b) => b * T + C) };
+  return { ids, pos, bias, B, T, starts: spans.map((_, b) => b * T + C), mids: spans.map((_, b) => b * T + C - 1) };
 }
 
 /** One row: the context once, then each span with positions restarting at C. */
@@ -76,12 +78,7 @@ function packedFeeds(context: readonly number[], spans: readonly (readonly numbe
     });
     at += span.length;
   }
-  return { ids, pos, bias, B: 1, T, starts };
-}
-
-/** Flat index of the `<|fim_middle|>` position that span `b`'s row reads its first token from. */
-function rowStart(feeds: Feeds, b: number, C: number): number {
-  return feeds.B === 1 ? C - 1 : b * feeds.T + C - 1;
+  return { ids, pos, bias, B: 1, T, starts, mids: starts.map(() => C - 1) };
 }
 
 /**
@@ -192,7 +189,7 @@ export class CmlmModel {
     const lenW = out.length_logits!.dims[2]!;
     const length = (out.length_logits!.data as Float32Array).slice((C - 1) * lenW, C * lenW);
     const span = spans.map((r, b) => (this.shift
-      ? shiftedRows(logits, V, rowStart(feeds, b, C), feeds.starts[b]!, r.length)
+      ? shiftedRows(logits, V, feeds.mids[b]!, feeds.starts[b]!, r.length)
       : logits.subarray(feeds.starts[b]! * V, (feeds.starts[b]! + r.length) * V)));
     return { span, length, vocab: V };
   }
