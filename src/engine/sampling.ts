@@ -29,6 +29,31 @@ export function argmax(values: Float32Array): number {
   return best;
 }
 
+/** 2^k for k = -1022..0, at index k + 1022. */
+const POW2 = Float64Array.from({ length: 1023 }, (_, i) => 2 ** (i - 1022));
+
+/**
+ * e^d for d <= 0 (0 below 2^-1022), within 6e-9 of Math.exp relative: d = k ln 2 + r with |r| <= ln 2 / 2,
+ * e^r by its degree-7 Taylor polynomial (error below r^8 / 8! = 5.2e-9), 2^k from a table: inlined
+ * arithmetic, no call into Math.exp and its special cases. A softmax's normaliser calls it once per
+ * vocabulary entry: a draft model's confidence in its token, CALM's exit test and Mask-Predict's token
+ * probabilities each sum 8192 or more of them per row, several rows per target step.
+ */
+export function expNonPositive(d: number): number {
+  const k = Math.round(d * Math.LOG2E);
+  if (k < -1022) return 0;
+  const r = d - k * Math.LN2;
+  const p = 1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r / 5040))))));
+  return p * POW2[k + 1022]!;
+}
+
+/** Sum over `logits` of e^(x - max), for a `max` no entry exceeds: the normaliser of their softmax (see expNonPositive). */
+export function expSum(logits: Float32Array, max: number): number {
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += expNonPositive(logits[i]! - max);
+  return sum;
+}
+
 /** Softmax of `logits / temperature` into a new array. */
 export function softmax(logits: Float32Array, temperature = 1): Float32Array {
   const out = new Float32Array(logits.length);

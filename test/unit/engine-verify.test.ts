@@ -4,7 +4,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { verify, verifyRows, residual } from '../../src/engine/verify/accept';
 import { chain, DraftTree, emptyTree, trieOf } from '../../src/engine/verify/tree';
-import { choose, distribution, GREEDY, sample, seededRandom } from '../../src/engine/sampling';
+import { argmax, choose, distribution, expNonPositive, expSum, GREEDY, sample, seededRandom, softmax } from '../../src/engine/sampling';
 
 const V = 6;
 /** One-hot greedy target: after node n the target's argmax is want[n + 1]. */
@@ -148,5 +148,27 @@ describe('greedy fast path (argmax instead of one-hot distributions)', () => {
         assert.equal(rb(), ra());
       }
     }
+  });
+});
+
+describe('softmax normaliser (expNonPositive, expSum)', () => {
+  test('e^d agrees with Math.exp within 1e-8 relative over the whole range, exactly 1 at 0, 0 far below', () => {
+    let worst = 0;
+    for (let d = -700; d <= 0; d += 0.000731) worst = Math.max(worst, Math.abs(expNonPositive(d) / Math.exp(d) - 1));
+    for (const d of [-1e-12, -0.5 * Math.LN2, -Math.LN2, -30.5, -87.3]) worst = Math.max(worst, Math.abs(expNonPositive(d) / Math.exp(d) - 1));
+    assert.ok(worst < 1e-8, `worst relative error ${worst}`);
+    assert.equal(expNonPositive(0), 1);
+    assert.equal(expNonPositive(-800), 0);
+    assert.equal(expNonPositive(-Infinity), 0);
+  });
+
+  test('expSum is the softmax normaliser: the probabilities it gives match softmax()', () => {
+    const rand = seededRandom(7);
+    const logits = Float32Array.from({ length: 8192 }, () => (rand() - 0.6) * 40);
+    let max = -Infinity;
+    for (const x of logits) max = Math.max(max, x);
+    const sum = expSum(logits, max);
+    const p = softmax(logits);
+    for (const i of [0, 1, 4095, 8191, argmax(logits)]) assert.ok(Math.abs(Math.exp(logits[i]! - max) / sum - p[i]!) <= 1e-7 * Math.max(p[i]!, 1e-30) + 1e-12, `entry ${i}`);
   });
 });

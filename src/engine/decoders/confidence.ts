@@ -1,6 +1,7 @@
 // CALM's confidence measures (Schuster et al. 2022, section 3.5), as pure functions. A learned
 // exit classifier (their third measure) needs a classifier trained per layer; the toolchain in
 // models/ does not train one, so it is not offered.
+import { expSum } from '../sampling';
 
 export const CONFIDENCE_MEASURES = ['softmax', 'margin', 'saturation'] as const;
 export type ConfidenceMeasure = (typeof CONFIDENCE_MEASURES)[number];
@@ -29,8 +30,7 @@ export function topTwo(logits: Float32Array): { p1: number; p2: number; argmax: 
       v2 = v;
     }
   }
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - v1);
+  const sum = expSum(logits, v1);
   return { p1: 1 / sum, p2: Math.exp(v2 - v1) / sum, argmax: best };
 }
 

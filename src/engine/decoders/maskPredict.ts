@@ -5,6 +5,7 @@
 // batch; the hypothesis with the best mean log-probability wins. Lossy: the CMLM is not the target.
 import { HastenError, throwIfAborted } from '../errors';
 import { CmlmLayout, CmlmModel } from '../model/cmlm';
+import { expSum } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
 import { DecodeChunk, DecodeRequest, Output } from './common';
 
@@ -63,9 +64,7 @@ export function predictToken(row: Float32Array, banned: readonly number[]): { to
     if (v > max) max = v;
     if ((best < 0 || v > row[best]!) && !banned.includes(i)) best = i;
   }
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
-  return { token: best, prob: Math.exp(row[best]! - max) / sum };
+  return { token: best, prob: Math.exp(row[best]! - max) / expSum(row, max) };
 }
 
 const meanLogProb = (conf: readonly number[]) => (conf.length ? conf.reduce((s, p) => s + Math.log(Math.max(p, 1e-30)), 0) / conf.length : 0);

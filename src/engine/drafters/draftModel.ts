@@ -2,7 +2,7 @@
 // step with the target by prefix matching: whatever it drafted and the target rejected is dropped
 // before the next draft, and the accepted tokens and the bonus are fed in.
 import { CausalModel } from '../model/causal';
-import { argmax, distribution, isGreedy, sample } from '../sampling';
+import { argmax, distribution, expSum, isGreedy, sample } from '../sampling';
 import { DraftTree, emptyTree } from '../verify/tree';
 import { DRAFT_MIN_CONFIDENCE, DraftLength, DraftOutcome, DraftRequest, Drafter, newStats, recordOutcome } from './types';
 
@@ -92,7 +92,8 @@ export class DraftModelDrafter implements Drafter {
         tree.tokens.push(main);
         tree.parents.push(parent);
         tree.probs.push(q);
-        const sure = confidenceOf(row, main);
+        // A greedy draft's token is the row's largest logit: no second pass to find it.
+        const sure = q ? confidenceOf(row, main) : confidenceOf(row, main, row[main]!);
         tree.confidence.push(sure);
         const width = this.o.widths[d] ?? 1;
         for (const alt of width > 1 ? topK(row, width - 1, main) : []) {
@@ -127,11 +128,13 @@ export class DraftModelDrafter implements Drafter {
   async dispose(): Promise<void> {}
 }
 
-/** Softmax probability of one entry, without materialising the whole distribution. */
-function confidenceOf(logits: Float32Array, i: number): number {
+/** Softmax probability of one entry, without materialising the whole distribution; `max`: the row's largest logit, when known. */
+function confidenceOf(logits: Float32Array, i: number, max = largest(logits)): number {
+  return Math.exp(logits[i]! - max) / expSum(logits, max);
+}
+
+function largest(values: Float32Array): number {
   let max = -Infinity;
-  for (let j = 0; j < logits.length; j++) if (logits[j]! > max) max = logits[j]!;
-  let sum = 0;
-  for (let j = 0; j < logits.length; j++) sum += Math.exp(logits[j]! - max);
-  return Math.exp(logits[i]! - max) / sum;
+  for (let j = 0; j < values.length; j++) if (values[j]! > max) max = values[j]!;
+  return max;
 }
