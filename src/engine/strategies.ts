@@ -27,11 +27,11 @@ export const isStrategy = (s: unknown): s is Strategy => typeof s === 'string' &
 
 /**
  * Measured speed of each lossless strategy relative to autoregressive decoding on the bundled models
- * (bench/report/REPORT.md of 91fee5d, 90 held-out prompts, 1 thread): auto's starting point. They rank untried
+ * (bench/report/REPORT.md of ecd29dd, 90 held-out prompts, 1 thread): auto's starting point. They rank untried
  * candidates and set how soon each is tried; one measured request replaces a strategy's prior.
  */
 export const PRIOR_SPEEDUP: Partial<Record<Strategy, number>> = {
-  'prompt-lookup': 1.41, lookahead: 1.11, autoregressive: 1, retrieval: 0.86, 'draft-model': 0.72, 'token-tree': 0.67, 'self-speculation': 0.51,
+  'prompt-lookup': 1.48, 'draft-model': 1.23, 'token-tree': 1.11, lookahead: 1.08, autoregressive: 1, retrieval: 0.97, 'self-speculation': 0.67,
 };
 
 const prior = (s: Strategy): number => PRIOR_SPEEDUP[s] ?? 0.5;

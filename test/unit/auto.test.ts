@@ -65,9 +65,9 @@ test('a candidate measured a little faster than the one in use is measured again
 });
 
 test('a candidate measured slower than its prior said is dropped for the next best', () => {
-  const truth: Partial<Record<Strategy, number>> = { 'prompt-lookup': 5, lookahead: 2.8, autoregressive: 4, 'draft-model': 5, 'token-tree': 5.5, retrieval: 4.4 };
+  const truth: Partial<Record<Strategy, number>> = { 'prompt-lookup': 5, lookahead: 5.2, autoregressive: 4, 'draft-model': 2.8, 'token-tree': 5.5, retrieval: 4.4 };
   const { picks } = run(truth, 120);
-  assert.ok(picks.slice(-40).filter((p) => p === 'lookahead').length >= 36, picks.slice(-40).join(','));
+  assert.ok(picks.slice(-40).filter((p) => p === 'draft-model').length >= 36, picks.slice(-40).join(','));
 });
 
 test('one lucky completion of another strategy does not displace the one in use', () => {
@@ -78,20 +78,20 @@ test('one lucky completion of another strategy does not displace the one in use'
     auto.record(s, 32, 32 * 2.0);
   }
   const explored = auto.choose(CANDIDATES);
-  assert.equal(explored, 'lookahead', 'the 24th request measures the next candidate by prior');
+  assert.equal(explored, 'draft-model', 'the 24th request measures the next candidate by prior');
   auto.record(explored, 32, 32 * 1.8); // 10% faster on this one context
   assert.equal(auto.choose(CANDIDATES), 'prompt-lookup');
 });
 
 /**
  * Contexts differ in difficulty far more than strategies do: here prompt lookup is 20% cheaper than
- * lookahead on every context, but the first 40 contexts need 10 of prompt lookup's steps for 32 tokens
- * and the rest 28. Lookahead, measured once on an easy context, must not look faster than prompt
- * lookup measured on hard ones: the cause of auto trailing prompt lookup on the bench.
+ * the draft model on every context, but the first 40 contexts need 10 of prompt lookup's steps for 32
+ * tokens and the rest 28. The draft model, measured once on an easy context, must not look faster than
+ * prompt lookup measured on hard ones: the cause of auto trailing prompt lookup on the bench.
  */
 function shifted(withYardstick: boolean): Strategy[] {
   const auto = new AutoSelector();
-  const perStep: Partial<Record<Strategy, number>> = { 'prompt-lookup': 2, lookahead: 2.4, autoregressive: 3.2, 'draft-model': 4, 'token-tree': 4.4, retrieval: 4 };
+  const perStep: Partial<Record<Strategy, number>> = { 'prompt-lookup': 2, 'draft-model': 2.4, autoregressive: 3.2, lookahead: 4, 'token-tree': 4.4, retrieval: 4 };
   const picks: Strategy[] = [];
   for (let i = 0; i < 120; i++) {
     const ref = i < 40 ? 10 : 28;
@@ -109,9 +109,9 @@ test('measured per step of prompt lookup on the same completion, an easy context
   const exploited = (picks: Strategy[]) => picks.filter((_, i) => i >= 40 && (i + 1) % 24 !== 0);
   const hard = exploited(shifted(true));
   assert.ok(hard.every((p) => p === 'prompt-lookup'), hard.join(','));
-  // Per token, as before: lookahead's easy sample made it look faster on hard contexts, again and again.
+  // Per token, as before: the draft model's easy sample made it look faster on hard contexts, again and again.
   const old = exploited(shifted(false));
-  assert.ok(old.filter((p) => p === 'lookahead').length >= 3, old.join(','));
+  assert.ok(old.filter((p) => p === 'draft-model').length >= 3, old.join(','));
 });
 
 test('lookupSteps counts the steps prompt lookup needs for a completion, free of any model', () => {
@@ -130,15 +130,19 @@ test('exploration is cheap when the priors hold: strategies the priors put far b
   const truth = Object.fromEntries(CANDIDATES.map((s) => [s, 4 / PRIOR_SPEEDUP[s]!])) as Record<Strategy, number>;
   const { picks, cost } = run(truth, 1000);
   const explored = picks.flatMap((p, i) => (p === 'prompt-lookup' ? [] : [i + 1]));
-  // Lookahead, a plausible winner, at request 24, then after 48 and 96 more: its wait doubles.
-  assert.deepEqual(picks.slice(0, 95).flatMap((p, i) => (p === 'lookahead' ? [i + 1] : [])), [24, 72]);
-  assert.deepEqual([...new Set(picks.slice(0, 95))].sort(), ['lookahead', 'prompt-lookup']);
+  // The draft model, the token tree and lookahead, plausible winners (within the slow factor, 1.4x, of prompt
+  // lookup by prior), take turns from request 24; the draft model, first by prior, comes back after 72, 96, 192
+  // and 384 requests: each measurement that leaves it behind doubles its wait, up to the longest (384).
+  assert.deepEqual(picks.slice(0, 95).flatMap((p, i) => (p === 'prompt-lookup' ? [] : [`${i + 1}:${p}`])), ['24:draft-model', '48:token-tree', '72:lookahead']);
+  assert.deepEqual(picks.flatMap((p, i) => (p === 'draft-model' ? [i + 1] : [])), [24, 96, 192, 384, 768]);
+  // Autoregressive and retrieval, further behind by prior, wait four rounds (of 24 requests) past the others.
+  for (const s of ['autoregressive', 'retrieval'] as const) assert.ok(!picks.slice(0, 120).includes(s), `${s} measured by request ${picks.indexOf(s) + 1}`);
   // Never more than one exploring request in 24, and fewer as measurements keep confirming prompt lookup.
   for (let i = 1; i < explored.length; i++) assert.ok(explored[i]! - explored[i - 1]! >= 24, explored.join(','));
   assert.ok(explored.filter((r) => r > 500).length <= explored.filter((r) => r <= 500).length / 2, explored.join(','));
-  assert.ok(explored.length <= 20, `${explored.length} of 1000 requests explored: ${explored.join(',')}`);
+  assert.ok(explored.length <= 24, `${explored.length} of 1000 requests explored: ${explored.join(',')}`);
   for (const s of CANDIDATES) assert.ok(picks.includes(s), `${s} never measured`);
-  // 1.2% with the report's priors: the draft model, token tree and retrieval run at 0.5-0.6× prompt lookup's speed.
+  // 0.8% with the report's priors: the plausible winners run at 0.73-0.83x prompt lookup's speed, the rest at 0.66-0.68x.
   assert.ok(cost <= truth['prompt-lookup'] * 1.015, `auto ${cost.toFixed(3)} ms/token vs prompt lookup ${truth['prompt-lookup'].toFixed(3)}`);
 });
 
