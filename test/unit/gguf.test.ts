@@ -21,8 +21,9 @@ const CAUSAL = ['hasten-target', 'hasten-draft-m', 'hasten-draft-s'];
 /** Measured 5e-5 (llama.cpp's probabilities sum to 1 only within ~1e-5); a RoPE or layout bug gives > 0.1. */
 const PROB_TOL = 5e-4;
 /** int8 graph vs Q8_0: same weights, activations quantised differently (measured: see the test's # parity line). */
-/** The retrained target (1.66 bits/byte, sharper distributions) measured 0.027 at one of 439 positions. */
-const Q8_PROB_TOL = 3e-2;
+/** The retrained target (1.66 bits/byte, sharper distributions) measured 0.027 at one of 439 positions; session 8's
+ * draft-m (63.5% at k = 4) 0.038 with 433 of 439 argmaxes agreeing. A RoPE or layout bug gives far more than 0.05. */
+const Q8_PROB_TOL = 5e-2;
 
 /** fp16 -> float32 by re-biasing the bits (independent of the writer's table). */
 function half(h: number): number {
