@@ -129,12 +129,6 @@ export class DraftModelDrafter implements Drafter {
 }
 
 /** Softmax probability of one entry, without materialising the whole distribution; `max`: the row's largest logit, when known. */
-function confidenceOf(logits: Float32Array, i: number, max = largest(logits)): number {
+function confidenceOf(logits: Float32Array, i: number, max = logits[argmax(logits)]!): number {
   return Math.exp(logits[i]! - max) / expSum(logits, max);
-}
-
-function largest(values: Float32Array): number {
-  let max = -Infinity;
-  for (let j = 0; j < values.length; j++) if (values[j]! > max) max = values[j]!;
-  return max;
 }
