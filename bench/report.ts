@@ -101,7 +101,7 @@ const QUICK: Plan = {
 const OURS: { strategy: Strategy; lossy: boolean }[] = [
   { strategy: 'auto', lossy: false }, { strategy: 'prompt-lookup', lossy: false }, { strategy: 'lookahead', lossy: false },
   { strategy: 'retrieval', lossy: false }, { strategy: 'draft-model', lossy: false }, { strategy: 'token-tree', lossy: false },
-  { strategy: 'self-speculation', lossy: false }, { strategy: 'early-exit', lossy: true }, { strategy: 'mask-predict', lossy: true },
+  { strategy: 'lookup-draft', lossy: false }, { strategy: 'self-speculation', lossy: false }, { strategy: 'early-exit', lossy: true }, { strategy: 'mask-predict', lossy: true },
 ];
 
 export interface SectionError {

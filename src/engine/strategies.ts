@@ -1,6 +1,6 @@
 // The decoding strategies Hasten offers, and the auto strategy's choice among them.
 
-export const STRATEGY_IDS = ['auto', 'autoregressive', 'draft-model', 'token-tree', 'prompt-lookup', 'retrieval', 'early-exit', 'self-speculation', 'lookahead', 'mask-predict'] as const;
+export const STRATEGY_IDS = ['auto', 'autoregressive', 'draft-model', 'token-tree', 'prompt-lookup', 'lookup-draft', 'retrieval', 'early-exit', 'self-speculation', 'lookahead', 'mask-predict'] as const;
 export type Strategy = (typeof STRATEGY_IDS)[number];
 
 export interface StrategyInfo {
@@ -16,6 +16,7 @@ export const STRATEGIES: readonly StrategyInfo[] = [
   { id: 'draft-model', label: 'Draft model', description: 'A small draft model proposes a chain; the target verifies it in one pass.', lossless: true },
   { id: 'token-tree', label: 'Token tree', description: 'The draft model proposes a tree of alternatives, verified in one pass with tree attention (SpecInfer).', lossless: true },
   { id: 'prompt-lookup', label: 'Prompt lookup', description: 'Copies continuations of n-grams already in the file; free to draft.', lossless: true },
+  { id: 'lookup-draft', label: 'Lookup + draft model', description: 'Each step copies a continuation from the file where its last 4 tokens occurred before, and asks the draft model elsewhere.', lossless: true },
   { id: 'retrieval', label: 'Workspace retrieval', description: 'Drafts continuations found in open workspace files with a suffix-array index (REST).', lossless: true },
   { id: 'early-exit', label: 'Early exit (CALM)', description: 'Each token leaves the target at the first layer confident enough (CALM); faster, may differ from the full model.', lossless: false },
   { id: 'self-speculation', label: 'Self-speculation (LayerSkip)', description: 'The target\'s first layers draft, its remaining layers verify in one pass, reusing the drafting\'s KV (LayerSkip).', lossless: true },

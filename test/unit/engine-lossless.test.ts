@@ -20,23 +20,27 @@ before(async () => {
 });
 after(async () => engine.dispose());
 
-test(`${items.length} held-out prompts: draft-model, token-tree, prompt-lookup and retrieval equal autoregressive greedy`, async () => {
+test(`${items.length} held-out prompts: draft-model, token-tree, prompt-lookup, lookup-draft and retrieval equal autoregressive greedy`, async () => {
   assert.ok(items.length >= 50);
-  const strategies: Strategy[] = ['draft-model', 'token-tree', 'prompt-lookup', 'retrieval'];
+  const strategies: Strategy[] = ['draft-model', 'token-tree', 'prompt-lookup', 'lookup-draft', 'retrieval'];
   const mismatches: string[] = [];
   let accepted = 0;
+  const lookupDraft = new Map<string, number>();
   for (const it of items) {
     const ar = await run(engine, it.prefix, it.suffix, 'autoregressive');
     assert.ok(ar.tokens > 0, `${it.id}: autoregressive produced nothing`);
     for (const s of strategies) {
       const t = await run(engine, it.prefix, it.suffix, s);
       accepted += t.steps.reduce((n, st) => n + st.nodes.filter((x) => x.status === 'accepted').length, 0);
+      if (s === 'lookup-draft') for (const st of t.steps) lookupDraft.set(st.drafter, (lookupDraft.get(st.drafter) ?? 0) + 1);
       if (JSON.stringify(t.output) !== JSON.stringify(ar.output)) mismatches.push(`${it.id} ${s}: ${JSON.stringify(t.output)} vs ${JSON.stringify(ar.output)}`);
     }
   }
   assert.deepEqual(mismatches, []);
   // Speculation really happened (a test of losslessness that accepted nothing would prove little).
   assert.ok(accepted > items.length, `only ${accepted} draft tokens accepted in total`);
+  // lookup-draft's steps were drafted by both: copies where the text repeats, the draft model elsewhere.
+  assert.deepEqual([...lookupDraft.keys()].sort(), ['draft-model:hasten-draft-m', 'prompt-lookup']);
 });
 
 test('token trees verified as batched paths (models without tree attention) equal autoregressive greedy on 20 prompts', async () => {

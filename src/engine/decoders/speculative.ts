@@ -32,6 +32,7 @@ export async function* speculative(target: CausalModel, drafter: Drafter, req: D
     const budget = req.maxNewTokens - out.ids.length - 1;
     const tree = await drafter.draft({ history, maxNodes: o.maxNodes, maxDepth: Math.max(0, Math.min(room, budget)), sampling: req.sampling, rand, signal: req.signal });
     const s1 = performance.now();
+    const by = drafter.stepDrafter ?? drafter.name;
     // 2. Verify: the pending token is the root; one pass over it and the tree.
     // Greedy verification of a deterministic draft reads only each row's argmax (on a device, 8 bytes a row).
     const read = readsArgmaxOnly(tree, req.sampling) ? 'argmax' : 'rows';
@@ -46,7 +47,7 @@ export async function* speculative(target: CausalModel, drafter: Drafter, req: D
     // 5. Update the drafter (KV sync, adaptive length).
     drafter.update({ tree, accepted: verdict.accepted, history });
     const s2 = performance.now();
-    return { newIds, trace: (emitted, n) => stepTrace(n, drafter.name, tree, verdict, tk.tokenText.bind(tk), emitted, s1 - s0, s2 - s1) };
+    return { newIds, trace: (emitted, n) => stepTrace(n, by, tree, verdict, tk.tokenText.bind(tk), emitted, s1 - s0, s2 - s1) };
   });
 }
 

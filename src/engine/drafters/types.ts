@@ -34,6 +34,8 @@ export interface DrafterStats {
 
 export interface Drafter {
   readonly name: string;
+  /** A drafter made of others (lookup-draft): which of them drafted the last draft, for that step's trace. Default `name`. */
+  readonly stepDrafter?: string;
   readonly stats: DrafterStats;
   /** Called at the start of each completion with the prompt. */
   begin(prompt: readonly number[], signal?: AbortSignal): Promise<void>;
