@@ -294,7 +294,7 @@ export class Engine {
   /** Lossless strategies auto chooses between; plain decoding is one, so a model whose drafts never pay off falls back to it. */
   private autoCandidates(): Strategy[] {
     const c: Strategy[] = ['prompt-lookup', 'lookahead', 'autoregressive'];
-    if (this.draft) c.push('draft-model', 'token-tree');
+    if (this.draft) c.push('lookup-draft', 'draft-model', 'token-tree');
     if (this.retrieval.size > 0) c.push('retrieval');
     return c;
   }

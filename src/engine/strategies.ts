@@ -28,11 +28,13 @@ export const isStrategy = (s: unknown): s is Strategy => typeof s === 'string' &
 
 /**
  * Measured speed of each lossless strategy relative to autoregressive decoding on the bundled models
- * (bench/report/REPORT.md of ecd29dd, 90 held-out prompts, 1 thread): auto's starting point. They rank untried
- * candidates and set how soon each is tried; one measured request replaces a strategy's prior.
+ * (`hasten bench --strategies prompt-lookup,lookup-draft,draft-model,token-tree,lookahead,retrieval,self-speculation
+ * --limit 30 --threads 1 --json bench/report/auto-priors.json`: 90 held-out prompts, tokens over decode time of
+ * all of them, side by side in one run): auto's starting point. They rank untried candidates and set how soon
+ * each is tried; one measured request replaces a strategy's prior.
  */
 export const PRIOR_SPEEDUP: Partial<Record<Strategy, number>> = {
-  'prompt-lookup': 1.48, 'draft-model': 1.23, 'token-tree': 1.11, lookahead: 1.08, autoregressive: 1, retrieval: 0.97, 'self-speculation': 0.67,
+  'lookup-draft': 1.7, 'prompt-lookup': 1.64, 'draft-model': 1.52, 'token-tree': 1.3, lookahead: 1.26, retrieval: 1.13, autoregressive: 1, 'self-speculation': 0.78,
 };
 
 const prior = (s: Strategy): number => PRIOR_SPEEDUP[s] ?? 0.5;

@@ -33,6 +33,28 @@ test('when the priors hold, auto is within 3% of the fastest strategy over 90 pr
   assert.ok(picks.filter((p) => p === 'prompt-lookup').length >= 84, `prompt lookup ${picks.filter((p) => p === 'prompt-lookup').length}/90`);
 });
 
+test('with a draft model the candidates include lookup + draft model, the priors\' best: auto starts on it and stays within 3% of it', () => {
+  // The engine's candidates when a draft model is loaded (Engine.autoCandidates).
+  const withDraft: Strategy[] = ['prompt-lookup', 'lookahead', 'autoregressive', 'lookup-draft', 'draft-model', 'token-tree'];
+  const truth = Object.fromEntries(withDraft.map((s) => [s, 4 / PRIOR_SPEEDUP[s]!])) as Record<Strategy, number>;
+  const auto = new AutoSelector();
+  const picks: Strategy[] = [];
+  let ms = 0;
+  for (let i = 0; i < 90; i++) {
+    const s = auto.choose(withDraft);
+    picks.push(s);
+    const cost = truth[s] * (1 + 0.1 * Math.sin(i));
+    ms += cost * 32;
+    auto.record(s, 32, cost * 32);
+  }
+  assert.equal(picks[0], 'lookup-draft');
+  // Prompt lookup, 3.5% behind by prior, is within the simulated noise (10%), so samples that noise puts ahead
+  // have it measured again between rounds: cheap, as it is nearly as fast.
+  assert.ok(ms / (32 * 90) <= truth['lookup-draft'] * 1.015, `auto ${(ms / (32 * 90)).toFixed(3)} vs ${truth['lookup-draft'].toFixed(3)} ms/token: ${picks.join(',')}`);
+  assert.ok(picks.filter((p) => p === 'lookup-draft').length >= 78, picks.join(','));
+  assert.ok(picks.filter((p) => p !== 'lookup-draft' && p !== 'prompt-lookup').length <= 4, picks.join(','));
+});
+
 test('when the priors are wrong for a model (its draft model pays off), auto still finds the fastest', () => {
   const truth: Partial<Record<Strategy, number>> = { 'prompt-lookup': 3.6, lookahead: 3.3, autoregressive: 4, 'draft-model': 1.5, 'token-tree': 1.8, retrieval: 4.4 };
   const { picks } = run(truth, 400);
@@ -127,6 +149,27 @@ test('lookupSteps counts the steps prompt lookup needs for a completion, free of
 });
 
 test('exploration is cheap when the priors hold: strategies the priors put far behind wait four rounds, and each measurement that leaves one behind doubles its wait', () => {
+  // The schedule below is worked out for the priors of an earlier report (ecd29dd's), pinned here, where the runner-up
+  // is 20% behind prompt lookup; with the shipped priors it is 8% behind, inside this simulation's noise, and is
+  // measured again between rounds whenever noise puts a sample ahead (the next test holds that to its cost).
+  const saved = { ...PRIOR_SPEEDUP };
+  Object.assign(PRIOR_SPEEDUP, { 'prompt-lookup': 1.48, 'draft-model': 1.23, 'token-tree': 1.11, lookahead: 1.08, autoregressive: 1, retrieval: 0.97 });
+  try {
+    exploreSchedule();
+  } finally {
+    Object.assign(PRIOR_SPEEDUP, saved);
+  }
+});
+
+test('with the shipped priors holding, 1,000 requests cost at most 1.5% more than prompt lookup alone and every candidate is measured', () => {
+  const truth = Object.fromEntries(CANDIDATES.map((s) => [s, 4 / PRIOR_SPEEDUP[s]!])) as Record<Strategy, number>;
+  const { picks, cost } = run(truth, 1000);
+  assert.equal(picks[0], 'prompt-lookup');
+  for (const s of CANDIDATES) assert.ok(picks.includes(s), `${s} never measured`);
+  assert.ok(cost <= truth['prompt-lookup'] * 1.015, `auto ${cost.toFixed(3)} ms/token vs prompt lookup ${truth['prompt-lookup'].toFixed(3)}`);
+});
+
+function exploreSchedule(): void {
   const truth = Object.fromEntries(CANDIDATES.map((s) => [s, 4 / PRIOR_SPEEDUP[s]!])) as Record<Strategy, number>;
   const { picks, cost } = run(truth, 1000);
   const explored = picks.flatMap((p, i) => (p === 'prompt-lookup' ? [] : [i + 1]));
@@ -144,7 +187,7 @@ test('exploration is cheap when the priors hold: strategies the priors put far b
   for (const s of CANDIDATES) assert.ok(picks.includes(s), `${s} never measured`);
   // 0.8% with the report's priors: the plausible winners run at 0.73-0.83x prompt lookup's speed, the rest at 0.66-0.68x.
   assert.ok(cost <= truth['prompt-lookup'] * 1.015, `auto ${cost.toFixed(3)} ms/token vs prompt lookup ${truth['prompt-lookup'].toFixed(3)}`);
-});
+}
 
 test('candidates measured by requests that named them are not explored: auto runs the fastest on every request', () => {
   // As in the benchmark, which runs every strategy on every prompt next to auto.
