@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
-import { hastenLog, openFile, pick, runCommand, stableGhostText, typeAndAccept, waitForLog, waitForReady } from './editor';
+import { hastenLog, openFile, openPalette, pick, runCommand, stableGhostText, typeAndAccept, waitForLog, waitForReady } from './editor';
 import { RESULTS_DIR, statusItemId, waitForActivation, withVSCode, type VSCode } from './harness';
 
 const E2E_TIMEOUT_MS = 20 * 60_000;
@@ -50,8 +50,7 @@ async function acceptAfterAutoIndent(page: Page, file: string, typed: string): P
 
 /** View: Toggle Maximized Editor Group (its label's spelling differs between releases, so matched whole). */
 async function toggleMaximised(page: Page): Promise<void> {
-  await page.keyboard.press('F1');
-  await page.locator('.quick-input-widget input').fill('>maximize editor group');
+  await openPalette(page, '>maximize editor group');
   await page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^View: Toggle Maximi[sz]ed? Editor Group$/ }) }).first().click();
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
 import { svgProblem } from '../../src/protocol';
-import { openFile, pick, runCommand, waitForLog, waitForReady } from './editor';
+import { openFile, openPalette, pick, runCommand, waitForLog, waitForReady } from './editor';
 import { RESULTS_DIR, waitForActivation, withVSCode } from './harness';
 
 const E2E_TIMEOUT_MS = 20 * 60_000;
@@ -25,8 +25,7 @@ async function screenshot(page: Page, name: string): Promise<void> {
 
 /** Runs the palette command whose whole label matches `label` (runCommand would take the first row containing it). */
 async function runExact(page: Page, query: string, label: RegExp = new RegExp(`^${query}$`)): Promise<void> {
-  await page.keyboard.press('F1');
-  await page.locator('.quick-input-widget input').fill(`>${query}`);
+  await openPalette(page, `>${query}`);
   await page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: label }) }).first().click();
 }
 
