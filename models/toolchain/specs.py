@@ -18,6 +18,7 @@ SPECS = {
         'kind': 'causal', 'seed': 11, 'lr': 1.5e-3, 'warmup': 40, 'batch_tokens': 8192, 'seq': 1024, 'steps': 1000,
         'exit_weight': 0.75,  # 0.5 until the second generation's third session (weights then ramped to half depth)
         'exit_distill': 0.75,  # share of each exit's loss that is KL to the final layer (0.75 from the sixth session; 0.5 in the fifth; 0 before)
+        'half_kl': 0.5,  # plus this weight times KL(final || half-depth exit) alone (from the tenth session; train.causal_loss)
         'config': dict(hidden_size=256, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2,
                        intermediate_size=640, max_position_embeddings=1024),
     },

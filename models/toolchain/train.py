@@ -69,7 +69,7 @@ class Stream:
         return np.stack([self.data[s:s + length].astype(np.int64) for s in starts])
 
 
-def causal_loss(model, ids, exit_weight, exit_fraction, gen, block=None, exit_distill=0.0):
+def causal_loss(model, ids, exit_weight, exit_fraction, gen, block=None, exit_distill=0.0, half_kl=0.0):
     """Final-layer CE on every position plus a LayerSkip-style early-exit loss on a random subset
     of positions at every earlier layer. Layer i weighs min(i, L/2): the weight rises to half depth and stays
     flat after it, so the middle layers (the exits CALM and self-speculation use) are pulled as hard as the
@@ -80,7 +80,11 @@ def causal_loss(model, ids, exit_weight, exit_fraction, gen, block=None, exit_di
     distribution (KL(final || exit), the final logits detached): CALM and self-speculation are lossless only
     when an exit agrees with the final layer, so the exits are taught to predict the final layer, not the data
     (since the second generation's fifth session). `agree_half` logs the half-depth exit's argmax agreement
-    with the final layer on the sampled positions."""
+    with the final layer on the sampled positions.
+
+    half_kl adds that weight times KL(final || half-depth exit) on its own (since the second generation's tenth
+    session): the half-depth exit is the one self-speculation drafts from and the issue's agreement figure, and under
+    the shared per-layer weights it held 4/22 of the exit loss."""
     x, y = ids[:, :-1], ids[:, 1:]
     hs = model.hidden_states(x, block)
     final_logits = model.head(hs[-1]).float().flatten(0, 1)
@@ -96,18 +100,22 @@ def causal_loss(model, ids, exit_weight, exit_fraction, gen, block=None, exit_di
     per_layer = -logq.gather(-1, y.flatten()[pick].view(1, -1, 1).expand(len(hs) - 1, -1, 1)).squeeze(-1).mean(1)
     teacher = final_logits[pick].detach()
     extra = {}
-    if exit_distill > 0:
+    half = len(hs) // 2 - 1
+    half_term = 0.0
+    if exit_distill > 0 or half_kl > 0:
         logp = F.log_softmax(teacher, -1)
         p_final = logp.exp()
         # KL(final || exit) = sum p log p - sum p log q, per layer.
         kl = (p_final * logp).sum(-1).mean() - (logq * p_final).sum(-1).mean(1)
         per_layer = (1 - exit_distill) * per_layer + exit_distill * kl
-    half = len(hs) // 2 - 1
+        if half_kl > 0:
+            half_term = half_kl * kl[half]
+            extra['kl_half'] = round(kl[half].item(), 4)
     extra['agree_half'] = round((logits[half].argmax(-1) == teacher.argmax(-1)).float().mean().item(), 3)
     w = torch.arange(1, len(hs), dtype=torch.float32, device=per_layer.device).clamp(max=len(hs) // 2)
     w = w / w.sum()
     extra.update({f'exit{i}': round(v, 3) for i, v in enumerate(per_layer.tolist())})
-    return final + exit_weight * (w * per_layer).sum(), extra
+    return final + exit_weight * (w * per_layer).sum() + half_term, extra
 
 
 def cmlm_batch(stream, batch, spec, rng):
@@ -358,7 +366,7 @@ def make_step(model, opt, spec, args, stream, rng, gen, teacher):
         else:
             with autocast(args.device, args.precision):
                 loss, extra = causal_loss(model, ids, spec.get('exit_weight', 0.0), 0.1, gen, args.attn_block,
-                                          spec.get('exit_distill', 0.0))
+                                          spec.get('exit_distill', 0.0), spec.get('half_kl', 0.0))
             tokens = bsz * length
     with tm('backward'):
         opt.zero_grad(set_to_none=True)
