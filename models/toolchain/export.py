@@ -52,8 +52,7 @@ def load(name, required=True):
     elif (got := shipped(name)):
         weights, prior = got
         cfg = Config(**SPECS[name]['config'])
-        state = {'tokens': 0, 'step': 0, 'elapsed': 0.0, 'config': cfg.to_dict(), 'prior': prior,
-                 'shipped_record': shipped_record(name)}
+        state = {'tokens': 0, 'step': 0, 'elapsed': 0.0, 'config': cfg.to_dict(), 'prior': prior}
     elif required:
         sys.exit(f'export: {path} is missing; train it first: /usr/bin/python3 models/toolchain/train.py --model {name}')
     else:
@@ -68,24 +67,17 @@ def load(name, required=True):
     return model, state
 
 
-def shipped_record(name):
-    """The training record in a shipped model's config.json (None for one without the cumulative fields)."""
-    info = json.load(open(os.path.join(HERE, '..', FOLDERS[name], 'config.json'))).get('hasten', {})
-    keys = ('training_tokens_total', 'training_steps_total', 'training_minutes_total', 'training_tokens_this_run', 'started_from')
-    return {k: info[k] for k in keys} if all(k in info for k in keys) else None
-
-
 def training_record(state):
     """Cumulative training figures (every session's run on top of the weights it started from). A model exported
-    from its shipped weights, not trained in this build, keeps its shipped record: the run that last trained it and
-    where that run started (until the second generation's tenth session such an export wrote a run of 0 tokens
-    that started from its own shipped file)."""
-    if state.get('shipped_record'):
-        return dict(state['shipped_record'])
+    from its shipped weights, not trained in this build, keeps the shipped record's last run (`prior['last_run']`,
+    train.prior_of): the run that last trained it and where that run started (until the second generation's tenth
+    session such an export wrote a run of 0 tokens that started from its own shipped file)."""
     prior = state['prior']
+    last = prior.get('last_run') if state['tokens'] == 0 else None
     return {'training_tokens_total': prior['tokens'] + state['tokens'], 'training_steps_total': prior['steps'] + state['step'],
             'training_minutes_total': round(prior['minutes'] + state['elapsed'] / 60, 1),
-            'training_tokens_this_run': state['tokens'], 'started_from': prior['source']}
+            'training_tokens_this_run': last['tokens'] if last else state['tokens'],
+            'started_from': last['source'] if last else prior['source']}
 
 
 # ---------------------------------------------------------------- graph wrappers

@@ -261,10 +261,13 @@ def shipped(name):
 def prior_of(info, source):
     """What a shipped model had been trained on, from its config.json `hasten` record (totals, else the
     first generation's single-run figures)."""
-    return {'tokens': int(info.get('training_tokens_total', info.get('training_tokens', 0))),
-            'steps': int(info.get('training_steps_total', info.get('training_steps', 0))),
-            'minutes': float(info.get('training_minutes_total', info.get('training_minutes', 0.0))),
-            'source': source}
+    prior = {'tokens': int(info.get('training_tokens_total', info.get('training_tokens', 0))),
+             'steps': int(info.get('training_steps_total', info.get('training_steps', 0))),
+             'minutes': float(info.get('training_minutes_total', info.get('training_minutes', 0.0))),
+             'source': source}
+    if 'training_tokens_this_run' in info and 'started_from' in info:  # an export that does not train keeps these
+        prior['last_run'] = {'tokens': int(info['training_tokens_this_run']), 'source': info['started_from']}
+    return prior
 
 
 def fits(model, got):
