@@ -18,28 +18,49 @@ env.allowRemoteModels = false;
 env.localModelPath = models + path.sep;
 env.useFSCache = false;
 
-/** Greedy continuation of `prompt` by onnxruntime-node on a folder's standard graph, recomputing the whole sequence each step. */
+/**
+ * Greedy continuation of `prompt` by onnxruntime-node on a folder's standard graph, as a generate loop runs it: the
+ * prompt in one pass, then one token a step with the previous step's present.* fed back as past_key_values. A
+ * quantised graph's kernels round differently for one row than for many (MatMulNBits), so recomputing the whole
+ * sequence every step would be another computation than transformers.js's, and near-ties could go either way.
+ */
 async function ortGreedy(dir: string, prompt: readonly number[], n: number): Promise<number[]> {
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
   const s = await ort.InferenceSession.create(path.join(dir, 'onnx', 'model.onnx'));
   try {
-    const ids = [...prompt];
+    const i64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), [1, xs.length]);
     const empty = new ort.Tensor('float32', new Float32Array(0), [1, cfg.num_key_value_heads, 0, cfg.head_dim]);
+    const past: Record<string, ort.Tensor> = {};
+    for (let l = 0; l < cfg.num_hidden_layers; l++) {
+      past[`past_key_values.${l}.key`] = empty;
+      past[`past_key_values.${l}.value`] = empty;
+    }
+    const out: number[] = [];
+    let fresh = [...prompt];
+    let seen = 0;
     for (let step = 0; step < n; step++) {
-      const i64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), [1, xs.length]);
-      const feeds: Record<string, ort.Tensor> = { input_ids: i64(ids), attention_mask: i64(ids.map(() => 1)), position_ids: i64(ids.map((_, i) => i)) };
-      for (let l = 0; l < cfg.num_hidden_layers; l++) {
-        feeds[`past_key_values.${l}.key`] = empty;
-        feeds[`past_key_values.${l}.value`] = empty;
-      }
-      const logits = (await s.run(feeds)).logits!;
+      const total = seen + fresh.length;
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids: i64(fresh),
+        attention_mask: i64(Array.from({ length: total }, () => 1)),
+        position_ids: i64(fresh.map((_, i) => seen + i)),
+        ...past,
+      };
+      const result = await s.run(feeds);
+      const logits = result.logits!;
       const V = logits.dims[2]!;
-      const row = (logits.data as Float32Array).subarray((ids.length - 1) * V, ids.length * V);
+      const row = (logits.data as Float32Array).subarray((fresh.length - 1) * V, fresh.length * V);
       let best = 0;
       for (let j = 1; j < V; j++) if (row[j]! > row[best]!) best = j;
-      ids.push(best);
+      for (let l = 0; l < cfg.num_hidden_layers; l++) {
+        past[`past_key_values.${l}.key`] = result[`present.${l}.key`]!;
+        past[`past_key_values.${l}.value`] = result[`present.${l}.value`]!;
+      }
+      out.push(best);
+      seen = total;
+      fresh = [best];
     }
-    return ids.slice(prompt.length);
+    return out;
   } finally {
     await s.release();
   }
