@@ -161,6 +161,50 @@ def trigram_bpb(vocab, train, test):
     return nats / math.log(2) / n_bytes, float(nats / len(c))
 
 
+def line_starts(vocab, data, prompts, models):
+    """Each model's greedy continuation (GEN tokens after 128 of context) at every line-start prompt: the target's
+    continuations, and how many first lines each model got exactly right."""
+    conts, match = {}, {n: 0 for n in models}
+    for p in prompts:
+        prompt = data[p - 128:p].tolist()
+        truth = first_line(vocab, data[p:p + GEN].tolist())
+        for name, m in models.items():
+            out = greedy(m, prompt, GEN)
+            if name == 'target':
+                conts[p] = out
+            match[name] += int(first_line(vocab, out) == truth)
+    return conts, match
+
+
+def draft_acceptance(draft, data, prompts, conts):
+    """Greedy chain acceptance at k = K over every prompt, against the target's continuations."""
+    acc = prop = steps = toks = 0
+    for p in prompts:
+        a, pr, s = acceptance(draft, data[p - 128:p].tolist(), conts[p])
+        acc, prop, steps, toks = acc + a, prop + pr, steps + s, toks + len(conts[p])
+    return {'acceptance_k4': round(acc / prop, 4), 'tokens_per_target_step_k4': round(toks / steps, 3)}
+
+
+def acceptance_only(names):
+    """`evaluate.py --acceptance draft-m[,draft-s]`: only the drafts' acceptance against the target, on the same
+    prompts as the full evaluation and the same models it would load (this build's checkpoints, else the shipped
+    weights). Prints the figures and writes nothing: a check during training (a few minutes, not twelve)."""
+    bad = [n for n in names if n not in ('draft-s', 'draft-m')]
+    if bad:
+        sys.exit(f'evaluate: --acceptance takes draft-s and/or draft-m, not {", ".join(bad)}')
+    t0 = time.time()
+    vocab = Vocab()
+    data = heldout()
+    prompts = line_start_prompts(vocab, data, np.random.default_rng(7))
+    target, _ = load('target')
+    conts, _ = line_starts(vocab, data, prompts, {'target': target})
+    for name in names:
+        draft, state = load(name)
+        print(json.dumps({'model': name, 'tokens': record(state)['training_tokens'],
+                          **draft_acceptance(draft, data, prompts, conts), 'prompts': len(prompts)}), flush=True)
+    print(f'evaluate: acceptance only, {time.time() - t0:.0f} s')
+
+
 def main():
     t0 = time.time()
     vocab = Vocab()
@@ -199,25 +243,11 @@ def main():
         print(f'evaluate: {name}: {report[name]["bits_per_byte"]} bits/byte', flush=True)
 
     prompts = line_start_prompts(vocab, data, rng)
-    target = models['target'][0]
-    conts, match = {}, {n: 0 for n in models}
-    for p in prompts:
-        prompt = data[p - 128:p].tolist()
-        truth = first_line(vocab, data[p:p + GEN].tolist())
-        for name, (m, _) in models.items():
-            out = greedy(m, prompt, GEN)
-            if name == 'target':
-                conts[p] = out
-            match[name] += int(first_line(vocab, out) == truth)
+    conts, match = line_starts(vocab, data, prompts, {n: m for n, (m, _) in models.items()})
     for name in models:
         report[name]['next_line_exact_match'] = round(match[name] / len(prompts), 4)
     for name in ('draft-s', 'draft-m'):
-        acc = prop = steps = toks = 0
-        for p in prompts:
-            a, pr, s = acceptance(models[name][0], data[p - 128:p].tolist(), conts[p])
-            acc, prop, steps, toks = acc + a, prop + pr, steps + s, toks + len(conts[p])
-        report[name]['acceptance_k4'] = round(acc / prop, 4)
-        report[name]['tokens_per_target_step_k4'] = round(toks / steps, 3)
+        report[name].update(draft_acceptance(models[name][0], data, prompts, conts))
     report['line_start_prompts'] = len(prompts)
 
     cmlm, cstate = load('cmlm', required=False)
@@ -255,4 +285,10 @@ def evaluate_cmlm(cmlm, cstate):
 
 
 if __name__ == '__main__':
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == '--acceptance':
+        acceptance_only(sys.argv[2].split(','))
+    elif len(sys.argv) == 1:
+        main()
+    else:
+        sys.exit('usage: evaluate.py            (the full evaluation: writes models/eval.json)\n'
+                 '       evaluate.py --acceptance draft-m[,draft-s]   (only the drafts\' acceptance at k = 4; writes nothing)')
