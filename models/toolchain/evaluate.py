@@ -10,6 +10,7 @@ Measures, on the held-out packages only:
 - an interpolated trigram model on the same text, as a baseline
 - the effect of fp16 weight storage on the target's loss
 """
+import argparse
 import json
 import math
 import os
@@ -37,6 +38,7 @@ LONG_WINDOW = 1024
 N_PROMPTS = 120
 GEN = 48
 K = 4
+DRAFTS = tuple(n for n, spec in SPECS.items() if spec.get('teacher'))  # draft-s, draft-m
 
 
 def record(state):
@@ -189,9 +191,6 @@ def acceptance_only(names):
     """`evaluate.py --acceptance draft-m[,draft-s]`: only the drafts' acceptance against the target, on the same
     prompts as the full evaluation and the same models it would load (this build's checkpoints, else the shipped
     weights). Prints the figures and writes nothing: a check during training (a few minutes, not twelve)."""
-    bad = [n for n in names if n not in ('draft-s', 'draft-m')]
-    if bad:
-        sys.exit(f'evaluate: --acceptance takes draft-s and/or draft-m, not {", ".join(bad)}')
     t0 = time.time()
     vocab = Vocab()
     data = heldout()
@@ -246,7 +245,7 @@ def main():
     conts, match = line_starts(vocab, data, prompts, {n: m for n, (m, _) in models.items()})
     for name in models:
         report[name]['next_line_exact_match'] = round(match[name] / len(prompts), 4)
-    for name in ('draft-s', 'draft-m'):
+    for name in DRAFTS:
         report[name].update(draft_acceptance(models[name][0], data, prompts, conts))
     report['line_start_prompts'] = len(prompts)
 
@@ -285,10 +284,14 @@ def evaluate_cmlm(cmlm, cstate):
 
 
 if __name__ == '__main__':
-    if len(sys.argv) == 3 and sys.argv[1] == '--acceptance':
-        acceptance_only(sys.argv[2].split(','))
-    elif len(sys.argv) == 1:
+    ap = argparse.ArgumentParser(description='The held-out evaluation of the bundled models (writes models/eval.json).')
+    ap.add_argument('--acceptance', metavar='DRAFTS', help=f'only these drafts\' acceptance at k = {K} (comma-separated: '
+                    f'{",".join(DRAFTS)}), against the target; writes nothing')
+    args = ap.parse_args()
+    if args.acceptance is None:
         main()
     else:
-        sys.exit('usage: evaluate.py            (the full evaluation: writes models/eval.json)\n'
-                 '       evaluate.py --acceptance draft-m[,draft-s]   (only the drafts\' acceptance at k = 4; writes nothing)')
+        names = args.acceptance.split(',')
+        if bad := [n for n in names if n not in DRAFTS]:
+            ap.error(f'--acceptance takes {" and/or ".join(DRAFTS)}, not {", ".join(bad)}')
+        acceptance_only(names)

@@ -36,10 +36,10 @@ async function ortGreedy(dir: string, prompt: readonly number[], n: number): Pro
       past[`past_key_values.${l}.value`] = empty;
     }
     const out: number[] = [];
-    let fresh = [...prompt];
-    let seen = 0;
     for (let step = 0; step < n; step++) {
-      const total = seen + fresh.length;
+      const fresh = step === 0 ? [...prompt] : [out[out.length - 1]!];
+      const total = prompt.length + out.length;
+      const seen = total - fresh.length;
       const feeds: Record<string, ort.Tensor> = {
         input_ids: i64(fresh),
         attention_mask: i64(Array.from({ length: total }, () => 1)),
@@ -57,8 +57,6 @@ async function ortGreedy(dir: string, prompt: readonly number[], n: number): Pro
         past[`past_key_values.${l}.value`] = result[`present.${l}.value`]!;
       }
       out.push(best);
-      seen = total;
-      fresh = [best];
     }
     return out;
   } finally {
