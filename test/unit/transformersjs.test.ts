@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { env, AutoModelForCausalLM, Tensor } from '@huggingface/transformers';
+import { argmax } from '../../src/engine/sampling';
 
 const models = path.resolve(__dirname, '..', '..', 'models');
 
@@ -49,9 +50,7 @@ async function ortGreedy(dir: string, prompt: readonly number[], n: number): Pro
       const result = await s.run(feeds);
       const logits = result.logits!;
       const V = logits.dims[2]!;
-      const row = (logits.data as Float32Array).subarray((fresh.length - 1) * V, fresh.length * V);
-      let best = 0;
-      for (let j = 1; j < V; j++) if (row[j]! > row[best]!) best = j;
+      const best = argmax((logits.data as Float32Array).subarray((fresh.length - 1) * V, fresh.length * V));
       for (let l = 0; l < cfg.num_hidden_layers; l++) {
         past[`past_key_values.${l}.key`] = result[`present.${l}.key`]!;
         past[`past_key_values.${l}.value`] = result[`present.${l}.value`]!;
