@@ -130,7 +130,13 @@ test('a bad model folder shows a clear error, and completions fall back to the b
         if (i % 10 === 9) await input.fill(`${badPicked}/`);
       }
       assert.equal(await value(), `${badPicked}/`, 'the file dialog holds the typed path');
-      await page.keyboard.press('Enter');
+      // While the dialog is still listing the folder it has just moved into, it can swallow Enter (seen once in CI:
+      // the dialog stayed open on our path). Press again while it is open and still holds our path.
+      const dialog = page.locator('.quick-input-widget');
+      for (let i = 0; i < 5 && (await dialog.isVisible()) && (await value()) === `${badPicked}/`; i++) {
+        await page.keyboard.press('Enter');
+        await dialog.waitFor({ state: 'hidden', timeout: 2_000 }).catch(() => {});
+      }
       await page.locator('.notifications-toasts', { hasText: `${badPicked} is not a usable model` }).waitFor();
       await page.locator('.notifications-toasts', { hasText: 'config.json is missing' }).waitFor();
       await waitForLog(userDataDir, /\[error\] Hasten: .* is not a usable model/);
