@@ -81,7 +81,7 @@ function evalMarkdown(ev) {
     `fp16 weight storage: target ${ev.target.fp32_bits_per_byte} bits/byte with fp32 weights, ${ev.target.bits_per_byte} with the shipped fp16 weights.`,
     '', 'Target, every exit layer (LayerSkip-style early-exit loss during training):', '', table(exits), '',
     `CMLM (${(ev.cmlm.params / 1e6).toFixed(2)}M params, ${(ev.cmlm.training_tokens / 1e6).toFixed(2)}M tokens, ${ev.cmlm.training_minutes} min): ` +
-      `masked-token accuracy ${pct(ev.cmlm.masked_token_accuracy)} (one pass, random masking), span-length accuracy ${pct(ev.cmlm.length_accuracy)}.`,
+      `masked-token accuracy ${pct(ev.cmlm.masked_token_accuracy)} (one pass, random masking${ev.cmlm.masked_tokens ? `; ${ev.cmlm.masked_tokens.toLocaleString('en')} masked tokens in ${ev.cmlm.spans.toLocaleString('en')} held-out spans` : ''}), span-length accuracy ${pct(ev.cmlm.length_accuracy)}.`,
   ].join('\n');
 }
 
