@@ -118,13 +118,26 @@ def causal_loss(model, ids, exit_weight, exit_fraction, gen, block=None, exit_di
     return final + exit_weight * (w * per_layer).sum() + half_term, extra
 
 
+def context_runs(body, rate, mean, rng):
+    """Positions of `body` hidden in runs of geometric length (mean `mean`, the first at a random place, overlaps
+    allowed) until `rate` of it is covered: several more spans per sample, each predicted without its own tokens as
+    the infilled span is, instead of single tokens that their neighbours give away."""
+    want = int(round(rate * len(body)))
+    hidden = np.zeros(len(body), dtype=bool)
+    while hidden.sum() < want:
+        start = int(rng.integers(0, len(body)))
+        hidden[start:start + min(int(rng.geometric(1 / mean)), want - int(hidden.sum()))] = True  # the last run cut to the budget
+    return body[hidden]
+
+
 def cmlm_batch(stream, batch, spec, rng):
     """Builds a padded CMLM batch: context attends to context, the span attends to everything.
 
     More supervision per sample than plain span masking: a random number of span tokens is masked
     (a quarter of the samples fully, as Mask-Predict's first iteration sees them), and 15% of the
     context tokens are masked and predicted too (`context_mask` in the spec; 0 keeps the first
-    generation's span-only loss).
+    generation's span-only loss). With `context_run` (since the second generation's thirteenth session) the context
+    is masked in runs of that mean length (`context_runs`) rather than token by token.
 
     With `shift` in the spec (since the second generation's seventh session) every position is supervised with the
     *next* position's masked token, as the causal target it starts from predicts the next token (the shift of
@@ -145,7 +158,8 @@ def cmlm_batch(stream, batch, spec, rng):
         ctx_tgt = np.full(len(ctx), -100)
         if ctx_rate > 0:
             body = np.concatenate([np.arange(1, 1 + pre), np.arange(2 + pre, 2 + pre + suf)])
-            hide = body[rng.random(len(body)) < ctx_rate]
+            run = spec.get('context_run', 0)
+            hide = context_runs(body, ctx_rate, run, rng) if run else body[rng.random(len(body)) < ctx_rate]
             ctx_tgt[hide] = ctx[hide]
             ctx = ctx.copy()
             ctx[hide] = MASK
