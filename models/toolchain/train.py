@@ -122,11 +122,10 @@ def context_runs(body, rate, mean, rng):
     """Positions of `body` hidden in runs of geometric length (mean `mean`, the first at a random place, overlaps
     allowed) until `rate` of it is covered: several more spans per sample, each predicted without its own tokens as
     the infilled span is, instead of single tokens that their neighbours give away."""
-    want = int(round(rate * len(body)))
     hidden = np.zeros(len(body), dtype=bool)
-    while hidden.sum() < want:
+    while (left := int(round(rate * len(body))) - int(hidden.sum())) > 0:
         start = int(rng.integers(0, len(body)))
-        hidden[start:start + min(int(rng.geometric(1 / mean)), want - int(hidden.sum()))] = True  # the last run cut to the budget
+        hidden[start:start + min(int(rng.geometric(1 / mean)), left)] = True  # the last run cut to the budget
     return body[hidden]
 
 
