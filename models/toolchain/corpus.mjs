@@ -137,7 +137,9 @@ function fetchDeb(pkg) {
     execFileSync('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     die(`cannot fetch ${pkg.name}=${pkg.version} with apt-get download (${String(err.stderr || err).split('\n')[0]}). ` +
-      'Check `apt-cache policy ' + pkg.name + '` (Debian bookworm), or remove it from models/toolchain/sources.json.');
+      'The usual cause is stale package lists without bookworm-updates or bookworm-security, where some pins live: ' +
+      'run `apt-get update` and try again. Otherwise check `apt-cache policy ' + pkg.name + '` (Debian bookworm), ' +
+      'or remove it from models/toolchain/sources.json.');
   }
   const deb = fs.readdirSync(dir).find((f) => f.endsWith('.deb'));
   execFileSync('dpkg-deb', ['-x', path.join(dir, deb), root]);
