@@ -228,7 +228,7 @@ def main():
             # fp32 (unrounded) weights, to show what fp16 storage costs
             ckpt = os.path.join(WORK, 'ckpt', 'target.pt')
             if os.path.exists(ckpt):
-                raw = torch.load(ckpt, map_location='cpu')
+                raw = torch.load(ckpt, map_location='cpu', weights_only=False)
                 m32 = CausalLM(Config(**raw['config']))
                 m32.load_state_dict(raw['model'])
                 m32.eval()

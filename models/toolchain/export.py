@@ -46,7 +46,7 @@ def load(name, required=True):
     record: `tokens`/`step`/`elapsed` of this run and `prior` (what the starting weights had seen)."""
     path = os.path.join(WORK, 'ckpt', f'{name}.pt')
     if os.path.exists(path):
-        state = torch.load(path, map_location='cpu')
+        state = torch.load(path, map_location='cpu', weights_only=False)
         cfg = Config(**state['config'])
         weights = state['model']
     elif (got := shipped(name)):
@@ -74,10 +74,13 @@ def training_record(state):
     session such an export wrote a run of 0 tokens that started from its own shipped file)."""
     prior = state['prior']
     last = prior.get('last_run') if state['tokens'] == 0 else None
+    # the machine of a run that was not this one's CPU (carry.py packs a GPU run's checkpoint with its device name)
+    device = last.get('trained_on') if last else state.get('device') if state['tokens'] else None
     return {'training_tokens_total': prior['tokens'] + state['tokens'], 'training_steps_total': prior['steps'] + state['step'],
             'training_minutes_total': round(prior['minutes'] + state['elapsed'] / 60, 1),
             'training_tokens_this_run': last['tokens'] if last else state['tokens'],
-            'started_from': last['source'] if last else prior['source']}
+            'started_from': last['source'] if last else prior['source'],
+            **({'trained_on': device} if device else {})}
 
 
 # ---------------------------------------------------------------- graph wrappers

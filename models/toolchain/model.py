@@ -6,6 +6,7 @@ that must stay dynamic in an ONNX trace is taken from `.shape` without `int()`.
 """
 from dataclasses import dataclass, asdict
 import math
+import os
 
 import torch
 from torch import nn
@@ -45,7 +46,7 @@ class RMSNorm(nn.Module):
 
 def rope_cos_sin(position_ids, head_dim, theta):
     """position_ids [B, T] -> cos, sin [B, 1, T, head_dim] (HF rotate_half layout)."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=position_ids.device) / head_dim))
     freqs = position_ids.to(torch.float32).unsqueeze(-1) * inv_freq  # [B, T, hd/2]
     emb = torch.cat([freqs, freqs], dim=-1)
     return emb.cos().unsqueeze(1), emb.sin().unsqueeze(1)
@@ -86,6 +87,11 @@ class Attention(nn.Module):
         q = apply_rope(q, cos, sin)
         k, v = self.kv(x, cos, sin)
         if isinstance(bias, int):
+            if q.is_cuda and not SDPA_OFF:  # one fused causal kernel (flash attention under bf16 autocast) instead of query blocks
+                rep = c.num_attention_heads // c.num_key_value_heads  # head h reads group h // rep, as causal_blocks
+                kr, vr = (a.repeat_interleave(rep, dim=1).to(v.dtype) for a in (k, v))  # rope left q, k in fp32
+                out = F.scaled_dot_product_attention(q.to(v.dtype), kr, vr, is_causal=True)
+                return self.o_proj(out.transpose(1, 2).reshape(b, t, c.num_attention_heads * c.head_dim)), k, v
             return self.o_proj(causal_blocks(q, k, v, bias)), k, v
         if past_k is not None:
             k = torch.cat([past_k, k], dim=2)
@@ -98,6 +104,10 @@ class Attention(nn.Module):
         att = torch.softmax(scores, dim=-1)
         out = torch.matmul(att, vr).transpose(1, 2).reshape(b, t, c.num_attention_heads * c.head_dim)
         return self.o_proj(out), k, v
+
+
+# HASTEN_ATTN=blocks keeps causal_blocks on a GPU too (gpu-run.sh sets it if the fused kernel disagrees with it)
+SDPA_OFF = os.environ.get('HASTEN_ATTN') == 'blocks'
 
 
 def causal_blocks(q, k, v, block):

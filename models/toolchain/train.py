@@ -195,7 +195,7 @@ def cmlm_loss(model, batch):
     ids, pos, bias, targets, mid_pos, spans = batch
     logits, length_logits = model(ids, pos, bias)
     tok = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
-    ln = F.cross_entropy(length_logits[torch.arange(ids.shape[0]), mid_pos], spans)
+    ln = F.cross_entropy(length_logits[torch.arange(ids.shape[0], device=ids.device), mid_pos], spans)
     return tok + 0.1 * ln, {'token': round(tok.item(), 3), 'length': round(ln.item(), 3)}
 
 
@@ -279,7 +279,8 @@ def prior_of(info, source):
              'minutes': float(info.get('training_minutes_total', info.get('training_minutes', 0.0))),
              'source': source}
     if 'training_tokens_this_run' in info and 'started_from' in info:  # an export that does not train keeps these
-        prior['last_run'] = {'tokens': int(info['training_tokens_this_run']), 'source': info['started_from']}
+        prior['last_run'] = {'tokens': int(info['training_tokens_this_run']), 'source': info['started_from'],
+                             **({'trained_on': info['trained_on']} if 'trained_on' in info else {})}
     return prior
 
 
@@ -302,7 +303,7 @@ def init_weights(name, device):
     """Another model's weights to start from: this session's checkpoint if there is one, else the shipped model."""
     ckpt = os.path.join(WORK, 'ckpt', f'{name}.pt')
     if os.path.exists(ckpt):
-        return torch.load(ckpt, map_location=device)['model'], f'the {name} checkpoint models/.work/ckpt/{name}.pt'
+        return torch.load(ckpt, map_location=device, weights_only=False)['model'], f'the {name} checkpoint models/.work/ckpt/{name}.pt'
     got = shipped(name)
     if got is None:
         sys.exit(f'train: {name} has neither a checkpoint ({ckpt}) nor a shipped model.safetensors to start from')
@@ -315,7 +316,7 @@ def load_teacher(name, device):
     model = CausalLM(Config(**spec['config'])).to(device)
     ckpt = os.path.join(WORK, 'ckpt', f'{name}.pt')
     if os.path.exists(ckpt):
-        model.load_state_dict(torch.load(ckpt, map_location=device)['model'])
+        model.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False)['model'])
         src = ckpt
     else:
         got = shipped(name)
@@ -454,6 +455,8 @@ def main():
     ap.add_argument('--measure-steps', type=int, default=12)
     ap.add_argument('--seq', type=int, help='a fixed window length instead of the curriculum')
     ap.add_argument('--lr', type=float, help="override the spec's peak learning rate (e.g. a gentler continuation of a model that has plateaued)")
+    ap.add_argument('--batch-tokens', type=int, help="override the spec's tokens per step (causal models; a GPU wants far more than a CPU)")
+    ap.add_argument('--batch', type=int, help="override the spec's samples per step (the CMLM)")
     ap.add_argument('--attn-block', type=int, default=256, help='causal attention in query blocks of this many rows (0: one T x T score tensor, the old path)')
     args = ap.parse_args()
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -463,6 +466,10 @@ def main():
     spec = SPECS[args.model]
     if args.lr:
         spec = {**spec, 'lr': args.lr}
+    if args.batch_tokens:
+        spec = {**spec, 'batch_tokens': args.batch_tokens}
+    if args.batch:
+        spec = {**spec, 'batch': args.batch}
     args.precision_given = bool(args.precision)
     args.precision = args.precision or ('bf16' if args.device == 'cuda' or bf16_supported() else 'fp32')
     args.progress = 0.0
@@ -476,8 +483,17 @@ def main():
     ckpt = os.path.join(ckpt_dir, f'{args.model}.pt')
     step, elapsed, tokens = 0, 0.0, 0
     prior = {'tokens': 0, 'steps': 0, 'minutes': 0.0, 'source': 'random initialisation'}
-    if os.path.exists(ckpt) and not args.fresh:
-        state = torch.load(ckpt, map_location=args.device)
+    if os.path.exists(ckpt) and not args.fresh and 'opt' not in torch.load(ckpt, map_location='cpu', weights_only=False):
+        # A packed checkpoint (carry.py unpack: weights and training record, no optimizer, e.g. from a GPU run): this
+        # run starts from its weights with a fresh optimizer, and its run is added to what the weights had seen.
+        state = torch.load(ckpt, map_location=args.device, weights_only=False)
+        model.load_state_dict(state['model'])
+        p = state['prior']
+        prior = {'tokens': p['tokens'] + state['tokens'], 'steps': p['steps'] + state['step'],
+                 'minutes': p['minutes'] + state['elapsed'] / 60, 'source': f'the packed checkpoint {ckpt}'}
+        print(f'train: {args.model} starts from the packed checkpoint {ckpt} ({prior["tokens"] / 1e6:.2f}M tokens so far)')
+    elif os.path.exists(ckpt) and not args.fresh:
+        state = torch.load(ckpt, map_location=args.device, weights_only=False)
         model.load_state_dict(state['model'])
         opt.load_state_dict(state['opt'])
         step, elapsed, tokens = state['step'], state['elapsed'], state['tokens']
