@@ -33,7 +33,7 @@ export interface ExitSettings {
  * bench/report/calibration.json, docs/early-exit.md). hasten.exitThreshold in package.json mirrors this
  * default (test/unit/config.test.ts), so the two move together.
  */
-export const DEFAULT_EXIT: ExitSettings = { exitThreshold: 0.998, minExitLayer: 0, exitMeasure: 'softmax', exitKv: 'propagate', selfSpecLayer: 0, selfSpecAdapt: true };
+export const DEFAULT_EXIT: ExitSettings = { exitThreshold: 0.999, minExitLayer: 0, exitMeasure: 'softmax', exitKv: 'propagate', selfSpecLayer: 0, selfSpecAdapt: true };
 
 const bad = (message: string, fix: string) => new HastenError('bad-request', message, fix);
 
