@@ -22,8 +22,10 @@ const CAUSAL = ['hasten-target', 'hasten-draft-m', 'hasten-draft-s'];
 const PROB_TOL = 5e-4;
 /** int8 graph vs Q8_0: same weights, activations quantised differently (measured: see the test's # parity line). */
 /** The retrained target (1.66 bits/byte, sharper distributions) measured 0.027 at one of 439 positions; session 8's
- * draft-m (63.5% at k = 4) 0.038 with 433 of 439 argmaxes agreeing. A RoPE or layout bug gives far more than 0.05. */
-const Q8_PROB_TOL = 5e-2;
+ * draft-m (63.5% at k = 4) 0.038 with 433 of 439 argmaxes agreeing; the session-15 target (1.116 bits/byte) 0.050 with
+ * 437 of 439 and its draft-m 0.053 with 435. A RoPE or layout bug moves probabilities by far more (most of the mass
+ * on another token) and breaks the 98% argmax agreement below. */
+const Q8_PROB_TOL = 8e-2;
 
 /** fp16 -> float32 by re-biasing the bits (independent of the writer's table). */
 function half(h: number): number {
