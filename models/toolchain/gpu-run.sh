@@ -62,7 +62,6 @@ EOF
 # The CMLM: samples of ~150 tokens. Its batches are built on the CPU (train.cmlm_batch).
 timeout "$(secs "$CM")" "$PY" toolchain/train.py --model cmlm --device "$DEV" --minutes "$CM" --steps 20000 \
   --batch "$CB" --threads 4 > "$LOGS/cmlm.log" 2>&1 &
-CMLM=$!
 
 # The target: by default 64 windows of 1,024 tokens a step, at a peak learning rate raised from 1.5e-3 to 2e-3.
 timeout "$(secs "$TM")" "$PY" toolchain/train.py --model target --device "$DEV" --minutes "$TM" --steps 8000 \

@@ -464,12 +464,7 @@ def main():
     torch.set_num_threads(args.threads)
     check_blas()
     spec = SPECS[args.model]
-    if args.lr:
-        spec = {**spec, 'lr': args.lr}
-    if args.batch_tokens:
-        spec = {**spec, 'batch_tokens': args.batch_tokens}
-    if args.batch:
-        spec = {**spec, 'batch': args.batch}
+    spec = {**spec, **{k: v for k, v in (('lr', args.lr), ('batch_tokens', args.batch_tokens), ('batch', args.batch)) if v}}
     args.precision_given = bool(args.precision)
     args.precision = args.precision or ('bf16' if args.device == 'cuda' or bf16_supported() else 'fp32')
     args.progress = 0.0
@@ -483,17 +478,16 @@ def main():
     ckpt = os.path.join(ckpt_dir, f'{args.model}.pt')
     step, elapsed, tokens = 0, 0.0, 0
     prior = {'tokens': 0, 'steps': 0, 'minutes': 0.0, 'source': 'random initialisation'}
-    if os.path.exists(ckpt) and not args.fresh and 'opt' not in torch.load(ckpt, map_location='cpu', weights_only=False):
+    state = torch.load(ckpt, map_location=args.device, weights_only=False) if os.path.exists(ckpt) and not args.fresh else None
+    if state is not None and 'opt' not in state:
         # A packed checkpoint (carry.py unpack: weights and training record, no optimizer, e.g. from a GPU run): this
         # run starts from its weights with a fresh optimizer, and its run is added to what the weights had seen.
-        state = torch.load(ckpt, map_location=args.device, weights_only=False)
         model.load_state_dict(state['model'])
         p = state['prior']
         prior = {'tokens': p['tokens'] + state['tokens'], 'steps': p['steps'] + state['step'],
                  'minutes': p['minutes'] + state['elapsed'] / 60, 'source': f'the packed checkpoint {ckpt}'}
         print(f'train: {args.model} starts from the packed checkpoint {ckpt} ({prior["tokens"] / 1e6:.2f}M tokens so far)')
-    elif os.path.exists(ckpt) and not args.fresh:
-        state = torch.load(ckpt, map_location=args.device, weights_only=False)
+    elif state is not None:
         model.load_state_dict(state['model'])
         opt.load_state_dict(state['opt'])
         step, elapsed, tokens = state['step'], state['elapsed'], state['tokens']
