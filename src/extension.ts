@@ -35,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const entry = path.join(context.extensionPath, 'dist', 'engineProcess.js');
   const host = new EngineHost(path.join(context.extensionPath, 'models'), log, (o) => ProcessEngine.load(o, entry));
   const ring = new ContextRing({ ...DEFAULT_RING, capacity: config.context.ringChunks, chunkLines: config.context.chunkLines });
-  const service = new CompletionService({ engine: () => host.engine, decode: () => config.decode, completion: () => config.completion, log, history });
+  const service = new CompletionService({ engine: () => host.engine, whenEngine: (signal, not) => host.whenReady(signal, not), decode: () => config.decode, completion: () => config.completion, log, history });
   const ctx: Ctx = { log, extensionUri: context.extensionUri, secrets: context.secrets, storageDir: context.globalStorageUri.fsPath, host, service, history, config: () => config, baseDir: () => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath };
   const health = (): Health => (config.enable ? hostHealth(host.status) : { kind: 'disabled' });
   const statusBar = new StatusBar(health());

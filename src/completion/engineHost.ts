@@ -26,6 +26,9 @@ export interface RestartPolicy {
   crashLoop: { ends: number; windowMs: number };
 }
 
+/** How long a completion waits for an engine that is loading or restarting (a load times out after 120 s). */
+export const WAIT_FOR_ENGINE_MS = 130_000;
+
 export const DEFAULT_RESTART: RestartPolicy = { backoffMs: [250, 1000, 4000], crashLoop: { ends: 3, windowMs: 60_000 } };
 
 export interface HostOptions {
@@ -59,6 +62,9 @@ export class EngineHost {
   private readonly restart: RestartPolicy;
   private readonly reloadQuietMs: number | null;
   private readonly changed = new Emitter<HostState>();
+  /** Wakes whenReady's waiters: each state change, and dispose. */
+  private readonly wake = new Emitter<void>();
+  private disposed = false;
   readonly onDidChangeState: Event<HostState> = this.changed.event;
 
   constructor(
@@ -78,6 +84,35 @@ export class EngineHost {
 
   get status(): HostState {
     return this.state;
+  }
+
+  /**
+   * The engine to decode with: the current one, or, while a load or restart is under way, the one it
+   * brings once ready. Undefined when there is none to wait for (idle, error, a crash loop), when
+   * `signal` aborts, or after `timeoutMs`. `not` is an engine that just ended: never handed out again.
+   */
+  async whenReady(signal: AbortSignal, not?: object, timeoutMs = WAIT_FOR_ENGINE_MS): Promise<LoadedEngine | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (signal.aborted || this.disposed) return undefined;
+      const e = this.current;
+      if (e && e !== not && this.state.kind === 'ready') return e;
+      // Waiting makes sense only while an engine is on its way (or the one that ended is not yet reported).
+      if (this.state.kind !== 'loading' && this.state.kind !== 'restarting' && !(this.state.kind === 'ready' && e === not)) return undefined;
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          sub.dispose();
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        const sub = this.wake.event(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
   }
 
   /** The manifest's default target folder. */
@@ -226,6 +261,7 @@ export class EngineHost {
   private setState(s: HostState): void {
     this.state = s;
     this.changed.fire(s);
+    this.wake.fire();
   }
 
   private manifest(): { defaults?: { target?: string }; models?: Record<string, { kind?: string; role?: string; params?: number; draftFor?: string[] }> } {
@@ -237,6 +273,9 @@ export class EngineHost {
   }
 
   async dispose(): Promise<void> {
+    this.disposed = true;
+    this.wake.fire();
+    this.wake.dispose();
     this.generation++;
     clearTimeout(this.restartTimer);
     this.watcher?.dispose();

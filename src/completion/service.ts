@@ -42,6 +42,11 @@ export interface ProvideRequest {
 
 export interface ServiceDeps {
   engine(): CompletionEngine | undefined;
+  /**
+   * The engine once one that is loading or restarting is ready (undefined: none is coming, or `signal`
+   * aborted); `not` is one whose process just ended. Without it a completion asked for meanwhile gets nothing.
+   */
+  whenEngine?(signal: AbortSignal, not?: CompletionEngine): Promise<CompletionEngine | undefined>;
   decode(): DecodeConfig;
   completion(): CompletionConfig;
   log: Log;
@@ -138,27 +143,39 @@ export class CompletionService {
     // Ids come from the history, which outlives engines: the engine's own restart with every process.
     const id = (entry.id = this.deps.history.newId());
     const job: Job = this.scheduler.start(async (signal) => {
-      const engine = this.deps.engine();
-      if (!engine) return;
       let first: number | null = null;
       let last: CompletionUpdate | undefined;
-      try {
-        for await (const update of engine.complete(this.request(req, signal))) {
-          const u = { ...update, trace: { ...update.trace, id } };
-          last = u;
-          if (!u.done) this.deps.history.update({ trace: u.trace, uri: req.uri, languageId: req.languageId, prefetch });
-          const shown = shape(u.text, req.cursor, u.done);
-          if (shown === entry.text && !u.done) continue;
-          if (shown && first === null) first = performance.now() - queued;
-          entry.set(shown, u.done);
-          if (this.served?.entry === entry) this.extended.fire(this.served.req);
+      // A completion asked for while the engine loads or restarts waits for it; one whose engine process
+      // ends before it showed anything starts again on the next process (once).
+      let ended: CompletionEngine | undefined;
+      for (let attempt = 0; ; attempt++) {
+        const engine = (ended ? undefined : this.deps.engine()) ?? (await this.deps.whenEngine?.(signal, ended));
+        if (!engine || signal.aborted) return;
+        try {
+          for await (const update of engine.complete(this.request(req, signal))) {
+            const u = { ...update, trace: { ...update.trace, id } };
+            last = u;
+            if (!u.done) this.deps.history.update({ trace: u.trace, uri: req.uri, languageId: req.languageId, prefetch });
+            const shown = shape(u.text, req.cursor, u.done);
+            if (shown === entry.text && !u.done) continue;
+            if (shown && first === null) first = performance.now() - queued;
+            entry.set(shown, u.done);
+            if (this.served?.entry === entry) this.extended.fire(this.served.req);
+          }
+          break;
+        } catch (err) {
+          // An engine process that ended is reported once by EngineHost, which restarts it; its decode ends quietly.
+          if (isEngineExit(err)) {
+            this.deps.log.trace(`decode ended with the engine process at ${req.uri}@${req.offset}`);
+            if (attempt === 0 && entry.text === '' && !signal.aborted) {
+              ended = engine;
+              last = undefined;
+              continue;
+            }
+          } else if (!isAbortError(err)) this.deps.log.error(`Completion failed at ${req.uri}:${req.offset}: ${err instanceof Error ? err.message : String(err)}`);
+          else this.deps.log.trace(`decode aborted at ${req.uri}@${req.offset}`);
+          return;
         }
-      } catch (err) {
-        // An engine process that ended is reported once by EngineHost, which restarts it; its decode ends quietly.
-        if (isEngineExit(err)) this.deps.log.trace(`decode ended with the engine process at ${req.uri}@${req.offset}`);
-        else if (!isAbortError(err)) this.deps.log.error(`Completion failed at ${req.uri}:${req.offset}: ${err instanceof Error ? err.message : String(err)}`);
-        else this.deps.log.trace(`decode aborted at ${req.uri}@${req.offset}`);
-        return;
       }
       if (!last) return;
       this.finish(req, entry, last, first, performance.now() - queued, prefetch);

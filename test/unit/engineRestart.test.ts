@@ -85,12 +85,62 @@ test('three ends within the window are a crash loop: restarts stop and the error
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(host.status.kind, 'error', 'no restart after a crash loop');
     assert.equal(host.engine, undefined);
+    assert.equal(await host.whenReady(new AbortController().signal), undefined, 'a completion does not wait for an engine that is not coming');
     assert.equal(log.errors.length, 1);
     // The user's next load (Select Model, a settings change) starts afresh.
     await host.load(engineCfg);
     assert.equal(host.status.kind, 'ready');
     assert.ok(pidOf(host));
   } finally {
+    await host.dispose();
+  }
+});
+
+test('a completion asked for as its engine process dies, or while it restarts, waits for the new process and is served by it', { timeout: 90_000 }, async () => {
+  const log = recordingLog();
+  const host = processHost(log, { backoffMs: [300], crashLoop: { ends: 1000, windowMs: 60_000 } });
+  const history = new TraceHistory();
+  const completion = { ...defaults.completion, debounceMs: 0, prefetch: false, multiline: 'always' as const, maxLines: 100 };
+  const decode = { ...defaults.decode, strategy: 'autoregressive' as const, maxTokens: 32 };
+  const service = new CompletionService({
+    engine: () => host.engine, whenEngine: (signal, not) => host.whenReady(signal, not), decode: () => decode, completion: () => completion, log, history,
+  });
+  const req = (cut: number, version: number): ProvideRequest => ({
+    uri: 'file:///service.ts', languageId: 'typescript', version, offset: cut, ...windowsAt(stringSource(FILE.slice(0, cut)), cut, completion),
+  });
+  const nextRecord = () => new Promise<TraceRecord>((resolve) => { const sub = history.onDidRecordTrace((r) => { sub.dispose(); resolve(r); }); });
+  try {
+    await host.load(engineCfg);
+    // Asked for just after the kill, before the host has heard of it: the request reaches a dying
+    // process, whose end answers it; it starts again on the next process and is served.
+    const first = pidOf(host)!;
+    process.kill(first, 'SIGKILL');
+    let record = nextRecord();
+    const text1 = await service.provide(req(400, 1), new AbortController().signal, () => true);
+    assert.ok(text1 && text1.trim().length > 0, `a suggestion after the restart (got ${JSON.stringify(text1)})`);
+    assert.ok((await record).trace.tokens > 0, 'decoded to the end');
+    const second = pidOf(host)!;
+    assert.notEqual(second, first, 'served by a new process');
+    // Asked for while the host says it is restarting (the status bar shows it loading).
+    process.kill(second, 'SIGKILL');
+    await until(host, (s) => s.kind === 'restarting');
+    assert.equal(host.engine, undefined);
+    record = nextRecord();
+    const text2 = await service.provide(req(900, 2), new AbortController().signal, () => true);
+    assert.ok(text2 && text2.trim().length > 0, `a suggestion after the second restart (got ${JSON.stringify(text2)})`);
+    assert.notEqual(pidOf(host), second);
+    assert.ok((await record).trace.tokens > 0, 'decoded to the end');
+    // One that the user cancels (typing on) while it waits gives up at once, with nothing.
+    process.kill(pidOf(host)!, 'SIGKILL');
+    await until(host, (s) => s.kind === 'restarting');
+    const abort = new AbortController();
+    const waiting = host.whenReady(abort.signal);
+    abort.abort();
+    assert.equal(await waiting, undefined);
+    await until(host, (s) => s.kind === 'ready');
+    assert.deepEqual(log.errors, [], 'nothing failed loudly');
+  } finally {
+    service.dispose();
     await host.dispose();
   }
 });
