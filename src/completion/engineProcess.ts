@@ -6,6 +6,8 @@ import { toWire, type FromEngine, type ToEngine } from './engineProtocol';
 
 let engine: Engine | undefined;
 const running = new Map<number, AbortController>();
+/** The parts received so far of a big document's retrieval update, by request id. */
+const parts = new Map<number, string[]>();
 /** A closed channel means the extension host is gone: nothing is left to answer. */
 const post = (m: FromEngine) => {
   if (process.connected) process.send?.(m, undefined, {}, () => {});
@@ -67,13 +69,25 @@ function onMessage(m: ToEngine): void {
       void complete(m.id, m.req);
       return;
     case 'abort':
-    case 'retrieval-abort':
       running.get(m.id)?.abort();
       return;
+    case 'retrieval-abort':
+      parts.delete(m.id);
+      running.get(m.id)?.abort();
+      return;
+    case 'retrieval-part': {
+      const list = parts.get(m.id);
+      if (list) list.push(m.text);
+      else parts.set(m.id, [m.text]);
+      return;
+    }
     case 'retrieval-update': {
       const ctrl = new AbortController();
       running.set(m.id, ctrl);
-      void answer(m.id, async () => engine?.retrieval.update(m.doc, m.text, ctrl.signal)).finally(() => running.delete(m.id));
+      const before = parts.get(m.id);
+      parts.delete(m.id);
+      const text = before ? before.join('') + m.text : m.text;
+      void answer(m.id, async () => engine?.retrieval.update(m.doc, text, ctrl.signal)).finally(() => running.delete(m.id));
       return;
     }
     case 'retrieval-remove':

@@ -12,6 +12,8 @@ export type ToEngine =
   | { type: 'load'; options: Omit<EngineOptions, 'log'> }
   | { type: 'complete'; id: number; req: WireRequest }
   | { type: 'abort'; id: number }
+  /** A big document's text arrives as parts (each a turn of the host's event loop), then the update with the last. */
+  | { type: 'retrieval-part'; id: number; text: string }
   | { type: 'retrieval-update'; id: number; doc: string; text: string }
   | { type: 'retrieval-abort'; id: number }
   | { type: 'retrieval-remove'; doc: string }

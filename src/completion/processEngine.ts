@@ -2,7 +2,7 @@
 // inference never blocks the extension host's event loop, and a native crash or an out-of-memory in
 // ONNX Runtime ends that process instead of the extension host (EngineHost restarts it).
 import { fork, type ChildProcess } from 'node:child_process';
-import { HastenError, type CompletionTrace, type CompletionUpdate, type EngineOptions, type ProviderChange, type Strategy } from '../engine';
+import { HastenError, abortError, type CompletionTrace, type CompletionUpdate, type EngineOptions, type ProviderChange, type Strategy } from '../engine';
 import type { CompletionRequest } from '../engine';
 import { Emitter, type Disposable, type Event } from './event';
 import type { CursorContext } from './policy';
@@ -57,6 +57,8 @@ export function describeExit(e: Pick<EngineExit, 'code' | 'signal'>): string {
 const STDERR_TAIL = 2000;
 /** Loading a big model from a slow disk takes seconds; a load that takes this long is hung. */
 const LOAD_TIMEOUT_MS = 120_000;
+/** Characters of a document per IPC message (about 1 ms of synchronous serialising and writing). */
+export const IPC_PART_CHARS = 256 * 1024;
 /** After a dispose message, how long the process gets to free its sessions before it is killed. */
 const DISPOSE_GRACE_MS = 2000;
 
@@ -115,7 +117,7 @@ export class ProcessEngine implements LoadedEngine {
     // start (a failed kill or send) are followed by 'exit' or answered through send's callback.
     child.on('error', () => {});
     this.retrieval = {
-      update: (doc, text, signal) => this.call({ type: 'retrieval-update', id: this.nextId++, doc, text }, signal),
+      update: (doc, text, signal) => this.update(doc, text, signal),
       remove: (doc) => this.send({ type: 'retrieval-remove', doc }),
     };
   }
@@ -262,6 +264,31 @@ export class ProcessEngine implements LoadedEngine {
     if ((this.disposed && m.type !== 'dispose') || !this.child.connected) return;
     // A channel that closes between the check and the write reports through the callback, not a throw.
     this.child.send(m, undefined, {}, () => {});
+  }
+
+  /**
+   * Hands a document to the engine's retrieval index. Serialising and writing a message is synchronous,
+   * about 4 ms a megabyte, so a big document goes as parts of IPC_PART_CHARS, one per turn of the event
+   * loop: typing and completions go on between them.
+   */
+  private async update(doc: string, text: string, signal?: AbortSignal): Promise<void> {
+    const id = this.nextId++;
+    let at = 0;
+    while (text.length - at > IPC_PART_CHARS) {
+      let end = at + IPC_PART_CHARS;
+      // Never between the halves of a surrogate pair.
+      const c = text.charCodeAt(end - 1);
+      if (c >= 0xd800 && c <= 0xdbff) end--;
+      this.send({ type: 'retrieval-part', id, text: text.slice(at, end) });
+      at = end;
+      await new Promise<void>((r) => setImmediate(r));
+      if (signal?.aborted) {
+        this.send({ type: 'retrieval-abort', id });
+        throw abortError();
+      }
+      if (!this.child.connected) throw new EngineExitError('The engine process has ended.');
+    }
+    return this.call({ type: 'retrieval-update', id, doc, text: text.slice(at) }, signal);
   }
 
   /** Sends a request answered by one 'done' message. */

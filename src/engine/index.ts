@@ -15,7 +15,7 @@ export type { ProviderChoice } from './model/adapter';
 export { ONNX_DTYPES } from './model/folder';
 export type { OnnxDtype } from './model/folder';
 export type { Provider, ProviderSetting } from './model/session';
-export { HastenError, isAbortError } from './errors';
+export { HastenError, abortError, isAbortError } from './errors';
 export { GREEDY } from './sampling';
 export type { SamplingOptions } from './sampling';
 export { summarise } from './trace';

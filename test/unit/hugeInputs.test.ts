@@ -1,14 +1,14 @@
 // Huge inputs: a 5 MB file (long lines, and minified on one line) and a 100,000-line file. Nothing
 // that builds a prompt may block the extension host's event loop for more than 20 ms: its windows,
 // extra-context chunks and preamble, and handing a 5 MB document to the engine process for retrieval
-// (the synchronous IPC write). The engine process's prompt costs what the windows it keeps cost.
+// (the IPC writes, in parts). The engine process's prompt costs what the windows it keeps cost.
 // Each figure is the least CPU time of several runs: the work's own cost, without the stalls a shared
 // machine adds to any single run (the event-loop figures of the whole pipeline are in bench:provider).
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { stringSource, windowsAt } from '../../src/completion/context';
-import { ProcessEngine } from '../../src/completion/processEngine';
+import { IPC_PART_CHARS, ProcessEngine } from '../../src/completion/processEngine';
 import { ContextRing, chunkAround } from '../../src/completion/ring';
 import { Engine } from '../../src/engine';
 
@@ -92,14 +92,42 @@ test('the engine process builds a prompt from a whole 5 MB file as prefix and su
   }
 });
 
-test(`handing a 5 MB document to the engine process for retrieval blocks this thread under ${BUDGET_MS} ms`, { timeout: 120_000 }, async () => {
-  // The least of 5 writes: one of 3 still took 20.6-23.8 ms in two runs on a machine where it usually takes less.
+test(`handing a 5 MB document to the engine process for retrieval never blocks this thread ${BUDGET_MS} ms at a time`, { timeout: 120_000 }, async () => {
+  // Serialising and writing an IPC message is synchronous; a 5 MB one took 20-27 ms. The document goes
+  // in parts, one per turn of the event loop: the longest turn is what typing would wait behind.
+  // The least of 5 handoffs' longest turns, for the same reason as fastest().
+  // Whether one message's write blocks depends on how much the pipe takes at once (one 5 MB message
+  // took 1.3-33 ms here), so the parts are checked as well: no message carries more than one.
+  const child = (remote as unknown as { child: { send: (m: unknown, ...rest: unknown[]) => boolean } }).child;
+  const send = child.send.bind(child);
+  let largest = 0;
+  child.send = (m: unknown, ...rest: unknown[]) => {
+    const text = (m as { text?: unknown }).text;
+    if (typeof text === 'string') largest = Math.max(largest, text.length);
+    return send(m, ...rest);
+  };
   let best = Infinity;
   for (let i = 0; i < 5; i++) {
+    let longest = 0;
+    let last = performance.now();
+    let running = true;
+    const tick = () => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+      if (running) setImmediate(tick);
+    };
     const t0 = performance.now();
     const indexed = remote.retrieval.update(`file:///huge-${i}.ts`, FIVE_MB);
-    best = Math.min(best, performance.now() - t0);
+    longest = performance.now() - t0;
+    last = performance.now();
+    setImmediate(tick);
     await indexed;
+    running = false;
+    best = Math.min(best, longest);
   }
-  assert.ok(best < BUDGET_MS, `the synchronous part of the IPC write took ${best.toFixed(1)} ms`);
+  child.send = send;
+  assert.ok(largest <= IPC_PART_CHARS && largest <= 512 * 1024, `one IPC message carried ${largest} characters of the document`);
+  console.log(`# 5 MB retrieval handoff: longest event-loop turn ${best.toFixed(1)} ms (least of 5)`);
+  assert.ok(best < BUDGET_MS, `the longest synchronous stretch of the handoff took ${best.toFixed(1)} ms`);
 });

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Engine, HastenError, isAbortError } from '../../src/engine';
-import { ProcessEngine, isEngineExit, type EngineExit } from '../../src/completion/processEngine';
+import { IPC_PART_CHARS, ProcessEngine, isEngineExit, type EngineExit } from '../../src/completion/processEngine';
 
 const ROOT = path.join(__dirname, '..', '..');
 const ENTRY = path.join(ROOT, 'src', 'completion', 'engineProcess.ts');
@@ -67,6 +67,38 @@ test('retrieval updates and reset go through the engine', { timeout: 60_000 }, a
   await engine.retrieval.update('file:///a.ts', FILE);
   engine.retrieval.remove('file:///a.ts');
   await engine.reset();
+});
+
+test('a document bigger than one IPC message arrives whole, in parts: retrieval drafts from its start as in this thread; an abort between parts rejects and leaves the engine usable', { timeout: 120_000 }, async () => {
+  // A function that exists nowhere else in the first part, then about five parts of filler (an emoji
+  // straddling the first cut): the engine must have the document whole to draft from its start.
+  const head = `${FILE}\nexport function zebraCrossingTotals(rows: number[][]): number[] {\n  return rows.map((row) => row.reduce((a, b) => a + b, 0));\n}\n`;
+  const filler = Array.from({ length: 80_000 }, (_, i) => `let v${i} = ${i};`).join('\n');
+  const cut = IPC_PART_CHARS - 1 - head.length;
+  const doc = `${head}${filler.slice(0, cut)}😀${filler.slice(cut)}`;
+  assert.ok(doc.length > 4 * IPC_PART_CHARS && doc.charCodeAt(IPC_PART_CHARS - 1) === 0xd83d);
+  const prefix = 'export function zebraCrossingTotals(rows: number[][]): number[] {\n  return rows.map((row) => row.';
+  const run = async (e: Pick<Engine, 'complete'> | ProcessEngine) => {
+    let last;
+    for await (const u of e.complete({ prefix, suffix: '', strategy: 'retrieval', maxNewTokens: 16 })) last = u;
+    return { text: last!.text, steps: last!.trace.steps.length, tokens: last!.trace.tokens };
+  };
+  const local = await Engine.load({ modelDir: MODEL, draftDir: null });
+  try {
+    await local.retrieval.update('file:///big.ts', doc);
+    await engine.retrieval.update('file:///big.ts', doc);
+    const [mine, theirs] = [await run(local), await run(engine)];
+    assert.deepEqual(theirs, mine);
+    assert.ok(mine.steps < mine.tokens, `drafts from the document's start were accepted (${mine.tokens} tokens in ${mine.steps} steps)`);
+  } finally {
+    await local.dispose();
+  }
+  const ctrl = new AbortController();
+  const pending = engine.retrieval.update('file:///aborted.ts', doc, ctrl.signal);
+  ctrl.abort();
+  await assert.rejects(pending, (err) => isAbortError(err));
+  engine.retrieval.remove('file:///big.ts');
+  assert.ok((await text(engine, FILE.slice(0, 100))).tokens > 0, 'still usable');
 });
 
 test('updates stream across the process boundary: the text grows step by step, the trace comes with the last', { timeout: 60_000 }, async () => {
