@@ -114,3 +114,37 @@ test('a device that fails mid-decode: the host state, and so the status bar tool
   assert.doesNotMatch(tip, /on webgpu/);
   await host.dispose();
 });
+
+test('whenReady: a completion asked for while the model loads gets the engine once it is ready; nothing to wait for, an abort, a timeout or dispose give undefined', async () => {
+  const fake = (name: string): LoadedEngine => ({
+    target: { folder: { name }, provider: 'cpu' }, draft: null,
+    retrieval: { update: async () => {}, remove: () => {} },
+    complete: () => { throw new Error('not used'); },
+    reset: async () => {}, available: () => [], dispose: async () => {},
+  });
+  let release: (() => void) | undefined;
+  const engine = fake('hasten-target');
+  const host = new EngineHost(MODELS, recordingLog(), () => new Promise((resolve) => (release = () => resolve(engine))), { reloadQuietMs: null });
+  const signal = new AbortController().signal;
+  assert.equal(await host.whenReady(signal), undefined, 'idle: no load under way, nothing to wait for');
+  const loading = host.load(cfg);
+  assert.equal(host.status.kind, 'loading');
+  const waiting = host.whenReady(signal);
+  const timedOut = host.whenReady(signal, undefined, 20);
+  const aborted = new AbortController();
+  const abortedWait = host.whenReady(aborted.signal);
+  aborted.abort();
+  assert.equal(await timedOut, undefined, 'gives up after its timeout');
+  assert.equal(await abortedWait, undefined, 'gives up when the request is cancelled');
+  release!();
+  await loading;
+  assert.equal(await waiting, engine, 'the engine, once loaded');
+  assert.equal(await host.whenReady(signal), engine, 'ready: at once');
+  assert.equal(await host.whenReady(signal, undefined, 0), engine, 'ready: at once, even with no time to wait');
+  // The engine that just ended is never handed out again, even before the host hears of its end.
+  const notThat = host.whenReady(signal, engine, 60_000);
+  const t0 = Date.now();
+  await host.dispose();
+  assert.equal(await notThat, undefined, 'dispose ends the wait');
+  assert.ok(Date.now() - t0 < 5_000);
+});
