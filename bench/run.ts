@@ -14,6 +14,9 @@ export interface RunRecord {
   steps: number;
   drafted: number;
   accepted: number;
+  /** Time spent drafting and verifying (verify, accept, roll back, update), summed over the decode loop's steps. */
+  draftMs?: number;
+  verifyMs?: number;
   output: number[];
   error?: string;
 }
@@ -29,6 +32,9 @@ export interface BenchRow {
   acceptanceRate: number;
   meanAcceptedPerStep: number;
   tokensPerStep: number;
+  /** Mean time a decode-loop step spends drafting, and verifying (the target's pass, acceptance, rollback), ms. */
+  draftMsPerStep: number;
+  verifyMsPerStep: number;
   /** Mean prefill per run, ms: the prompt through every model the strategy runs (the target, and a draft model's own cache). */
   prefillMs: number;
   /** Runs whose tokens equal autoregressive decoding's, out of `runs`. */
@@ -47,7 +53,9 @@ export interface BenchOptions {
 
 function record(item: WorkloadItem, strategy: Strategy, t: CompletionTrace): RunRecord {
   const s = summarise(t);
-  return { item: item.id, kind: item.kind, strategy, tokens: t.tokens, decodeMs: t.decodeMs, prefillMs: t.prefillMs, steps: s.steps, drafted: s.drafted, accepted: s.accepted, output: t.output };
+  const draftMs = t.steps.reduce((a, st) => a + st.draftMs, 0);
+  const verifyMs = t.steps.reduce((a, st) => a + st.verifyMs, 0);
+  return { item: item.id, kind: item.kind, strategy, tokens: t.tokens, decodeMs: t.decodeMs, prefillMs: t.prefillMs, steps: s.steps, drafted: s.drafted, accepted: s.accepted, draftMs, verifyMs, output: t.output };
 }
 
 /** One completion with empty caches, so every run pays the same prefill. */
@@ -99,16 +107,19 @@ export function tabulate(records: RunRecord[]): BenchRow[] {
       strategy, workload, runs: rs.length, failed: rs.length - ok.length, tokens,
       tokensPerSecond: tps, speedup: baseTps > 0 ? tps / baseTps : 0,
       acceptanceRate: drafted ? accepted / drafted : 0, meanAcceptedPerStep: steps ? accepted / steps : 0,
-      tokensPerStep: steps ? tokens / steps : 0, prefillMs: meanPrefillMs(ok), identical, lossless: ok.length > 0 && identical === ok.length,
+      tokensPerStep: steps ? tokens / steps : 0,
+      draftMsPerStep: steps ? ok.reduce((s, r) => s + (r.draftMs ?? 0), 0) / steps : 0,
+      verifyMsPerStep: steps ? ok.reduce((s, r) => s + (r.verifyMs ?? 0), 0) / steps : 0,
+      prefillMs: meanPrefillMs(ok), identical, lossless: ok.length > 0 && identical === ok.length,
       ...(rs.find((r) => r.error) ? { firstError: rs.find((r) => r.error)!.error } : {}),
     };
   });
 }
 
 export function formatTable(rows: BenchRow[]): string {
-  const head = ['strategy', 'workload', 'tok/s', 'speed-up', 'acceptance', 'accepted/step', 'tokens/step', 'prefill ms', 'identical', 'failed'];
+  const head = ['strategy', 'workload', 'tok/s', 'speed-up', 'acceptance', 'accepted/step', 'tokens/step', 'draft ms/step', 'verify ms/step', 'prefill ms', 'identical', 'failed'];
   const body = rows.map((r) => [r.strategy, r.workload, r.tokensPerSecond.toFixed(1), `${r.speedup.toFixed(2)}x`, `${(100 * r.acceptanceRate).toFixed(1)}%`,
-    r.meanAcceptedPerStep.toFixed(2), r.tokensPerStep.toFixed(2), r.prefillMs.toFixed(0), `${r.identical}/${r.runs - r.failed}`, String(r.failed)]);
+    r.meanAcceptedPerStep.toFixed(2), r.tokensPerStep.toFixed(2), r.draftMsPerStep.toFixed(2), r.verifyMsPerStep.toFixed(2), r.prefillMs.toFixed(0), `${r.identical}/${r.runs - r.failed}`, String(r.failed)]);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ');
   return [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
