@@ -53,6 +53,8 @@ const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 };
+interface LatencySummary { samples: number; p50Ms: number; p95Ms: number; maxMs: number }
+const latencySummary = (xs: number[]): LatencySummary => ({ samples: xs.length, p50Ms: quantile(xs, 0.5), p95Ms: quantile(xs, 0.95), maxMs: Math.max(...xs) });
 const mb = (b: number) => b / 2 ** 20;
 
 /** The document's view of one provider call: its own token, cancelled by the next keystroke. */
@@ -219,11 +221,7 @@ async function main(): Promise<void> {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg1mStart: load0, loadavg1mEnd: os.loadavg()[0], node: process.version },
     settings: { strategy: cfg.decode.strategy, maxTokens: cfg.decode.maxTokens, debounceMs: cfg.completion.debounceMs, prefetch: cfg.completion.prefetch },
     modelLoadMs: loadMs,
-    latency: {
-      samples: latencies.length, noSuggestion: none, p50Ms: quantile(latencies, 0.5), p95Ms: quantile(latencies, 0.95), maxMs: Math.max(...latencies),
-      firstWord: { samples: firstWord.length, p50Ms: quantile(firstWord, 0.5), p95Ms: quantile(firstWord, 0.95), maxMs: Math.max(...firstWord) },
-      laterWords: { samples: laterWords.length, p50Ms: quantile(laterWords, 0.5), p95Ms: quantile(laterWords, 0.95), maxMs: Math.max(...laterWords) },
-    },
+    latency: { ...latencySummary(latencies), noSuggestion: none, firstWord: latencySummary(firstWord), laterWords: latencySummary(laterWords) },
     eventLoop: { idleBaseline: { maxMs: idle.max / 1e6, p99Ms: idle.percentile(99) / 1e6 }, typing: latencyLoop, memoryPhase: { maxMs: loop2.max / 1e6, p99Ms: loop2.percentile(99) / 1e6 } },
     memory: {
       completions: n - warmup, gcExposed: Boolean(gc), rssAfterWarmupMb: mb(rssWarm), rssEndMb: mb(rssEnd), growthPct: (100 * (rssEnd - rssWarm)) / rssWarm,
@@ -234,7 +232,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${t.machine.cpus} cores (${t.machine.model}), load average ${t.machine.loadavg1mStart.toFixed(1)} → ${t.machine.loadavg1mEnd?.toFixed(1)}, Node ${t.machine.node}`);
   console.log(`settings: strategy ${t.settings.strategy}, maxTokens ${t.settings.maxTokens}, debounce ${t.settings.debounceMs} ms, prefetch ${t.settings.prefetch}; model load ${loadMs.toFixed(0)} ms`);
   console.log(`keystroke → first ghost text: p50 ${t.latency.p50Ms.toFixed(0)} ms, p95 ${t.latency.p95Ms.toFixed(0)} ms, max ${t.latency.maxMs.toFixed(0)} ms over ${t.latency.samples} words (${none} got no suggestion)  [target p50 ≤ 150, p95 ≤ 400]`);
-  const split = (x: { samples: number; p50Ms: number; p95Ms: number; maxMs: number }) => `p50 ${x.p50Ms.toFixed(0)} / p95 ${x.p95Ms.toFixed(0)} / max ${x.maxMs.toFixed(0)} ms (${x.samples})`;
+  const split = (x: LatencySummary) => `p50 ${x.p50Ms.toFixed(0)} / p95 ${x.p95Ms.toFixed(0)} / max ${x.maxMs.toFixed(0)} ms (${x.samples})`;
   console.log(`  first word in a new document (its prompt not yet cached) ${split(t.latency.firstWord)}; later words ${split(t.latency.laterWords)}`);
   console.log(`event loop blocked: typing max ${t.eventLoop.typing.maxMs.toFixed(1)} ms (p99 ${t.eventLoop.typing.p99Ms.toFixed(1)}), completions max ${t.eventLoop.memoryPhase.maxMs.toFixed(1)} ms (p99 ${t.eventLoop.memoryPhase.p99Ms.toFixed(1)})  [target ≤ 20]; idle baseline max ${t.eventLoop.idleBaseline.maxMs.toFixed(1)} ms (p99 ${t.eventLoop.idleBaseline.p99Ms.toFixed(1)})`);
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}%`;

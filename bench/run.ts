@@ -15,8 +15,8 @@ export interface RunRecord {
   drafted: number;
   accepted: number;
   /** Time spent drafting and verifying (verify, accept, roll back, update), summed over the decode loop's steps. */
-  draftMs?: number;
-  verifyMs?: number;
+  draftMs: number;
+  verifyMs: number;
   output: number[];
   error?: string;
 }
@@ -66,7 +66,7 @@ export async function runOne(engine: Engine, item: WorkloadItem, strategy: Strat
     for await (const u of engine.complete({ prefix: item.prefix, suffix: item.suffix, strategy, maxNewTokens, ...(settings ? { settings } : {}) })) if (u.done) trace = u.trace;
     return record(item, strategy, trace!);
   } catch (err) {
-    return { item: item.id, kind: item.kind, strategy, tokens: 0, decodeMs: 0, prefillMs: 0, steps: 0, drafted: 0, accepted: 0, output: [], error: err instanceof Error ? err.message : String(err) };
+    return { item: item.id, kind: item.kind, strategy, tokens: 0, decodeMs: 0, prefillMs: 0, steps: 0, drafted: 0, accepted: 0, draftMs: 0, verifyMs: 0, output: [], error: err instanceof Error ? err.message : String(err) };
   }
 }
 
@@ -108,8 +108,8 @@ export function tabulate(records: RunRecord[]): BenchRow[] {
       tokensPerSecond: tps, speedup: baseTps > 0 ? tps / baseTps : 0,
       acceptanceRate: drafted ? accepted / drafted : 0, meanAcceptedPerStep: steps ? accepted / steps : 0,
       tokensPerStep: steps ? tokens / steps : 0,
-      draftMsPerStep: steps ? ok.reduce((s, r) => s + (r.draftMs ?? 0), 0) / steps : 0,
-      verifyMsPerStep: steps ? ok.reduce((s, r) => s + (r.verifyMs ?? 0), 0) / steps : 0,
+      draftMsPerStep: steps ? ok.reduce((s, r) => s + r.draftMs, 0) / steps : 0,
+      verifyMsPerStep: steps ? ok.reduce((s, r) => s + r.verifyMs, 0) / steps : 0,
       prefillMs: meanPrefillMs(ok), identical, lossless: ok.length > 0 && identical === ok.length,
       ...(rs.find((r) => r.error) ? { firstError: rs.find((r) => r.error)!.error } : {}),
     };

@@ -286,7 +286,6 @@ export class ProcessEngine implements LoadedEngine {
         this.send({ type: 'retrieval-abort', id });
         throw abortError();
       }
-      if (!this.child.connected) throw new EngineExitError('The engine process has ended.');
     }
     return this.call({ type: 'retrieval-update', id, doc, text: text.slice(at) }, signal);
   }

@@ -148,7 +148,7 @@ export class CompletionService {
       // A completion asked for while the engine loads or restarts waits for it; one whose engine process
       // ends before it showed anything starts again on the next process (once).
       let ended: CompletionEngine | undefined;
-      for (let attempt = 0; ; attempt++) {
+      for (;;) {
         const engine = (ended ? undefined : this.deps.engine()) ?? (await this.deps.whenEngine?.(signal, ended));
         if (!engine || signal.aborted) return;
         try {
@@ -167,7 +167,7 @@ export class CompletionService {
           // An engine process that ended is reported once by EngineHost, which restarts it; its decode ends quietly.
           if (isEngineExit(err)) {
             this.deps.log.trace(`decode ended with the engine process at ${req.uri}@${req.offset}`);
-            if (attempt === 0 && entry.text === '' && !signal.aborted) {
+            if (!ended && entry.text === '' && !signal.aborted) {
               ended = engine;
               last = undefined;
               continue;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { formatTable, tabulate, type RunRecord } from '../../bench/run';
 
 const rec = (item: string, strategy: RunRecord['strategy'], o: Partial<RunRecord>): RunRecord => ({
-  item, kind: 'line-start', strategy, tokens: 10, decodeMs: 100, prefillMs: 5, steps: 10, drafted: 0, accepted: 0, output: [1, 2, 3], ...o,
+  item, kind: 'line-start', strategy, tokens: 10, decodeMs: 100, prefillMs: 5, steps: 10, drafted: 0, accepted: 0, draftMs: 0, verifyMs: 0, output: [1, 2, 3], ...o,
 });
 
 test('tabulate: speed-up against autoregressive on the same items, and drafting and verification ms per step', () => {
