@@ -133,7 +133,6 @@ async function main(): Promise<void> {
   // Phase 1: keystroke → first ghost text.
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
-  const latencies: number[] = [];
   /** The first word typed in each new document (its prompt not yet in the KV cache), and the words after it. */
   const firstWord: number[] = [];
   const laterWords: number[] = [];
@@ -153,9 +152,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const result = (await Promise.race([typist.key(word.at(-1)!), sleep(5000).then(() => 'timeout')])) as unknown[] | undefined | string;
       if (Array.isArray(result) && result.length > 0) {
-        const ms = performance.now() - t0;
-        latencies.push(ms);
-        (w === 0 ? firstWord : laterWords).push(ms);
+        (w === 0 ? firstWord : laterWords).push(performance.now() - t0);
       } else none++;
       await sleep(PAUSE_MS);
     }
@@ -221,7 +218,7 @@ async function main(): Promise<void> {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg1mStart: load0, loadavg1mEnd: os.loadavg()[0], node: process.version },
     settings: { strategy: cfg.decode.strategy, maxTokens: cfg.decode.maxTokens, debounceMs: cfg.completion.debounceMs, prefetch: cfg.completion.prefetch },
     modelLoadMs: loadMs,
-    latency: { ...latencySummary(latencies), noSuggestion: none, firstWord: latencySummary(firstWord), laterWords: latencySummary(laterWords) },
+    latency: { ...latencySummary([...firstWord, ...laterWords]), noSuggestion: none, firstWord: latencySummary(firstWord), laterWords: latencySummary(laterWords) },
     eventLoop: { idleBaseline: { maxMs: idle.max / 1e6, p99Ms: idle.percentile(99) / 1e6 }, typing: latencyLoop, memoryPhase: { maxMs: loop2.max / 1e6, p99Ms: loop2.percentile(99) / 1e6 } },
     memory: {
       completions: n - warmup, gcExposed: Boolean(gc), rssAfterWarmupMb: mb(rssWarm), rssEndMb: mb(rssEnd), growthPct: (100 * (rssEnd - rssWarm)) / rssWarm,
