@@ -13,7 +13,7 @@ import { Checkpoint } from './safetensors';
 import { Dtype, DTYPES, WeightStore } from './weights';
 
 /** Bumped whenever the graphs a build writes change; part of the model manager's cache key. */
-export const BUILDER_VERSION = '5';
+export const BUILDER_VERSION = '6';
 /** KV slots beyond the context, so a token tree of up to this many nodes fits after a full context. */
 export const TREE_HEADROOM = 128;
 

@@ -14,6 +14,8 @@
 //             of C slots, read, never written) -> logits, new.N.key/value [1, kvHeads, S, headDim] (the
 //             block's rows, which the engine writes into its buffers). Nothing of size C is an output:
 //             onnxruntime-node copies every output, a present fetched into the buffer included.
+//             Also argmax and confidence [1, kept] (each kept row's greedy token and its softmax
+//             probability): a greedy run fetches those instead of the logits rows.
 //             Each layer scores the buffer and the block apart, one softmax over both (no copy of the
 //             buffer), for decode steps and prefill parts alike.
 //   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation.
@@ -113,6 +115,18 @@ function greedyOutputs(g: Graph, logits: string, dims: (string | number)[]): voi
 }
 
 /**
+ * `confidence` [1, positions]: the softmax probability of each logits row's largest entry (its argmax's
+ * probability), what a greedy draft's confidence stop reads. On the CPU a run that fetches `argmax` and
+ * `confidence` but not `logits` skips copying 4 x vocab bytes a row into a fresh JS buffer and the
+ * engine's own pass over the row (InPlaceKv, read: 'argmax').
+ */
+function confidenceOutput(g: Graph, logits: string): void {
+  const probs = g.op('Softmax', [logits], { axis: -1 });
+  g.op('ReduceMax', [probs, g.ints([-1])], { keepdims: 0 }, undefined, 'confidence');
+  g.output('confidence', DT.FLOAT, [1, 'kept_length']);
+}
+
+/**
  * The engine's graph: batch 1, KV buffers of the whole context updated in place; `tree` adds positions
  * and a bias; `half`: fp16 K/V and activations (the gpu variant, see the header).
  */
@@ -182,8 +196,10 @@ export function cpuGraph(e: Emitter, weights: string): Graph {
   });
   const from = g.op('Neg', [g.op('Unsqueeze', [keep, g.ints([0])])]);
   const last = g.op('Slice', [out, from, g.ints([2 ** 62]), g.ints([1])]);
-  e.head(g, last, true);
+  const logits = e.head(g, last, true);
   g.output('logits', DT.FLOAT, [1, 'kept_length', a.vocab]);
+  greedyOutputs(g, logits, [1, 'kept_length']);
+  confidenceOutput(g, logits);
   for (const n of kv) {
     g.output(n.newK, DT.FLOAT, [1, a.kvHeads, 'sequence_length', a.headDim]);
     g.output(n.newV, DT.FLOAT, [1, a.kvHeads, 'sequence_length', a.headDim]);

@@ -194,6 +194,44 @@ describe('the CPU graph (KV buffers read in place, new rows written by the engin
     assert.ok(maxDiff(l.row(0), want) < TOL);
   });
 
+  test('a greedy read (read: argmax) brings back each row\'s argmax and softmax probability instead of the rows, for chains, trees and prefills in parts', async () => {
+    assert.ok(outputsOf(cpu).includes('argmax') && outputsOf(cpu).includes('confidence'));
+    const maxProb = (row: Float32Array) => {
+      const m = row[argmax(row)]!;
+      let sum = 0;
+      for (const x of row) sum += Math.exp(x - m);
+      return 1 / sum;
+    };
+    const same = (got: Logits, want: Logits, rows: number[], what: string) => {
+      assert.equal(got.hasRows, false, `${what}: no rows read`);
+      for (const r of rows) {
+        assert.equal(got.argmax(r), argmax(want.row(r)), `${what}: row ${r}`);
+        assert.ok(Math.abs(got.confidence(r)! - maxProb(want.row(r))) < 1e-5, `${what}: row ${r} probability ${got.confidence(r)} vs ${maxProb(want.row(r))}`);
+      }
+    };
+    const prompt = Array.from({ length: CHUNK + 40 }, (_, i) => 300 + ((i * 7) % 400));
+    const tokens = [450, 451, 460, 452, 461, 462];
+    const parents = [-1, 0, 0, 1, 2, 2];
+    const run = async (read: 'rows' | 'argmax') => {
+      cpu.reset();
+      const all = await cpu.forward(prompt, null, undefined, { read });
+      cpu.commit(prompt.map((_, i) => i));
+      const tree = await cpu.forward(tokens, parents, undefined, { read });
+      cpu.commit([0, 2, 5]);
+      const next = await cpu.forward([470, 471], null, undefined, { read });
+      cpu.reset();
+      const last = await cpu.forward(prompt, null, undefined, { read, lastOnly: true });
+      return { all, tree, next, last };
+    };
+    const want = await run('rows');
+    const got = await run('argmax');
+    same(got.all, want.all, [0, CHUNK - 1, CHUNK, prompt.length - 1], 'a prefill in two parts');
+    same(got.tree, want.tree, tokens.map((_, i) => i), 'a tree after it');
+    same(got.next, want.next, [0, 1], 'a chain after accepting a branch (the cache the greedy reads left)');
+    same(got.last, want.last, [prompt.length - 1], 'the last row of a prefill in parts');
+    assert.throws(() => got.last.argmax(0), RangeError);
+  });
+
   test('a new request reuses the longest common prefix of the cache', async () => {
     cpu.reset();
     await cpu.forward([...PROMPT, 430, 431], null);

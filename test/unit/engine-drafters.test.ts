@@ -114,4 +114,43 @@ describe('draft model', () => {
       await model.dispose();
     }
   });
+
+  test('a greedy chain reads each run\'s argmax and its probability from the graph, not the logits rows, and drafts what reading the rows drafts', async () => {
+    const { CausalModel } = await import('../../src/engine/model/causal');
+    const { openModelFolder } = await import('../../src/engine/model/folder');
+    const { DraftModelDrafter } = await import('../../src/engine/drafters/draftModel');
+    const folder = openModelFolder(path.join(__dirname, '..', '..', 'models', 'hasten-draft-m'));
+    const model = await CausalModel.open(folder, { provider: 'cpu', threads: 1, shared: true });
+    try {
+      const reads: (string | undefined)[] = [];
+      const forward = model.forward.bind(model);
+      model.forward = async (tokens, parents, signal, o = {}) => {
+        reads.push(o.read);
+        const l = await forward(tokens, parents, signal, o);
+        if (o.read === 'argmax') assert.equal(l.hasRows, false, 'a greedy read brings back no rows');
+        return l;
+      };
+      for (const text of ['def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n', 'const xs = [1, 2, 3];\nfor (const x of xs) {\n  console.']) {
+        const prompt = folder.tokenizer.encode(text);
+        const history = [...prompt, prompt[prompt.length - 1]!];
+        model.reset();
+        reads.length = 0;
+        const chainTree = await new DraftModelDrafter(model, { draftLength: 5, adaptive: false, widths: [] }).draft(req(history));
+        assert.ok(reads.length > 1 && !reads.some((r) => r !== 'argmax'), `reads: ${reads.join(', ')}`);
+        // With a second candidate at every depth the drafter reads the rows (top-k needs them); its main path
+        // (every other node) is the chain, and its probabilities are computed from the rows.
+        model.reset();
+        reads.length = 0;
+        const wide = await new DraftModelDrafter(model, { draftLength: 5, adaptive: false, widths: [2, 2, 2, 2, 2] }).draft(req(history));
+        assert.ok(!reads.some((r) => r !== 'rows'), `reads: ${reads.join(', ')}`);
+        const main = wide.tokens.map((_, i) => i).filter((i) => i % 2 === 0);
+        assert.deepEqual(chainTree.tokens, main.map((i) => wide.tokens[i]));
+        for (const [d, i] of main.entries()) {
+          assert.ok(Math.abs(chainTree.confidence[d]! - wide.confidence[i]!) < 1e-5, `depth ${d}: ${chainTree.confidence[d]} vs ${wide.confidence[i]}`);
+        }
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
 });

@@ -73,42 +73,50 @@ export class DraftModelDrafter implements Drafter {
     const room = this.model.contextLength - req.history.length;
     const depth = Math.min(this.o.adaptive ? this.length.current : this.o.draftLength, req.maxDepth, room);
     if (depth > 0) {
+      // A greedy chain needs only each run's argmax and its probability: a graph that computes both (the CPU
+      // graph from builder 6) spares the copy of the logits row and a pass over it in JS. Otherwise (a
+      // device, an older build, top-k candidates) the rows are read.
+      const greedy = isGreedy(req.sampling);
+      const read = greedy && this.o.widths.every((w) => w <= 1) && this.model.greedyConfidence ? 'argmax' : 'rows';
       const kept = this.model.retain(req.history.slice(0, -1));
       const feed = req.history.slice(kept);
-      let logits = await this.model.forward(feed, null, req.signal, { lastOnly: true });
+      let logits = await this.model.forward(feed, null, req.signal, { lastOnly: true, read });
       this.model.commit(feed.map((_, i) => i));
-      let row = logits.row(feed.length - 1);
+      let at = feed.length - 1;
       let parent = -1;
       for (let d = 0; d < depth && tree.tokens.length < req.maxNodes; d++) {
+        const row = logits.hasRows ? logits.row(at) : null;
         let main: number;
         let q: Float32Array | null = null;
-        if (isGreedy(req.sampling)) {
-          main = argmax(row);
+        let sure: number;
+        if (greedy) {
+          main = logits.argmax(at);
+          // A greedy draft's token is the row's largest logit: no second pass to find it.
+          sure = logits.confidence(at) ?? confidenceOf(row!, main, row![main]!);
         } else {
-          q = distribution(row, req.sampling);
+          q = distribution(row!, req.sampling);
           main = sample(q, req.rand);
+          sure = confidenceOf(row!, main);
         }
         const node = tree.tokens.length;
         tree.tokens.push(main);
         tree.parents.push(parent);
         tree.probs.push(q);
-        // A greedy draft's token is the row's largest logit: no second pass to find it.
-        const sure = q ? confidenceOf(row, main) : confidenceOf(row, main, row[main]!);
         tree.confidence.push(sure);
         const width = this.o.widths[d] ?? 1;
-        for (const alt of width > 1 ? topK(row, width - 1, main) : []) {
+        for (const alt of width > 1 ? topK(row!, width - 1, main) : []) {
           if (tree.tokens.length >= req.maxNodes) break;
           tree.tokens.push(alt);
           tree.parents.push(parent);
           tree.probs.push(null);
-          tree.confidence.push(confidenceOf(row, alt));
+          tree.confidence.push(confidenceOf(row!, alt));
         }
         parent = node;
         const unsure = this.o.adaptive && sure < (this.o.minConfidence ?? DRAFT_MIN_CONFIDENCE);
         if (d + 1 < depth && tree.tokens.length < req.maxNodes && !unsure) {
-          logits = await this.model.forward([main], null, req.signal);
+          logits = await this.model.forward([main], null, req.signal, { read });
           this.model.commit([0]);
-          row = logits.row(0);
+          at = 0;
         } else {
           break;
         }

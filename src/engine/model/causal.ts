@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { HastenError, throwIfAborted } from '../errors';
 import { ModelFolder } from './folder';
-import { InPlaceKv } from './inplace';
+import { InPlaceKv, outputsGreedy } from './inplace';
 import { DeviceKv, Read } from './deviceKv';
 import { KvCache } from './kvcache';
 import { checkMemory, estimateMemory } from './memory';
@@ -172,6 +172,14 @@ export class CausalModel {
     return this.folder.config.vocabSize;
   }
 
+  /**
+   * True when a greedy read (`read: 'argmax'`) also brings back each row's probability (`Logits.confidence`):
+   * the CPU graph of builder 6 on. A device's greedy read brings back the argmaxes alone.
+   */
+  get greedyConfidence(): boolean {
+    return this.inPlace instanceof InPlaceKv && outputsGreedy(this.chain);
+  }
+
   /** True when a token tree can be verified in one pass (the tree-attention graph). */
   get nativeTree(): boolean {
     return this.tree !== null;
@@ -261,7 +269,7 @@ export class CausalModel {
     }
     this.devicePaths = null;
     const tree = chain ? null : { parents: par, depths: dep };
-    if (kv instanceof InPlaceKv) return kv.run(chain ? this.chain : this.tree!, tokens, tree, o.lastOnly);
+    if (kv instanceof InPlaceKv) return kv.run(chain ? this.chain : this.tree!, tokens, tree, o.lastOnly, o.read);
     return kv.run(chain ? this.chain : this.tree!, tokens, tree, o);
   }
 

@@ -15,6 +15,7 @@
 //
 // On a device (WebGPU) the cache lives in deviceKv.ts.
 import * as ort from 'onnxruntime-node';
+import type { Read } from './deviceKv';
 import { Logits } from './logits';
 
 const MIN = -3.4028234663852886e38;
@@ -24,6 +25,14 @@ const keepInput = new WeakMap<ort.InferenceSession, boolean>();
 function takesKeep(session: ort.InferenceSession): boolean {
   let v = keepInput.get(session);
   if (v === undefined) keepInput.set(session, (v = session.inputNames.includes('logits_to_keep')));
+  return v;
+}
+
+const greedyBySession = new WeakMap<ort.InferenceSession, boolean>();
+/** Whether a graph outputs each kept row's `argmax` and `confidence` (the CPU graph from builder 6), so a greedy run need not fetch the rows. */
+export function outputsGreedy(session: ort.InferenceSession): boolean {
+  let v = greedyBySession.get(session);
+  if (v === undefined) greedyBySession.set(session, (v = session.outputNames.includes('argmax') && session.outputNames.includes('confidence')));
   return v;
 }
 
@@ -54,6 +63,7 @@ export class InPlaceKv {
   /** Tokens of the last forward block, still tentative. */
   private pending = 0;
   private biasBuf = new Float32Array(0);
+  private greedyNames: { session: ort.InferenceSession; names: string[] } | null = null;
 
   constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number, initial = INITIAL_SLOTS) {
     this.allocate(Math.min(slots, initial));
@@ -111,30 +121,37 @@ export class InPlaceKv {
 
   /**
    * Runs a block of `tokens` after the committed ones. `tree` gives each node's parent (-1: the
-   * committed sequence) and depth; null is a chain. Returns logits [T, vocab].
+   * committed sequence) and depth; null is a chain. Returns logits [T, vocab]; with `read: 'argmax'`, a
+   * CPU graph that outputs them brings back only each row's argmax and its probability (no rows).
    */
-  async run(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly = false): Promise<Logits> {
+  async run(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly = false, read: Read = 'rows'): Promise<Logits> {
     const T = tokens.length;
     const total = this.count + T;
     if (total > this.slots) throw new RangeError(`in-place KV cache: ${total} slots needed, ${this.slots} allocated`);
     const rows = returnsRows(session);
     // The CPU graph is given only the slots that hold rows, so its buffers are sized part by part (`block`).
     if (!rows) this.grow(total);
-    const logits = rows ? await this.runRows(session, tokens, tree, lastOnly) : await this.runShared(session, tokens, tree, lastOnly);
+    const logits = rows ? await this.runRows(session, tokens, tree, lastOnly, read === 'argmax' && outputsGreedy(session)) : await this.runShared(session, tokens, tree, lastOnly);
     this.pending = T;
     return logits;
   }
 
   /** The CPU graph: a tree or a short chain in one pass, a long chain in parts of CHUNK tokens. */
-  private async runRows(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly: boolean): Promise<Logits> {
+  private async runRows(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, lastOnly: boolean, greedy: boolean): Promise<Logits> {
     const T = tokens.length;
-    if (tree || T <= CHUNK) return this.block(session, tokens, tree, this.count, lastOnly ? 1 : T);
+    if (tree || T <= CHUNK) return this.block(session, tokens, tree, this.count, lastOnly ? 1 : T, greedy);
     const parts: Logits[] = [];
     for (let i = 0; i < T; i += CHUNK) {
       const part = tokens.slice(i, i + CHUNK);
-      parts.push(await this.block(session, part, null, this.count + i, lastOnly ? 1 : part.length));
+      parts.push(await this.block(session, part, null, this.count + i, lastOnly ? 1 : part.length, greedy));
     }
     const V = parts[0]!.vocab;
+    if (greedy) {
+      const kept = lastOnly ? parts.slice(-1) : parts;
+      const join = <A extends Int32Array | Float32Array>(xs: A[], out: A): A => (xs.reduce((at, x) => (out.set(x, at), at + x.length), 0), out);
+      return new Logits(new Float32Array(0), T, 0, lastOnly ? T - 1 : 0,
+        join(kept.map((p) => p.argmaxes!), new Int32Array(lastOnly ? 1 : T)), join(kept.map((p) => p.confidences!), new Float32Array(lastOnly ? 1 : T)));
+    }
     if (lastOnly) return new Logits(parts[parts.length - 1]!.data, T, V, T - 1);
     const data = new Float32Array(T * V);
     parts.forEach((p, i) => data.set(p.data, i * CHUNK * V));
@@ -143,9 +160,10 @@ export class InPlaceKv {
 
   /**
    * One pass of the CPU graph over `tokens` at slots past..past+S-1, whose K/V rows it writes there
-   * (the buffers are only read by the graph). Returns the last `keep` rows of logits.
+   * (the buffers are only read by the graph). Returns the last `keep` rows of logits, or with `greedy`
+   * only their argmaxes and confidences (the rows are neither fetched nor copied).
    */
-  private async block(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, past: number, keep: number): Promise<Logits> {
+  private async block(session: ort.InferenceSession, tokens: readonly number[], tree: { parents: readonly number[]; depths: readonly number[] } | null, past: number, keep: number, greedy = false): Promise<Logits> {
     const S = tokens.length;
     // The graph attends over every slot it is given (masked past the committed ones): give it the buffer only
     // when it holds rows, sized to them (GROWTH steps; a buffer left large by a longer request is cut down).
@@ -163,7 +181,7 @@ export class InPlaceKv {
       feeds[`past_key_values.${l}.key`] = empty ?? this.keys[l]!;
       feeds[`past_key_values.${l}.value`] = empty ?? this.values[l]!;
     }
-    const out = await session.run(feeds);
+    const out = greedy ? await session.run(feeds, this.greedyFetches(session)) : await session.run(feeds);
     this.grow(past + S, past);
     const hd = this.headDim;
     const W = this.capacity;
@@ -173,8 +191,22 @@ export class InPlaceKv {
         for (let h = 0; h < this.kvHeads; h++) dst.set(rows.subarray(h * S * hd, (h + 1) * S * hd), (h * W + past) * hd);
       }
     }
+    if (greedy) {
+      const ids = out.argmax!.data as BigInt64Array;
+      return new Logits(new Float32Array(0), S, 0, S - keep, Int32Array.from(ids, Number), out.confidence!.data as Float32Array);
+    }
     const logits = out.logits!;
     return new Logits(logits.data as Float32Array, S, logits.dims[2]!, S - keep);
+  }
+
+  /** What a greedy run of the CPU graph fetches: every layer's new rows, each kept row's argmax and confidence; not the logits. */
+  private greedyFetches(session: ort.InferenceSession): string[] {
+    if (this.greedyNames?.session !== session) {
+      const names = ['argmax', 'confidence'];
+      for (let l = 0; l < this.layers; l++) names.push(`new.${l}.key`, `new.${l}.value`);
+      this.greedyNames = { session, names };
+    }
+    return this.greedyNames.names;
   }
 
   /**

@@ -6,7 +6,11 @@ import { argmax } from '../sampling';
  * and leave the rows themselves on the device: then `data` is empty and only `argmax(i)` answers.
  */
 export class Logits {
-  constructor(readonly data: Float32Array, readonly rows: number, readonly vocab: number, readonly first = 0, readonly argmaxes: Int32Array | null = null) {}
+  /**
+   * `confidences`: each computed row's softmax probability of its argmax, where the graph computed them
+   * (the CPU graph's `confidence` output, read with the argmaxes instead of the rows).
+   */
+  constructor(readonly data: Float32Array, readonly rows: number, readonly vocab: number, readonly first = 0, readonly argmaxes: Int32Array | null = null, readonly confidences: Float32Array | null = null) {}
 
   /** True when the rows themselves were read (not only their argmaxes). */
   get hasRows(): boolean {
@@ -23,5 +27,11 @@ export class Logits {
   argmax(i: number): number {
     if (i < this.first || i >= this.rows) throw new RangeError(`logits row ${i} was not computed (rows ${this.first}..${this.rows - 1})`);
     return this.argmaxes ? this.argmaxes[i - this.first]! : argmax(this.row(i));
+  }
+
+  /** The softmax probability of row i's argmax when the graph computed it, else null (read the row). */
+  confidence(i: number): number | null {
+    if (i < this.first || i >= this.rows) throw new RangeError(`logits row ${i} was not computed (rows ${this.first}..${this.rows - 1})`);
+    return this.confidences ? this.confidences[i - this.first]! : null;
   }
 }
