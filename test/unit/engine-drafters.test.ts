@@ -1,11 +1,14 @@
-// Drafters in isolation: prompt lookup, the retrieval index, adaptive draft length.
-import { test, describe } from 'node:test';
+// Drafters in isolation: prompt lookup, the retrieval index, adaptive draft length, the draft model (prefill, the confidence stop, greedy reads).
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { lookupContinuations, DEFAULT_LOOKUP, PromptLookupDrafter } from '../../src/engine/drafters/promptLookup';
 import { findRange, RetrievalDrafter, RetrievalIndex, suffixArray } from '../../src/engine/drafters/retrieval';
 import { DraftLength } from '../../src/engine/drafters/types';
 import { TextTokenizer } from '../../src/engine/tokenizer';
+import { CausalModel } from '../../src/engine/model/causal';
+import { openModelFolder } from '../../src/engine/model/folder';
+import { DraftModelDrafter } from '../../src/engine/drafters/draftModel';
 import { GREEDY, seededRandom } from '../../src/engine/sampling';
 import { chain } from '../../src/engine/verify/tree';
 
@@ -77,53 +80,48 @@ test('draft length: +2 after a fully accepted draft, -1 otherwise, within bounds
 });
 
 describe('draft model', () => {
+  const folder = openModelFolder(path.join(__dirname, '..', '..', 'models', 'hasten-draft-m'));
+  let model: CausalModel;
+  before(async () => {
+    model = await CausalModel.open(folder, { provider: 'cpu', threads: 1, shared: true });
+  });
+  after(async () => {
+    await model.dispose();
+  });
+
   test('begin runs the prompt through the draft (prefill), so the first draft feeds one token and drafts what a cold draft would; the confidence stop', async () => {
-    const { CausalModel } = await import('../../src/engine/model/causal');
-    const { openModelFolder } = await import('../../src/engine/model/folder');
-    const { DraftModelDrafter } = await import('../../src/engine/drafters/draftModel');
-    const folder = openModelFolder(path.join(__dirname, '..', '..', 'models', 'hasten-draft-m'));
-    const model = await CausalModel.open(folder, { provider: 'cpu', threads: 1, shared: true });
-    try {
-      const prompt = folder.tokenizer.encode('def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n');
-      const history = [...prompt, prompt[prompt.length - 1]!];
-      const opts = { draftLength: 4, adaptive: false, widths: [] };
-      const cold = await new DraftModelDrafter(model, opts).draft(req(history));
-      model.reset();
-      const warm = new DraftModelDrafter(model, opts);
-      await warm.begin(prompt);
-      const cached = model.retain(prompt);
-      assert.equal(cached, prompt.length, 'the prompt is in the draft cache after begin');
-      const tree = await warm.draft(req(history));
-      assert.deepEqual(tree.tokens, cold.tokens);
-      assert.equal(tree.tokens.length, 4);
-      // The confidence stop: an adaptive chain ends after a token the draft is less sure of than minConfidence
-      // (above 1: after the first); a fixed length (adaptive false, the draft-length sweep) ignores it.
-      model.reset();
-      const unsure = await new DraftModelDrafter(model, { ...opts, adaptive: true, minConfidence: 1.01 }).draft(req(history));
-      assert.deepEqual(unsure.tokens, cold.tokens.slice(0, 1));
-      model.reset();
-      const sure = await new DraftModelDrafter(model, { ...opts, adaptive: true, minConfidence: 0 }).draft(req(history));
-      assert.deepEqual(sure.tokens, cold.tokens);
-      model.reset();
-      assert.deepEqual((await new DraftModelDrafter(model, { ...opts, minConfidence: 1.01 }).draft(req(history))).tokens, cold.tokens);
-      // A prompt that fills the draft's context is left alone (draft() then drafts nothing) rather than failing.
-      model.reset();
-      await warm.begin(new Array(model.contextLength).fill(prompt[0]!));
-      assert.equal(model.retain(prompt), 0);
-    } finally {
-      await model.dispose();
-    }
+    const prompt = folder.tokenizer.encode('def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n');
+    const history = [...prompt, prompt[prompt.length - 1]!];
+    const opts = { draftLength: 4, adaptive: false, widths: [] };
+    const cold = await new DraftModelDrafter(model, opts).draft(req(history));
+    model.reset();
+    const warm = new DraftModelDrafter(model, opts);
+    await warm.begin(prompt);
+    const cached = model.retain(prompt);
+    assert.equal(cached, prompt.length, 'the prompt is in the draft cache after begin');
+    const tree = await warm.draft(req(history));
+    assert.deepEqual(tree.tokens, cold.tokens);
+    assert.equal(tree.tokens.length, 4);
+    // The confidence stop: an adaptive chain ends after a token the draft is less sure of than minConfidence
+    // (above 1: after the first); a fixed length (adaptive false, the draft-length sweep) ignores it.
+    model.reset();
+    const unsure = await new DraftModelDrafter(model, { ...opts, adaptive: true, minConfidence: 1.01 }).draft(req(history));
+    assert.deepEqual(unsure.tokens, cold.tokens.slice(0, 1));
+    model.reset();
+    const sure = await new DraftModelDrafter(model, { ...opts, adaptive: true, minConfidence: 0 }).draft(req(history));
+    assert.deepEqual(sure.tokens, cold.tokens);
+    model.reset();
+    assert.deepEqual((await new DraftModelDrafter(model, { ...opts, minConfidence: 1.01 }).draft(req(history))).tokens, cold.tokens);
+    // A prompt that fills the draft's context is left alone (draft() then drafts nothing) rather than failing.
+    model.reset();
+    await warm.begin(new Array(model.contextLength).fill(prompt[0]!));
+    assert.equal(model.retain(prompt), 0);
   });
 
   test('a greedy chain reads each run\'s argmax and its probability from the graph, not the logits rows, and drafts what reading the rows drafts', async () => {
-    const { CausalModel } = await import('../../src/engine/model/causal');
-    const { openModelFolder } = await import('../../src/engine/model/folder');
-    const { DraftModelDrafter } = await import('../../src/engine/drafters/draftModel');
-    const folder = openModelFolder(path.join(__dirname, '..', '..', 'models', 'hasten-draft-m'));
-    const model = await CausalModel.open(folder, { provider: 'cpu', threads: 1, shared: true });
+    const reads: (string | undefined)[] = [];
+    const forward = model.forward.bind(model);
     try {
-      const reads: (string | undefined)[] = [];
-      const forward = model.forward.bind(model);
       model.forward = async (tokens, parents, signal, o = {}) => {
         reads.push(o.read);
         const l = await forward(tokens, parents, signal, o);
@@ -150,7 +148,7 @@ describe('draft model', () => {
         }
       }
     } finally {
-      await model.dispose();
+      model.forward = forward;
     }
   });
 });
