@@ -10,23 +10,13 @@
 // and their logits rows are not computed again. The host cache (inplace.ts) moves rows instead.
 import * as ort from 'onnxruntime-node';
 import { ReadBack, release, runOn } from './device';
-import { Logits } from './logits';
+import { concat, Logits } from './logits';
 
 const MIN = -3.4028234663852886e38;
 /** fp16's lowest finite value (-65504), as its bits: the masked entries of an fp16 graph's tree bias. */
 const MIN_HALF = 0xfbff;
 /** The longest block GroupQueryAttention runs with its short-block kernel (see `checkLongBlocks`). */
 export const SHORT_BLOCK = 31;
-
-function concat<A extends Float32Array | Int32Array>(parts: A[], Ctor: { new (n: number): A }): A {
-  const out = new Ctor(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** What a forward block brings back to the host: every kept logits row, or only each row's argmax. */
 export type Read = 'rows' | 'argmax';

@@ -16,33 +16,30 @@
 // On a device (WebGPU) the cache lives in deviceKv.ts.
 import * as ort from 'onnxruntime-node';
 import type { Read } from './deviceKv';
-import { Logits } from './logits';
+import { concat, Logits } from './logits';
 
 const MIN = -3.4028234663852886e38;
 
-const keepInput = new WeakMap<ort.InferenceSession, boolean>();
-/** Whether a session's graph takes `logits_to_keep` (looked up once per session, not every step). */
-function takesKeep(session: ort.InferenceSession): boolean {
-  let v = keepInput.get(session);
-  if (v === undefined) keepInput.set(session, (v = session.inputNames.includes('logits_to_keep')));
-  return v;
+/** A fact about a session's graph, looked up once per session rather than every step. */
+function perSession<T>(of: (session: ort.InferenceSession) => T): (session: ort.InferenceSession) => T {
+  const seen = new WeakMap<ort.InferenceSession, T>();
+  return (session) => {
+    if (!seen.has(session)) seen.set(session, of(session));
+    return seen.get(session)!;
+  };
 }
 
-const greedyBySession = new WeakMap<ort.InferenceSession, boolean>();
+/** Whether a session's graph takes `logits_to_keep`. */
+const takesKeep = perSession((s) => s.inputNames.includes('logits_to_keep'));
+
 /** Whether a graph outputs each kept row's `argmax` and `confidence` (the CPU graph from builder 6), so a greedy run need not fetch the rows. */
-export function outputsGreedy(session: ort.InferenceSession): boolean {
-  let v = greedyBySession.get(session);
-  if (v === undefined) greedyBySession.set(session, (v = session.outputNames.includes('argmax') && session.outputNames.includes('confidence')));
-  return v;
-}
+export const outputsGreedy = perSession((s) => s.outputNames.includes('argmax') && s.outputNames.includes('confidence'));
 
-const rowsBySession = new WeakMap<ort.InferenceSession, boolean>();
+/** What a greedy run of the CPU graph fetches: every output but the logits (each layer's new rows, each kept row's argmax and confidence). */
+const greedyFetches = perSession((s) => s.outputNames.filter((n) => n !== 'logits'));
+
 /** Whether a session is the CPU graph (returns the block's `new.N.*` rows) rather than a graph that writes its presents in place. */
-export function returnsRows(session: ort.InferenceSession): boolean {
-  let v = rowsBySession.get(session);
-  if (v === undefined) rowsBySession.set(session, (v = session.outputNames.includes('new.0.key')));
-  return v;
-}
+export const returnsRows = perSession((s) => s.outputNames.includes('new.0.key'));
 
 /** Slots allocated at first. */
 export const INITIAL_SLOTS = 256;
@@ -63,7 +60,6 @@ export class InPlaceKv {
   /** Tokens of the last forward block, still tentative. */
   private pending = 0;
   private biasBuf = new Float32Array(0);
-  private greedyNames: { session: ort.InferenceSession; names: string[] } | null = null;
 
   constructor(readonly layers: number, readonly kvHeads: number, readonly headDim: number, readonly slots: number, initial = INITIAL_SLOTS) {
     this.allocate(Math.min(slots, initial));
@@ -146,13 +142,9 @@ export class InPlaceKv {
       parts.push(await this.block(session, part, null, this.count + i, lastOnly ? 1 : part.length, greedy));
     }
     const V = parts[0]!.vocab;
-    if (greedy) {
-      const kept = lastOnly ? parts.slice(-1) : parts;
-      const join = <A extends Int32Array | Float32Array>(xs: A[], out: A): A => (xs.reduce((at, x) => (out.set(x, at), at + x.length), 0), out);
-      return new Logits(new Float32Array(0), T, 0, lastOnly ? T - 1 : 0,
-        join(kept.map((p) => p.argmaxes!), new Int32Array(lastOnly ? 1 : T)), join(kept.map((p) => p.confidences!), new Float32Array(lastOnly ? 1 : T)));
-    }
-    if (lastOnly) return new Logits(parts[parts.length - 1]!.data, T, V, T - 1);
+    const last = parts[parts.length - 1]!;
+    if (lastOnly) return new Logits(last.data, T, V, T - 1, last.argmaxes, last.confidences);
+    if (greedy) return new Logits(new Float32Array(0), T, 0, 0, concat(parts.map((p) => p.argmaxes!), Int32Array), concat(parts.map((p) => p.confidences!), Float32Array));
     const data = new Float32Array(T * V);
     parts.forEach((p, i) => data.set(p.data, i * CHUNK * V));
     return new Logits(data, T, V);
@@ -181,7 +173,7 @@ export class InPlaceKv {
       feeds[`past_key_values.${l}.key`] = empty ?? this.keys[l]!;
       feeds[`past_key_values.${l}.value`] = empty ?? this.values[l]!;
     }
-    const out = greedy ? await session.run(feeds, this.greedyFetches(session)) : await session.run(feeds);
+    const out = greedy ? await session.run(feeds, greedyFetches(session)) : await session.run(feeds);
     this.grow(past + S, past);
     const hd = this.headDim;
     const W = this.capacity;
@@ -197,16 +189,6 @@ export class InPlaceKv {
     }
     const logits = out.logits!;
     return new Logits(logits.data as Float32Array, S, logits.dims[2]!, S - keep);
-  }
-
-  /** What a greedy run of the CPU graph fetches: every layer's new rows, each kept row's argmax and confidence; not the logits. */
-  private greedyFetches(session: ort.InferenceSession): string[] {
-    if (this.greedyNames?.session !== session) {
-      const names = ['argmax', 'confidence'];
-      for (let l = 0; l < this.layers; l++) names.push(`new.${l}.key`, `new.${l}.value`);
-      this.greedyNames = { session, names };
-    }
-    return this.greedyNames.names;
   }
 
   /**

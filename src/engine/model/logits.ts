@@ -35,3 +35,14 @@ export class Logits {
     return this.confidences ? this.confidences[i - this.first]! : null;
   }
 }
+
+/** Typed arrays one after another in a new one: the parts of a block run in pieces (rows, argmaxes or probabilities). */
+export function concat<A extends Float32Array | Int32Array>(parts: A[], Ctor: { new (n: number): A }): A {
+  const out = new Ctor(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
