@@ -1,6 +1,7 @@
 // Hasten from plain Node, no VS Code:
 //   complete  completes a file at a line and column and prints the completion with its step statistics
-//   bench     runs strategies over the held-out workloads against autoregressive decoding
+//   bench     runs strategies over the held-out workloads (or, with --prompts tuning, the tuning prompts)
+//             against autoregressive decoding
 // Arguments are parsed with node's own util.parseArgs (standard library, typed, strict).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,12 +13,12 @@ import { DOWNLOAD_USAGE, downloadCommand } from './download';
 import { EXITS_USAGE, exitsCommand } from './exits';
 import { MASKPREDICT_USAGE, maskPredictCommand } from './maskpredict';
 import { formatTable, runBench, tabulate } from './run';
-import { BenchWorkspace, loadWorkloads, WORKLOAD_KINDS, WorkloadKind } from './workloads';
+import { BenchWorkspace, loadWorkloads, PROMPT_SETS, PromptSet, WORKLOAD_KINDS, WorkloadKind } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 const USAGE = `usage:
   hasten complete --file F --line L --column C [--strategy S] [--max-tokens N] [--cursor-line middle|prefix] [--json] [common options]
-  hasten bench [--strategies a,b] [--workloads line-start,mid-line,repetitive] [--limit N] [--max-tokens N] [--json FILE] [--quick] [common options]
+  hasten bench [--strategies a,b] [--workloads line-start,mid-line,repetitive] [--prompts heldout|tuning] [--limit N] [--max-tokens N] [--json FILE] [--quick] [common options]
   hasten kv-rollback [--limit N] [common options]   rollback by masked holes vs copying the cache every step
 ${BUILD_USAGE}
 ${DOWNLOAD_USAGE}
@@ -33,7 +34,7 @@ const OPTIONS = {
   file: { type: 'string' }, line: { type: 'string' }, column: { type: 'string' }, strategy: { type: 'string', default: 'auto' },
   'max-tokens': { type: 'string', default: '48' }, 'cursor-line': { type: 'string', default: CURSOR_LINE_DEFAULT }, json: { type: 'string' }, model: { type: 'string' }, draft: { type: 'string' },
   provider: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' }, strategies: { type: 'string' },
-  workloads: { type: 'string' }, limit: { type: 'string' }, quick: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+  workloads: { type: 'string' }, prompts: { type: 'string', default: 'heldout' }, limit: { type: 'string' }, quick: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
 } as const;
 
 function fail(msg: string): never {
@@ -100,10 +101,12 @@ async function bench(v: Record<string, string | boolean | undefined>): Promise<v
   const kinds = ((v.workloads as string | undefined)?.split(',') ?? [...WORKLOAD_KINDS]) as WorkloadKind[];
   for (const k of kinds) if (!WORKLOAD_KINDS.includes(k)) fail(`unknown workload ${k}`);
   const limit = v.limit ? int(v.limit as string, 'limit', 1) : v.quick ? 4 : Infinity;
-  const items = loadWorkloads(kinds, limit);
+  const set = v.prompts as string;
+  if (!Object.hasOwn(PROMPT_SETS, set)) fail(`--prompts must be one of ${Object.keys(PROMPT_SETS).join(', ')} (got ${set})`);
+  const items = loadWorkloads(kinds, limit, PROMPT_SETS[set as PromptSet]);
   const engine = await loadEngine(v);
   try {
-    // Retrieval searches the held-out sources the workloads were cut from, standing in for the workspace,
+    // Retrieval searches the sources the prompts were cut from, standing in for the workspace,
     // each as the editor holds it at the cursor of the item being completed (BenchWorkspace).
     const workspace = new BenchWorkspace([engine.retrieval]);
     await workspace.load(items);
@@ -118,7 +121,7 @@ async function bench(v: Record<string, string | boolean | undefined>): Promise<v
     console.log(formatTable(rows));
     console.log(`\n${items.length} prompts x ${strategies.length + 1} strategies in ${((Date.now() - t0) / 1000).toFixed(0)} s; speed-up is decode tokens/s against autoregressive on the same prompts, interleaved in one run.`);
     if (typeof v.json === 'string') {
-      fs.writeFileSync(v.json, JSON.stringify({ model: engine.target.folder.name, draft: engine.draft?.folder.name ?? null, maxNewTokens: v['max-tokens'], rows, records }, null, 1));
+      fs.writeFileSync(v.json, JSON.stringify({ model: engine.target.folder.name, draft: engine.draft?.folder.name ?? null, prompts: set, maxNewTokens: v['max-tokens'], rows, records }, null, 1));
       console.log(`wrote ${v.json}`);
     }
   } finally {

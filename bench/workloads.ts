@@ -1,4 +1,5 @@
-// The benchmark's workloads: prompts cut from the held-out packages (bench/workloads.json).
+// The benchmark's workloads: prompts cut from the held-out packages (bench/workloads.json), and the
+// tuning prompts that policies are measured on (bench/tuning.json).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RetrievalIndex } from '../src/engine/drafters/retrieval';
@@ -18,10 +19,20 @@ export interface WorkloadItem {
 }
 
 export const WORKLOADS_FILE = path.join(__dirname, 'workloads.json');
+/**
+ * The tuning prompts: the same kinds, cut from code neither trained on nor held out (Python's lib2to3, which
+ * the corpus excludes, and Hasten's own source; `node models/toolchain/workloads.mjs --tuning`). Policies are
+ * measured on these, so the benchmark's held-out prompts are never tuned against.
+ */
+export const TUNING_FILE = path.join(__dirname, 'tuning.json');
+
+/** The prompt sets a bench command can run on. */
+export const PROMPT_SETS = { heldout: WORKLOADS_FILE, tuning: TUNING_FILE } as const;
+export type PromptSet = keyof typeof PROMPT_SETS;
 
 /** Loads the items of the given kinds, at most `limit` of each, in file order. */
-export function loadWorkloads(kinds: readonly WorkloadKind[] = WORKLOAD_KINDS, limit = Infinity): WorkloadItem[] {
-  const all = (JSON.parse(fs.readFileSync(WORKLOADS_FILE, 'utf8')) as { items: WorkloadItem[] }).items;
+export function loadWorkloads(kinds: readonly WorkloadKind[] = WORKLOAD_KINDS, limit = Infinity, file: string = WORKLOADS_FILE): WorkloadItem[] {
+  const all = (JSON.parse(fs.readFileSync(file, 'utf8')) as { items: WorkloadItem[] }).items;
   return kinds.flatMap((k) => all.filter((i) => i.kind === k).slice(0, limit));
 }
 

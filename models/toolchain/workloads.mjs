@@ -1,11 +1,17 @@
 // Writes bench/workloads.json: completion prompts cut from the held-out packages only (never seen
 // in training), used by the benchmark and by the losslessness tests.
+// With --tuning, writes bench/tuning.json instead: the same kinds of prompts cut from code that is
+// neither trained on nor held out (nor evaluation-only): the Python standard library's lib2to3, which
+// the corpus excludes (sources.json python.exclude), and Hasten's own TypeScript (src/) and JavaScript
+// (models/toolchain/*.mjs, esbuild.js). Policies (auto's priors, draft settings) are measured on these,
+// so the benchmark's held-out prompts are never tuned against.
 //   line-start  the cursor at the start of a non-empty line; the truth is that line
 //   mid-line    the cursor inside a line, after its first token; the truth is the rest of the line
 //   repetitive  a function followed by a renamed copy of its first line; the truth is the copy's
 //               body (the "second of two similar functions" case that lookup drafting targets)
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { rng } from './prep.mjs';
 
@@ -15,9 +21,39 @@ const PREFIX_CHARS = 1200;
 const SUFFIX_CHARS = 400;
 const COUNTS = { 'line-start': 60, 'mid-line': 60, repetitive: 40 };
 
-const docs = fs.readFileSync(path.join(here, '..', '.work', 'corpus', 'heldout.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-  .filter((d) => d.text.split('\n').length > 30);
-const rand = rng(2024);
+const tuning = process.argv.includes('--tuning');
+const sources = JSON.parse(fs.readFileSync(path.join(here, 'sources.json'), 'utf8'));
+
+/** The tuning documents: files of the sources named above, each as { pkg, path, text, license, lang }. */
+function tuningDocs() {
+  const py = sources.python;
+  const version = execFileSync('python3', ['-c', 'import platform; print(platform.python_version())'], { encoding: 'utf8' }).trim();
+  const tuningPy = ['lib2to3'];
+  for (const name of tuningPy) {
+    if (!py.exclude.includes(name)) throw new Error(`python ${name} is not excluded from the corpus, so it cannot tune`);
+  }
+  const walk = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? (e.name === '__pycache__' ? [] : walk(path.join(dir, e.name))) : [path.join(dir, e.name)]);
+  const docs = [];
+  for (const name of tuningPy) {
+    const base = path.join(py.root, name);
+    for (const f of walk(base).filter((f) => f.endsWith('.py')).sort()) {
+      docs.push({ pkg: `python:${name}@${version}`, path: path.relative(base, f), text: fs.readFileSync(f, 'utf8'), license: py.license, lang: 'python' });
+    }
+  }
+  const license = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).license;
+  const tracked = execFileSync('git', ['ls-files', 'src', 'models/toolchain', 'esbuild.js'], { cwd: root, encoding: 'utf8' }).trim().split('\n').sort();
+  for (const f of tracked) {
+    const lang = /\.ts$/.test(f) ? 'typescript' : /\.(mjs|js)$/.test(f) ? 'javascript' : null;
+    if (!lang) continue;
+    docs.push({ pkg: `hasten:${lang}`, path: f, text: fs.readFileSync(path.join(root, f), 'utf8'), license, lang });
+  }
+  return docs;
+}
+
+const docs = (tuning ? tuningDocs() : fs.readFileSync(path.join(here, '..', '.work', 'corpus', 'heldout.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)))
+  .filter((d) => d.text.split('\n').length > 30 && d.text.split('\n').every((l) => l.length <= sources.limits.maxLineLength));
+const rand = rng(tuning ? 7 : 2024);
 const byPkg = new Map();
 for (const d of docs) byPkg.set(d.pkg, [...(byPkg.get(d.pkg) ?? []), d]);
 const packages = [...byPkg.keys()].sort();
@@ -91,10 +127,13 @@ for (const [kind, n] of Object.entries(COUNTS)) {
     items.push(it);
   }
 }
+const file = tuning ? 'tuning.json' : 'workloads.json';
 const out = {
-  comment: 'Cut from the held-out packages (never used in training) by models/toolchain/workloads.mjs; licences per item.',
+  comment: tuning
+    ? 'Tuning prompts, cut by models/toolchain/workloads.mjs --tuning from code neither trained on nor held out (Python lib2to3, Hasten\'s own source); licences per item.'
+    : 'Cut from the held-out packages (never used in training) by models/toolchain/workloads.mjs; licences per item.',
   items,
 };
 fs.mkdirSync(path.join(root, 'bench'), { recursive: true });
-fs.writeFileSync(path.join(root, 'bench', 'workloads.json'), JSON.stringify(out, null, 1) + '\n');
-console.log(`workloads: ${items.length} items -> bench/workloads.json`);
+fs.writeFileSync(path.join(root, 'bench', file), JSON.stringify(out, null, 1) + '\n');
+console.log(`workloads: ${items.length} items -> bench/${file}`);

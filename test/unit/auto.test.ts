@@ -42,7 +42,11 @@ test('when the priors hold, auto is within 3% of the fastest strategy over 90 pr
   assert.equal(picks[0], 'prompt-lookup');
   const best = truth['prompt-lookup'];
   assert.ok(cost <= best * 1.03, `auto ${cost.toFixed(3)} ms/token vs prompt lookup ${best.toFixed(3)}`);
-  assert.ok(picks.filter((p) => p === 'prompt-lookup').length >= 84, `prompt lookup ${picks.filter((p) => p === 'prompt-lookup').length}/90`);
+  // The draft model's prior is within 1% of prompt lookup's, so requests on it cost nothing that matters; the
+  // strategies more than 5% slower are what exploration must ration.
+  const slow = picks.filter((p) => truth[p] > best * 1.05).length;
+  assert.ok(slow <= 6, `${slow}/90 requests on strategies more than 5% slower than prompt lookup`);
+  assert.ok(picks.filter((p) => p === 'prompt-lookup').length >= 75, `prompt lookup ${picks.filter((p) => p === 'prompt-lookup').length}/90`);
 });
 
 test('with a draft model the candidates include lookup + draft model, the priors\' best: auto starts on it and stays within 1.5% of it', () => {
