@@ -5,6 +5,9 @@
 // (cost(width) per pass), and how often prompt lookup's drafts are accepted by the length of the match
 // they copy from: the figures AUTO_LOOKUP was chosen on. Rerun it when the bundled models change.
 //   npx tsx bench/lookupReplay.ts [--report bench/report/report.json]
+//   npx tsx bench/lookupReplay.ts --prompts tuning [--outputs bench/report/auto-priors.json]
+// With --prompts tuning it replays the tuning prompts (bench/tuning.json) instead, their greedy outputs
+// taken from a `hasten bench --prompts tuning --json` run; the cost of a pass still comes from the report.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +16,7 @@ import { DEFAULT_LOOKUP, lookupMatch, LookupOptions, PromptLookupDrafter } from 
 import { GREEDY, seededRandom } from '../src/engine/sampling';
 import { treeDepth } from '../src/engine/verify/tree';
 import { costAt, VerifyCost } from './limit';
-import { loadWorkloads } from './workloads';
+import { loadWorkloads, PROMPT_SETS, PromptSet } from './workloads';
 
 interface Tally { passes: number; drafted: number; cost: number }
 
@@ -49,16 +52,30 @@ async function replay(o: LookupOptions, prompt: readonly number[], out: readonly
 }
 
 async function main(): Promise<void> {
-  const { values: v } = parseArgs({ options: { report: { type: 'string', default: path.join(__dirname, 'report', 'report.json') } } });
+  const { values: v } = parseArgs({
+    options: {
+      report: { type: 'string', default: path.join(__dirname, 'report', 'report.json') }, prompts: { type: 'string', default: 'heldout' },
+      outputs: { type: 'string', default: path.join(__dirname, 'report', 'auto-priors.json') },
+    },
+  });
+  if (!Object.hasOwn(PROMPT_SETS, v.prompts!)) throw new Error(`--prompts must be one of ${Object.keys(PROMPT_SETS).join(', ')}`);
+  const set = v.prompts as PromptSet;
   const report = JSON.parse(fs.readFileSync(v.report!, 'utf8')) as { headline: { records: { item: string; system: string; output: number[] }[]; maxNewTokens: number }; limit: { target: VerifyCost } };
-  const outputs = new Map(report.headline.records.filter((r) => r.system === 'autoregressive').map((r) => [r.item, r.output]));
+  let outputs = new Map(report.headline.records.filter((r) => r.system === 'autoregressive').map((r) => [r.item, r.output]));
+  let maxNewTokens = report.headline.maxNewTokens;
+  if (set === 'tuning') {
+    const run = JSON.parse(fs.readFileSync(v.outputs!, 'utf8')) as { prompts?: string; maxNewTokens: string | number; records: { item: string; strategy: string; output: number[] }[] };
+    if (run.prompts !== 'tuning') throw new Error(`${v.outputs} is not a run on the tuning prompts (hasten bench --prompts tuning --json FILE)`);
+    outputs = new Map(run.records.filter((r) => r.strategy === 'autoregressive').map((r) => [r.item, r.output]));
+    maxNewTokens = Number(run.maxNewTokens);
+  }
   const engine = await Engine.load({ modelDir: path.join(__dirname, '..', 'models', 'hasten-target'), draftDir: null, cmlmDir: null, runtime: { provider: 'cpu', threads: 1 }, log: () => {} });
   const settings: Record<string, LookupOptions> = { 'prompt-lookup': { ...DEFAULT_LOOKUP, draftLength: 8 }, 'auto (AUTO_LOOKUP)': AUTO_LOOKUP };
   const totals = new Map<string, Tally>();
   const byMatch: number[][] = [];
   try {
-    for (const item of loadWorkloads().filter((i) => (outputs.get(i.id)?.length ?? 0) >= 2)) {
-      const prompt = engine.promptFor(item.prefix, item.suffix, report.headline.maxNewTokens).ids;
+    for (const item of loadWorkloads(undefined, Infinity, PROMPT_SETS[set]).filter((i) => (outputs.get(i.id)?.length ?? 0) >= 2)) {
+      const prompt = engine.promptFor(item.prefix, item.suffix, maxNewTokens).ids;
       for (const [name, o] of Object.entries(settings)) {
         const t = await replay(o, prompt, outputs.get(item.id)!, report.limit.target, name === 'prompt-lookup' ? byMatch : undefined);
         for (const key of [`${item.kind}\t${name}`, `all\t${name}`]) {
