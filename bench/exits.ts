@@ -12,15 +12,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CompletionUpdate, CONFIDENCE_MEASURES, ConfidenceMeasure, DecodeSettings, Engine, PROVIDERS, Provider, SKIPPED_KV, SkippedKv, Strategy } from '../src/engine';
 import { agreementCounts, decodeRate } from './metrics';
-import { loadWorkloads, WORKLOAD_KINDS, WorkloadItem } from './workloads';
+import { loadWorkloads, PROMPT_SETS, TUNING_FILE, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
-export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
+export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation] [--prompts tuning|heldout] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
   hasten exit-sweep [--thresholds 0.5,0.6,...] [--measure ...] [--self-spec-layers 2,4,6] [--limit N] [--max-tokens N] [--json FILE] [--quick] [exit options] [common options]
 exit options: --min-exit-layer N (default 0: a quarter of the depth)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate; exit-sweep takes a list)`;
 
 const OPTIONS = {
-  agreement: { type: 'string', default: '0.95' }, z: { type: 'string', default: '1.645' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' },
+  agreement: { type: 'string', default: '0.95' }, z: { type: 'string', default: '1.645' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' }, prompts: { type: 'string', default: 'tuning' },
   'max-tokens': { type: 'string', default: '32' }, json: { type: 'string' }, quick: { type: 'boolean', default: false },
   'min-exit-layer': { type: 'string', default: '0' }, 'self-spec-layers': { type: 'string' }, 'exit-kv': { type: 'string', default: 'propagate' },
   model: { type: 'string' }, draft: { type: 'string' }, provider: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' },
@@ -300,7 +300,9 @@ function score(runs: Run[], ref: Map<string, Run>, z: number): Scored {
  * the lower bound of token agreement with the full model on the calibration half meets the target,
  * and stop at the first failure (fixed-sequence testing, so the choice never rests on a threshold
  * that only passed after a lower one failed). z = 0 tests the plain empirical agreement. The choice
- * is then checked on the held-out half.
+ * is then checked on the held-out half. The calibration prompts are the tuning prompts (bench/tuning.json:
+ * code neither trained on nor held out), so the benchmark's prompts never set the threshold; `--prompts
+ * heldout` calibrates on the other half of the benchmark's prompts instead, as before session 19.
  */
 async function calibrate(v: Values): Promise<void> {
   const target = num(v.agreement, 'agreement', 0, 1);
@@ -308,7 +310,8 @@ async function calibrate(v: Values): Promise<void> {
   const limit = v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10;
   const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
   const perKind = (items: WorkloadItem[]) => items.filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
-  const calib = perKind(split(loadWorkloads(), 'calibration'));
+  if (!Object.hasOwn(PROMPT_SETS, String(v.prompts))) fail(`--prompts must be one of ${Object.keys(PROMPT_SETS).join(', ')} (got ${v.prompts})`);
+  const calib = perKind(v.prompts === 'tuning' ? loadWorkloads(WORKLOAD_KINDS, Infinity, TUNING_FILE) : split(loadWorkloads(), 'calibration'));
   const held = perKind(split(loadWorkloads(), 'evaluation'));
   const base = exitSettings(v);
   const engine = await loadEngine(v);
@@ -335,7 +338,7 @@ async function calibrate(v: Values): Promise<void> {
         : `${m.padEnd(10)} no threshold down from ${CALIBRATION[0]} reaches ${pct(target)} (lower bound ${pct(tried[0]!.lowerBound)} at ${tried[0]!.threshold})`);
     }
     if (typeof v.json === 'string') {
-      const out = { experiment: 'calibrate', model: engine.target.folder.name, target, z, maxNewTokens: maxNew, settings: base, calibrationItems: calib.length, heldOutItems: held.length, machine: machine(), measures: results };
+      const out = { experiment: 'calibrate', model: engine.target.folder.name, prompts: v.prompts, target, z, maxNewTokens: maxNew, settings: base, calibrationItems: calib.length, heldOutItems: held.length, machine: machine(), measures: results };
       fs.mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
       fs.writeFileSync(v.json, JSON.stringify(out, null, 1));
       console.log(`wrote ${v.json}`);
