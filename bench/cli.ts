@@ -13,7 +13,7 @@ import { DOWNLOAD_USAGE, downloadCommand } from './download';
 import { EXITS_USAGE, exitsCommand } from './exits';
 import { MASKPREDICT_USAGE, maskPredictCommand } from './maskpredict';
 import { formatTable, runBench, tabulate } from './run';
-import { BenchWorkspace, loadWorkloads, PROMPT_SETS, PromptSet, WORKLOAD_KINDS, WorkloadKind } from './workloads';
+import { BenchWorkspace, loadWorkloads, promptSetFile, WORKLOAD_KINDS, WorkloadKind } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 const USAGE = `usage:
@@ -102,8 +102,13 @@ async function bench(v: Record<string, string | boolean | undefined>): Promise<v
   for (const k of kinds) if (!WORKLOAD_KINDS.includes(k)) fail(`unknown workload ${k}`);
   const limit = v.limit ? int(v.limit as string, 'limit', 1) : v.quick ? 4 : Infinity;
   const set = v.prompts as string;
-  if (!Object.hasOwn(PROMPT_SETS, set)) fail(`--prompts must be one of ${Object.keys(PROMPT_SETS).join(', ')} (got ${set})`);
-  const items = loadWorkloads(kinds, limit, PROMPT_SETS[set as PromptSet]);
+  let file = '';
+  try {
+    file = promptSetFile(set);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const items = loadWorkloads(kinds, limit, file);
   const engine = await loadEngine(v);
   try {
     // Retrieval searches the sources the prompts were cut from, standing in for the workspace,

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CompletionUpdate, CONFIDENCE_MEASURES, ConfidenceMeasure, DecodeSettings, Engine, PROVIDERS, Provider, SKIPPED_KV, SkippedKv, Strategy } from '../src/engine';
 import { agreementCounts, decodeRate } from './metrics';
-import { loadWorkloads, PROMPT_SETS, TUNING_FILE, WORKLOAD_KINDS, WorkloadItem } from './workloads';
+import { loadWorkloads, promptSetFile, TUNING_FILE, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation] [--prompts tuning|heldout] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
@@ -310,8 +310,13 @@ async function calibrate(v: Values): Promise<void> {
   const limit = v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10;
   const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
   const perKind = (items: WorkloadItem[]) => items.filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
-  if (!Object.hasOwn(PROMPT_SETS, String(v.prompts))) fail(`--prompts must be one of ${Object.keys(PROMPT_SETS).join(', ')} (got ${v.prompts})`);
-  const calib = perKind(v.prompts === 'tuning' ? loadWorkloads(WORKLOAD_KINDS, Infinity, TUNING_FILE) : split(loadWorkloads(), 'calibration'));
+  let file = '';
+  try {
+    file = promptSetFile(v.prompts);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const calib = perKind(file === TUNING_FILE ? loadWorkloads(WORKLOAD_KINDS, Infinity, file) : split(loadWorkloads(), 'calibration'));
   const held = perKind(split(loadWorkloads(), 'evaluation'));
   const base = exitSettings(v);
   const engine = await loadEngine(v);

@@ -16,7 +16,7 @@ import { DEFAULT_LOOKUP, lookupMatch, LookupOptions, PromptLookupDrafter } from 
 import { GREEDY, seededRandom } from '../src/engine/sampling';
 import { treeDepth } from '../src/engine/verify/tree';
 import { costAt, VerifyCost } from './limit';
-import { loadWorkloads, PROMPT_SETS, PromptSet } from './workloads';
+import { loadWorkloads, promptSetFile, TUNING_FILE } from './workloads';
 
 interface Tally { passes: number; drafted: number; cost: number }
 
@@ -58,12 +58,11 @@ async function main(): Promise<void> {
       outputs: { type: 'string', default: path.join(__dirname, 'report', 'auto-priors.json') },
     },
   });
-  if (!Object.hasOwn(PROMPT_SETS, v.prompts!)) throw new Error(`--prompts must be one of ${Object.keys(PROMPT_SETS).join(', ')}`);
-  const set = v.prompts as PromptSet;
+  const file = promptSetFile(v.prompts);
   const report = JSON.parse(fs.readFileSync(v.report!, 'utf8')) as { headline: { records: { item: string; system: string; output: number[] }[]; maxNewTokens: number }; limit: { target: VerifyCost } };
   let outputs = new Map(report.headline.records.filter((r) => r.system === 'autoregressive').map((r) => [r.item, r.output]));
   let maxNewTokens = report.headline.maxNewTokens;
-  if (set === 'tuning') {
+  if (file === TUNING_FILE) {
     const run = JSON.parse(fs.readFileSync(v.outputs!, 'utf8')) as { prompts?: string; maxNewTokens: string | number; records: { item: string; strategy: string; output: number[] }[] };
     if (run.prompts !== 'tuning') throw new Error(`${v.outputs} is not a run on the tuning prompts (hasten bench --prompts tuning --json FILE)`);
     outputs = new Map(run.records.filter((r) => r.strategy === 'autoregressive').map((r) => [r.item, r.output]));
@@ -74,7 +73,7 @@ async function main(): Promise<void> {
   const totals = new Map<string, Tally>();
   const byMatch: number[][] = [];
   try {
-    for (const item of loadWorkloads(undefined, Infinity, PROMPT_SETS[set]).filter((i) => (outputs.get(i.id)?.length ?? 0) >= 2)) {
+    for (const item of loadWorkloads(undefined, Infinity, file).filter((i) => (outputs.get(i.id)?.length ?? 0) >= 2)) {
       const prompt = engine.promptFor(item.prefix, item.suffix, maxNewTokens).ids;
       for (const [name, o] of Object.entries(settings)) {
         const t = await replay(o, prompt, outputs.get(item.id)!, report.limit.target, name === 'prompt-lookup' ? byMatch : undefined);
@@ -93,4 +92,7 @@ async function main(): Promise<void> {
   byMatch.forEach((r, g) => r && console.log(`${g}\t${r[0]}\t${(r[1]! / r[0]!).toFixed(2)}\t${(r[2]! / r[0]!).toFixed(2)}`));
 }
 
-void main();
+main().catch((err: unknown) => {
+  console.error(`lookupReplay: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -30,6 +30,12 @@ export const TUNING_FILE = path.join(__dirname, 'tuning.json');
 export const PROMPT_SETS = { heldout: WORKLOADS_FILE, tuning: TUNING_FILE } as const;
 export type PromptSet = keyof typeof PROMPT_SETS;
 
+/** The file of the prompt set a `--prompts` option names; throws, naming the sets, on anything else. */
+export function promptSetFile(name: unknown): string {
+  if (typeof name !== 'string' || !Object.hasOwn(PROMPT_SETS, name)) throw new Error(`--prompts must be one of ${Object.keys(PROMPT_SETS).join(', ')} (got ${String(name)})`);
+  return PROMPT_SETS[name as PromptSet];
+}
+
 /** Loads the items of the given kinds, at most `limit` of each, in file order. */
 export function loadWorkloads(kinds: readonly WorkloadKind[] = WORKLOAD_KINDS, limit = Infinity, file: string = WORKLOADS_FILE): WorkloadItem[] {
   const all = (JSON.parse(fs.readFileSync(file, 'utf8')) as { items: WorkloadItem[] }).items;

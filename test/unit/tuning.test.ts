@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { PRIOR_SPEEDUP, type Strategy } from '../../src/engine/strategies';
-import { loadWorkloads, TUNING_FILE, WORKLOAD_KINDS, WORKLOADS_FILE } from '../../bench/workloads';
+import { loadWorkloads, promptSetFile, TUNING_FILE, WORKLOAD_KINDS, WORKLOADS_FILE } from '../../bench/workloads';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const json = <T>(rel: string): T => JSON.parse(fs.readFileSync(path.join(ROOT, rel), 'utf8')) as T;
@@ -61,4 +61,10 @@ test("auto's priors are the speed-ups of the committed run on the tuning prompts
   // Lossless: every strategy wrote what autoregressive decoding wrote on each prompt.
   const ar = new Map(run.records.filter((r) => r.strategy === 'autoregressive').map((r) => [r.item, r.output]));
   for (const r of run.records) assert.deepEqual(r.output, ar.get(r.item), `${r.strategy} on ${r.item}`);
+});
+
+test('--prompts names a prompt set: heldout (the default) or tuning, anything else is refused', () => {
+  assert.equal(promptSetFile('heldout'), WORKLOADS_FILE);
+  assert.equal(promptSetFile('tuning'), TUNING_FILE);
+  for (const bad of ['', 'toString', 'held-out', undefined, true]) assert.throws(() => promptSetFile(bad), /--prompts must be one of heldout, tuning/);
 });
