@@ -84,8 +84,15 @@ test('the engine process builds a prompt from a whole 5 MB file as prefix and su
   const WINDOW = 32_000;
   for (const [name, text] of Object.entries(FILES)) {
     const half = text.length >> 1;
-    const whole = fastest(() => engine.promptFor(text.slice(0, half), text.slice(half), 48));
-    const windows = fastest(() => engine.promptFor(text.slice(half - WINDOW, half), text.slice(half, half + WINDOW), 48));
+    // Alternated, so a burst of other CPU time in this process (garbage collection, or threads left busy by the
+    // previous test's inference: the cause was not found) weighs on both alike: once the whole file's 5 runs in a
+    // row took at least 15.4 ms against 5.0 for the windows' 5 after them (4.6 against 4.7 in the CI run before).
+    let whole = Infinity;
+    let windows = Infinity;
+    for (let i = 0; i < 5; i++) {
+      whole = Math.min(whole, fastest(() => engine.promptFor(text.slice(0, half), text.slice(half), 48), 1));
+      windows = Math.min(windows, fastest(() => engine.promptFor(text.slice(half - WINDOW, half), text.slice(half, half + WINDOW), 48), 1));
+    }
     assert.ok(whole < 2 * windows + 5, `${name}: ${whole.toFixed(1)} ms for the whole file, ${windows.toFixed(1)} ms for ${WINDOW} characters either side`);
     assert.ok(engine.promptFor(text.slice(0, half), text.slice(half), 48).ids.length <= engine.target.contextLength);
     t.diagnostic(`${name}: ${whole.toFixed(1)} ms (windows alone ${windows.toFixed(1)} ms)`);
