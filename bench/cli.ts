@@ -102,13 +102,7 @@ async function bench(v: Record<string, string | boolean | undefined>): Promise<v
   for (const k of kinds) if (!WORKLOAD_KINDS.includes(k)) fail(`unknown workload ${k}`);
   const limit = v.limit ? int(v.limit as string, 'limit', 1) : v.quick ? 4 : Infinity;
   const set = v.prompts as string;
-  let file = '';
-  try {
-    file = promptSetFile(set);
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  const items = loadWorkloads(kinds, limit, file);
+  const items = loadWorkloads(kinds, limit, promptSetFile(set, fail));
   const engine = await loadEngine(v);
   try {
     // Retrieval searches the sources the prompts were cut from, standing in for the workspace,

@@ -310,12 +310,7 @@ async function calibrate(v: Values): Promise<void> {
   const limit = v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10;
   const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
   const perKind = (items: WorkloadItem[]) => items.filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
-  let file = '';
-  try {
-    file = promptSetFile(v.prompts);
-  } catch (err) {
-    fail((err as Error).message);
-  }
+  const file = promptSetFile(v.prompts, fail);
   const calib = perKind(file === TUNING_FILE ? loadWorkloads(WORKLOAD_KINDS, Infinity, file) : split(loadWorkloads(), 'calibration'));
   const held = perKind(split(loadWorkloads(), 'evaluation'));
   const base = exitSettings(v);

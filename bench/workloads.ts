@@ -30,9 +30,12 @@ export const TUNING_FILE = path.join(__dirname, 'tuning.json');
 export const PROMPT_SETS = { heldout: WORKLOADS_FILE, tuning: TUNING_FILE } as const;
 export type PromptSet = keyof typeof PROMPT_SETS;
 
-/** The file of the prompt set a `--prompts` option names; throws, naming the sets, on anything else. */
-export function promptSetFile(name: unknown): string {
-  if (typeof name !== 'string' || !Object.hasOwn(PROMPT_SETS, name)) throw new Error(`--prompts must be one of ${Object.keys(PROMPT_SETS).join(', ')} (got ${String(name)})`);
+/**
+ * The file of the prompt set a `--prompts` option names. Anything else goes to `bad` with a message naming the
+ * sets: a command's own usage error (which exits), or by default a thrown Error.
+ */
+export function promptSetFile(name: unknown, bad: (message: string) => never = (m) => { throw new Error(m); }): string {
+  if (typeof name !== 'string' || !Object.hasOwn(PROMPT_SETS, name)) bad(`--prompts must be one of ${Object.keys(PROMPT_SETS).join(', ')} (got ${String(name)})`);
   return PROMPT_SETS[name as PromptSet];
 }
 

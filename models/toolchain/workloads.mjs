@@ -3,7 +3,7 @@
 // With --tuning, writes bench/tuning.json instead: the same kinds of prompts cut from code that is
 // neither trained on nor held out (nor evaluation-only): the Python standard library's lib2to3, which
 // the corpus excludes (sources.json python.exclude), and Hasten's own TypeScript (src/) and JavaScript
-// (models/toolchain/*.mjs, esbuild.js). Policies (auto's priors, draft settings) are measured on these,
+// (models/toolchain/*.mjs, esbuild.js) as of a pinned commit (HASTEN_SOURCE). Policies (auto's priors, draft settings) are measured on these,
 // so the benchmark's held-out prompts are never tuned against.
 //   line-start  the cursor at the start of a non-empty line; the truth is that line
 //   mid-line    the cursor inside a line, after its first token; the truth is the rest of the line
@@ -22,6 +22,11 @@ const SUFFIX_CHARS = 400;
 const COUNTS = { 'line-start': 60, 'mid-line': 60, repetitive: 40 };
 
 const tuning = process.argv.includes('--tuning');
+/**
+ * Hasten's own source is read as it was at this commit, not from the working tree, so that the tuning
+ * prompts (and the priors measured on them) can be cut again exactly while the code moves on.
+ */
+const HASTEN_SOURCE = '0f02b06bbf0872d7db4a69500490d58ee4f1d5b8';
 const sources = JSON.parse(fs.readFileSync(path.join(here, 'sources.json'), 'utf8'));
 
 /** The tuning documents: files of the sources named above, each as { pkg, path, text, license, lang }. */
@@ -42,17 +47,18 @@ function tuningDocs() {
     }
   }
   const license = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).license;
-  const tracked = execFileSync('git', ['ls-files', 'src', 'models/toolchain', 'esbuild.js'], { cwd: root, encoding: 'utf8' }).trim().split('\n').sort();
+  const git = (...args) => execFileSync('git', args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const tracked = git('ls-tree', '-r', '--name-only', HASTEN_SOURCE, '--', 'src', 'models/toolchain', 'esbuild.js').trim().split('\n').sort();
   for (const f of tracked) {
     const lang = /\.ts$/.test(f) ? 'typescript' : /\.(mjs|js)$/.test(f) ? 'javascript' : null;
     if (!lang) continue;
-    docs.push({ pkg: `hasten:${lang}`, path: f, text: fs.readFileSync(path.join(root, f), 'utf8'), license, lang });
+    docs.push({ pkg: `hasten:${lang}`, path: f, text: git('show', `${HASTEN_SOURCE}:${f}`), license, lang });
   }
   return docs;
 }
 
 const docs = (tuning ? tuningDocs() : fs.readFileSync(path.join(here, '..', '.work', 'corpus', 'heldout.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)))
-  .filter((d) => d.text.split('\n').length > 30 && d.text.split('\n').every((l) => l.length <= sources.limits.maxLineLength));
+  .filter((d) => { const lines = d.text.split('\n'); return lines.length > 30 && lines.every((l) => l.length <= sources.limits.maxLineLength); });
 const rand = rng(tuning ? 7 : 2024);
 const byPkg = new Map();
 for (const d of docs) byPkg.set(d.pkg, [...(byPkg.get(d.pkg) ?? []), d]);
