@@ -48,6 +48,7 @@ function entry(folder) {
       blocks: Array.from({ length: L }, (_, i) => `onnx/layered_block_${i}.onnx`),
       head: 'onnx/layered_head.onnx',
       kvPropagate: 'onnx/layered_kv_propagate.onnx',
+      cpuBlocks: Array.from({ length: L }, (_, i) => `onnx/layered_block_cpu_${i}.onnx`),
     };
     e.drafts = ['hasten-draft-s', 'hasten-draft-m'];
   } else if (kind === 'causal') {

@@ -165,6 +165,7 @@ function recordFiles(variants: readonly Variant[], layers: number): Record<strin
   if (variants.includes('layered')) {
     f.embed = `onnx/${FILES.embed}`;
     f.blocks = Array.from({ length: layers }, (_, l) => `onnx/${FILES.block(l)}`);
+    f.cpuBlocks = Array.from({ length: layers }, (_, l) => `onnx/${FILES.cpuBlock(l)}`);
     f.head = `onnx/${FILES.head}`;
     f.kvPropagate = `onnx/${FILES.kvPropagate}`;
   }

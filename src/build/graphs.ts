@@ -18,7 +18,9 @@
 //             probability): a greedy run fetches those instead of the logits rows.
 //             Each layer scores the buffer and the block apart, one softmax over both (no copy of the
 //             buffer), for decode steps and prefill parts alike.
-//   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation.
+//   layered   embedding, one graph per block, the final norm + head, and CALM's K/V propagation; each block
+//             twice: layered_block_N (past + present, what a device keeps there) and layered_block_cpu_N
+//             (a KV buffer read in place, only the new rows out, as the cpu graph).
 //   gpu       the fast and tree graphs in fp16 for a GPU (model_fast_fp16.onnx, model_fast_tree_fp16.onnx):
 //             the same I/O, but past/present K/V are fp16 and so is the tree's attention_bias; matmuls,
 //             attention and the MLP run on fp16 activations, while the residual stream, the RMSNorms and
@@ -39,6 +41,7 @@ export const FILES = {
   gpuTree: 'model_fast_tree_fp16.onnx',
   embed: 'layered_embed.onnx',
   block: (l: number) => `layered_block_${l}.onnx`,
+  cpuBlock: (l: number) => `layered_block_cpu_${l}.onnx`,
   head: 'layered_head.onnx',
   kvPropagate: 'layered_kv_propagate.onnx',
 } as const;
@@ -236,6 +239,8 @@ export function layeredGraphs(e: Emitter, weights: string): Map<string, Graph> {
     out.set(FILES.block(l), g);
   }
 
+  for (let l = 0; l < a.layers; l++) out.set(FILES.cpuBlock(l), layeredCpuBlock(e, weights, l));
+
   const head = new Graph('hasten-layered-head', weights);
   const hx = head.input('hidden_states', DT.FLOAT, hs);
   e.head(head, e.rmsNorm(head, hx, 'model.norm.weight'), false);
@@ -252,4 +257,35 @@ export function layeredGraphs(e: Emitter, weights: string): Map<string, Graph> {
   }
   out.set(FILES.kvPropagate, prop);
   return out;
+}
+
+/**
+ * Block l for the CPU, over a KV buffer read in place (the cpu graph's attention, one layer of it):
+ * hidden_states [1, T, W], attention_bias [1, 1, T, C + T] (the engine masks the buffer's unused slots and
+ * its holes, and gives the rows their causal structure), position_ids [1, T], past_key/past_value
+ * [1, kvHeads, C, headDim] (the layer's buffer of C slots, not written) -> hidden_states_out [1, T, W] and
+ * new_key/new_value [1, kvHeads, T, headDim], the rows that the engine writes into its buffer. The
+ * concatenating block returns the whole grown cache, which onnxruntime-node copies into a fresh buffer
+ * every call.
+ */
+function layeredCpuBlock(e: Emitter, weights: string, l: number): Graph {
+  const a = e.arch;
+  const g = new Graph(`hasten-layered-block-cpu-${l}`, weights);
+  const hs = [1, 'sequence_length', a.hidden];
+  const x = g.input('hidden_states', DT.FLOAT, hs);
+  const bias = g.input('attention_bias', DT.FLOAT, [1, 1, 'sequence_length', 'total_length']);
+  const positions = g.input('position_ids', DT.INT64, [1, 'sequence_length']);
+  const pastK = g.input('past_key', DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
+  const pastV = g.input('past_value', DT.FLOAT, [1, a.kvHeads, 'max_length', a.headDim]);
+  const slots = g.op('Slice', [g.op('Shape', [pastK]), g.ints([2]), g.ints([3])]);
+  const split = g.op('Concat', [slots, g.op('Slice', [g.op('Shape', [x]), g.ints([1]), g.ints([2])])], { axis: 0 });
+  const tiled = g.op('Tile', [bias, g.ints([1, 1, a.heads / a.kvHeads, 1])]);
+  const n = e.rmsNorm(g, x, e.inputNorm(l));
+  const att = e.attentionOverBuffer(g, l, n, { positions, bias: tiled, split }, pastK, pastV, 'new_key', 'new_value');
+  const [n2, r] = e.skipNorm(g, att, x, e.postNorm(l));
+  g.op('Add', [e.mlp(g, l, n2), r], {}, undefined, 'hidden_states_out');
+  g.output('hidden_states_out', DT.FLOAT, hs);
+  g.output('new_key', DT.FLOAT, [1, a.kvHeads, 'sequence_length', a.headDim]);
+  g.output('new_value', DT.FLOAT, [1, a.kvHeads, 'sequence_length', a.headDim]);
+  return g;
 }

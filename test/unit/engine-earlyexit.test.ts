@@ -8,8 +8,8 @@ import * as ort from 'onnxruntime-node';
 import { CompletionTrace, Engine, HastenError, Strategy } from '../../src/engine';
 import { loadWorkloads } from '../../bench/workloads';
 import { CausalModel } from '../../src/engine/model/causal';
-import { openModelFolder } from '../../src/engine/model/folder';
-import { Hidden, LayeredModel, SkippedKv } from '../../src/engine/model/layered';
+import { ModelFolder, openModelFolder } from '../../src/engine/model/folder';
+import { Hidden, KvLayout, LayeredModel, SkippedKv } from '../../src/engine/model/layered';
 import { DEFAULT_RUNTIME, RuntimeOptions } from '../../src/engine/model/session';
 import { exitPass, prefillLayered } from '../../src/engine/decoders/earlyExit';
 import { confidence, cosine, topTwo } from '../../src/engine/decoders/confidence';
@@ -46,13 +46,25 @@ async function fullStep(m: LayeredModel, token: number): Promise<Float32Array> {
   return r.row;
 }
 
-describe('layered model', () => {
+/** The target's folder; 'growing' without its buffer blocks (what a device, or a build before them, runs). */
+function targetFolder(kv: KvLayout): ModelFolder {
+  const folder = openModelFolder(TARGET);
+  if (kv === 'buffer') return folder;
+  const { cpuBlocks: _, ...layered } = folder.files.layered!;
+  return { ...folder, files: { ...folder.files, layered } };
+}
+
+for (const kv of ['buffer', 'growing'] as const) describe(`layered model, ${kv} K/V blocks`, () => {
   let layered: LayeredModel;
   let reference: CausalModel;
   before(async () => {
-    const folder = openModelFolder(TARGET);
+    const folder = targetFolder(kv);
     layered = await LayeredModel.open(folder, rt);
     reference = await CausalModel.open(folder, rt, false);
+  });
+
+  test(`on the CPU the bundled target runs the ${kv} blocks`, () => {
+    assert.equal(layered.kvLayout, kv);
   });
   after(async () => {
     await layered.dispose();
@@ -70,6 +82,20 @@ describe('layered model', () => {
       const d = maxDiff(got, await fused(reference, seq));
       assert.ok(d < TOL, `decode after ${t}: diff ${d}`);
     }
+  });
+
+  test('a prompt longer than one block call (CHUNK rows), then decoding past a regrowth of the buffers, equals model.onnx', async () => {
+    layered.reset();
+    const prompt = Array.from({ length: 380 }, (_, i) => 300 + ((i * 37) % 900));
+    const pre = await prefillLayered(layered, prompt);
+    assert.ok(maxDiff(pre.first.row(0), await fused(reference, prompt)) < TOL, 'prefill');
+    const seq = [...prompt];
+    for (const t of [309, 310, 311, 312, 313, 314]) {
+      seq.push(t);
+      const d = maxDiff(await fullStep(layered, t), await fused(reference, seq));
+      assert.ok(d < TOL, `decode at ${seq.length}: diff ${d}`);
+    }
+    if (kv === 'buffer') assert.ok(layered.cacheOf(0).key.dims[2] === seq.length, 'the cache holds every token');
   });
 
   test('rolled-back slots (holes in every layer) and compaction leave the logits of recomputation', async () => {

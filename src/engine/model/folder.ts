@@ -26,6 +26,8 @@ export interface LayeredFiles {
   blocks: string[];
   head: string;
   kvPropagate: string;
+  /** The CPU's blocks (layered_block_cpu_N.onnx): KV buffers read in place, only the new rows out. Builds before them lack these. */
+  cpuBlocks?: string[];
 }
 
 /** Absolute paths of the graphs a folder provides. */
@@ -172,6 +174,7 @@ function checkEntry(file: string, name: string, entry: unknown): ManifestEntry {
   for (const [k, p] of Object.entries(v)) {
     const ok = k === 'layered'
       ? isTable(p) && ['embed', 'head', 'kvPropagate'].every((f) => typeof p[f] === 'string') && Array.isArray(p.blocks) && p.blocks.every((b) => typeof b === 'string')
+        && (p.cpuBlocks === undefined || (Array.isArray(p.cpuBlocks) && p.cpuBlocks.length === p.blocks.length && p.cpuBlocks.every((b) => typeof b === 'string')))
       : typeof p === 'string';
     if (!ok) throw bad(`has a malformed "variants.${k}"`);
   }
@@ -270,7 +273,10 @@ export function openModelFolder(dir: string, opts: OpenOptions = {}): ModelFolde
   if (fastGpu && !isCmlm) files.fastGpu = at(fastGpu);
   if (fastGpuTree && !isCmlm) files.fastGpuTree = at(fastGpuTree);
   if (v?.layered) {
-    files.layered = { embed: at(v.layered.embed), blocks: v.layered.blocks.map(at), head: at(v.layered.head), kvPropagate: at(v.layered.kvPropagate) };
+    files.layered = {
+      embed: at(v.layered.embed), blocks: v.layered.blocks.map(at), head: at(v.layered.head), kvPropagate: at(v.layered.kvPropagate),
+      ...(v.layered.cpuBlocks ? { cpuBlocks: v.layered.cpuBlocks.map(at) } : {}),
+    };
   }
   return { dir: abs, name: found?.name ?? path.basename(abs), config, files, tokenizer, raw, ...(found ? { manifest: found.entry } : {}) };
 }

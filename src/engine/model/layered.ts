@@ -14,6 +14,12 @@
 // away: no extra session run and no copy of the cache (test/unit/engine-earlyexit.test.ts checks
 // that this equals layered_kv_propagate). `propagateNow` runs the graph eagerly instead.
 //
+// K/V layout: on the CPU the blocks are layered_block_cpu_N, which read each layer's K/V from a buffer
+// of spare slots in place and return only the new rows, written in here (the fused CPU graph's scheme:
+// onnxruntime-node copies every output into a fresh buffer, so a block returning its grown cache as its
+// present costs a copy of the cache per layer per token; at 600 tokens that made a block call cost 1.5x
+// as much). Elsewhere, and for builds without them, layered_block_N return their presents.
+//
 // On a device (WebGPU) each block's present K/V are `gpu-buffer` outputs fed back as its next past
 // and released when replaced; hidden states and logits come back to the host (the exit decisions read
 // them). Node cannot read a device tensor back, so there the cache is never compacted or appended to
@@ -26,6 +32,7 @@ import path from 'node:path';
 import { HastenError } from '../errors';
 import { Logits } from './causal';
 import { LayeredFiles, ModelFolder } from './folder';
+import { CHUNK, GROWTH } from './inplace';
 import { openSession, RuntimeOptions } from './session';
 
 const MIN = -3.4028234663852886e38;
@@ -33,6 +40,9 @@ const MIN = -3.4028234663852886e38;
 /** How the K/V of layers a token skipped get filled. */
 export const SKIPPED_KV = ['propagate', 'propagate-graph', 'recompute', 'none'] as const;
 export type SkippedKv = (typeof SKIPPED_KV)[number];
+
+/** How the blocks hold K/V: a buffer read in place (layered_block_cpu_N) or a cache each block returns grown (layered_block_N). */
+export type KvLayout = 'buffer' | 'growing';
 
 /** Hidden states of a block of rows: [rows, width]. */
 export class Hidden {
@@ -83,6 +93,8 @@ export function layeredFiles(folder: ModelFolder): LayeredFiles {
     embed: at('layered_embed.onnx'), blocks: Array.from({ length: L }, (_, i) => at(`layered_block_${i}.onnx`)),
     head: at('layered_head.onnx'), kvPropagate: at('layered_kv_propagate.onnx'),
   };
+  const cpuBlocks = Array.from({ length: L }, (_, i) => at(`layered_block_cpu_${i}.onnx`));
+  if (cpuBlocks.every((f) => fs.existsSync(f))) files.cpuBlocks = cpuBlocks;
   const missing = [files.embed, ...files.blocks, files.head, files.kvPropagate].filter((f) => !fs.existsSync(f));
   if (missing.length) {
     throw new HastenError('variant-missing',
@@ -100,6 +112,15 @@ export class LayeredModel {
   private values: ort.Tensor[] = [];
   /** Physical slots each layer's cache holds. */
   private len: number[] = [];
+  /**
+   * The blocks read each layer's K/V from a buffer of spare slots and return only the new rows
+   * (layered_block_cpu_N, on the CPU): keys[l]/values[l] are [1, kv_heads, capacity, head_dim], of
+   * which the first len[l] slots are the layer's cache. Otherwise each block returns its grown cache
+   * as its present, and keys[l] is exactly len[l] slots long.
+   */
+  private readonly inPlace: boolean;
+  /** Which blocks run: 'buffer' (inPlace) or 'growing' (presents). */
+  readonly kvLayout: KvLayout;
   private deferred: Deferred[][] = [];
   /** Per layer, slots hidden in that layer only ('none': skipped layers get no K/V). */
   private ownHoles: (Uint8Array | null)[] = [];
@@ -121,8 +142,11 @@ export class LayeredModel {
     private readonly blocks: ort.InferenceSession[],
     private readonly head: ort.InferenceSession,
     private readonly propagator: ort.InferenceSession,
+    inPlace: boolean,
   ) {
     this.numLayers = blocks.length;
+    this.inPlace = inPlace;
+    this.kvLayout = inPlace ? 'buffer' : 'growing';
     const w = folder.raw.hidden_size;
     if (typeof w !== 'number' || !Number.isInteger(w) || w <= 0) {
       throw new HastenError('model-corrupt', `${path.join(folder.dir, 'config.json')}: "hidden_size" must be a positive integer.`, 'Fix config.json to match the exported graph.');
@@ -136,20 +160,24 @@ export class LayeredModel {
     const files = layeredFiles(folder);
     const opened: ort.InferenceSession[] = [];
     let device = false;
+    let provider = '';
     const open = async (f: string) => {
       const o = await openSession(f, runtime);
       opened.push(o.session);
       device ||= o.device;
+      provider ||= o.provider;
       return o.session;
     };
     try {
       const embed = await open(files.embed);
+      // On a device the blocks' presents stay there (gpu-buffer); on the CPU the buffer blocks, where built.
+      const inPlace = provider === 'cpu' && files.cpuBlocks !== undefined;
       const blocks: ort.InferenceSession[] = [];
-      for (const f of files.blocks) blocks.push(await open(f));
+      for (const f of inPlace ? files.cpuBlocks! : files.blocks) blocks.push(await open(f));
       const head = await open(files.head);
       const prop = await open(files.kvPropagate);
-      checkIo(files, blocks, head, prop);
-      const m = new LayeredModel(folder, embed, blocks, head, prop);
+      checkIo(files, blocks, head, prop, inPlace);
+      const m = new LayeredModel(folder, embed, blocks, head, prop, inPlace);
       m.device = device;
       m.readBack = runtime.readBack;
       return m;
@@ -182,8 +210,14 @@ export class LayeredModel {
     for (const t of [...this.keys, ...this.values]) release(t);
     const { numKvHeads: kv, headDim: hd } = this.folder.config;
     const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, kv, 0, hd]);
-    this.keys = this.blocks.map(empty);
-    this.values = this.blocks.map(empty);
+    const buffer = () => new ort.Tensor('float32', new Float32Array(kv * GROWTH * hd), [1, kv, GROWTH, hd]);
+    if (this.inPlace) {
+      this.keys = this.blocks.map(buffer);
+      this.values = this.blocks.map(buffer);
+    } else {
+      this.keys = this.blocks.map(empty);
+      this.values = this.blocks.map(empty);
+    }
     this.len = this.blocks.map(() => 0);
     this.deferred = this.blocks.map(() => []);
     this.ownHoles = this.blocks.map(() => null);
@@ -254,22 +288,46 @@ export class LayeredModel {
     });
     const input = defer.length ? Hidden.concat([...defer.map((d) => new Hidden(d.hidden, 1, this.width)), h]) : h;
     const t0 = performance.now();
+    const all = this.inPlace ? await this.layerInPlace(l, rowSlots, input) : await this.layerGrowing(l, rowSlots, input);
+    this.stats.blockRuns++;
+    this.stats.blockMs += performance.now() - t0;
+    defer.forEach((d, i) => {
+      if (d.carry && l + 1 < this.numLayers) this.defer(l + 1, { slot: d.slot, hidden: all.row(i), carry: true });
+    });
+    return new Hidden(all.data.subarray(defer.length * this.width), slots.length, this.width);
+  }
+
+  /** Block l over a KV buffer: the new rows written into it, a long block (a prompt) in parts of CHUNK rows, as the fused CPU graph does. */
+  private async layerInPlace(l: number, rowSlots: readonly number[], input: Hidden): Promise<Hidden> {
+    this.reserve(l, rowSlots.length);
+    const parts: Hidden[] = [];
+    for (let at = 0; at < rowSlots.length; at += CHUNK) {
+      const part = rowSlots.slice(at, at + CHUNK);
+      const x = part.length === rowSlots.length ? input : new Hidden(input.data.slice(at * this.width, (at + part.length) * this.width), part.length, this.width);
+      const out = await runOn(this.blocks[l]!, false, {
+        hidden_states: x.tensor(), attention_bias: this.bias(l, part), position_ids: ids(part.map((s) => this.pos[s]!)),
+        past_key: this.keys[l]!, past_value: this.values[l]!,
+      }, undefined, this.readBack);
+      writeRows(this.keys[l]!, this.len[l]!, out.new_key!);
+      writeRows(this.values[l]!, this.len[l]!, out.new_value!);
+      this.len[l]! += part.length;
+      parts.push(new Hidden(out.hidden_states_out!.data as Float32Array, part.length, this.width));
+    }
+    return parts.length === 1 ? parts[0]! : Hidden.concat(parts);
+  }
+
+  /** Block l returning its grown cache as its present (kept on a device: see device.ts). */
+  private async layerGrowing(l: number, rowSlots: readonly number[], input: Hidden): Promise<Hidden> {
     const out = await runOn(this.blocks[l]!, this.device, {
       hidden_states: input.tensor(), attention_mask: this.bias(l, rowSlots), position_ids: ids(rowSlots.map((s) => this.pos[s]!)),
       past_key: this.keys[l]!, past_value: this.values[l]!,
     }, undefined, this.readBack);
-    this.stats.blockRuns++;
-    this.stats.blockMs += performance.now() - t0;
     release(this.keys[l]);
     release(this.values[l]);
     this.keys[l] = out.present_key!;
     this.values[l] = out.present_value!;
     this.len[l]! += rowSlots.length;
-    const all = new Hidden(out.hidden_states_out!.data as Float32Array, rowSlots.length, this.width);
-    defer.forEach((d, i) => {
-      if (d.carry && l + 1 < this.numLayers) this.defer(l + 1, { slot: d.slot, hidden: all.row(i), carry: true });
-    });
-    return new Hidden(all.data.subarray(defer.length * this.width), slots.length, this.width);
+    return new Hidden(out.hidden_states_out!.data as Float32Array, rowSlots.length, this.width);
   }
 
   /** Runs layers [from, to) over `h`; `onLayer` sees each layer's output (1-based layer count). */
@@ -333,8 +391,14 @@ export class LayeredModel {
     const kv = await this.propagateKv(slots, h);
     for (let l = from; l < this.numLayers; l++) {
       if (this.deferred[l]!.length || this.len[l] !== slots[0]) throw new RangeError(`layer ${l} is not level with slot ${slots[0]}`);
-      this.keys[l] = append(this.keys[l]!, kv.keys[l]!);
-      this.values[l] = append(this.values[l]!, kv.values[l]!);
+      if (this.inPlace) {
+        this.reserve(l, slots.length);
+        writeRows(this.keys[l]!, this.len[l]!, kv.keys[l]!);
+        writeRows(this.values[l]!, this.len[l]!, kv.values[l]!);
+      } else {
+        this.keys[l] = append(this.keys[l]!, kv.keys[l]!);
+        this.values[l] = append(this.values[l]!, kv.values[l]!);
+      }
       this.len[l]! += slots.length;
     }
     this.stats.propagateRuns++;
@@ -347,9 +411,10 @@ export class LayeredModel {
     return { keys: this.blocks.map((_, l) => out[`key.${l}`]!), values: this.blocks.map((_, l) => out[`value.${l}`]!) };
   }
 
-  /** Layer l's K/V cache ([1, kv_heads, len, head_dim]), for tests and measurements. */
+  /** Layer l's K/V cache ([1, kv_heads, len, head_dim]; a copy of a buffer's first len slots), for tests and measurements. */
   cacheOf(l: number): { key: ort.Tensor; value: ort.Tensor } {
-    return { key: this.keys[l]!, value: this.values[l]! };
+    if (!this.inPlace) return { key: this.keys[l]!, value: this.values[l]! };
+    return { key: slotsOf(this.keys[l]!, this.len[l]!), value: slotsOf(this.values[l]!, this.len[l]!) };
   }
 
   /** Appends committed tokens (with their slots) to the sequence that `retain` compares against. */
@@ -375,13 +440,16 @@ export class LayeredModel {
     const keep: number[] = [];
     for (let s = 0; s < this.slots; s++) if (this.flags[s]) keep.push(s);
     const { numKvHeads: kvh, headDim: hd } = this.folder.config;
+    // A buffer keeps its capacity; a present shrinks to the kept slots.
     const squeeze = (t: ort.Tensor): ort.Tensor => {
       const src = t.data as Float32Array;
-      const out = new Float32Array(kvh * keep.length * hd);
+      const from = t.dims[2]!;
+      const to = this.inPlace ? from : keep.length;
+      const out = new Float32Array(kvh * to * hd);
       for (let h = 0; h < kvh; h++) {
-        keep.forEach((s, j) => out.set(src.subarray((h * this.slots + s) * hd, (h * this.slots + s + 1) * hd), (h * keep.length + j) * hd));
+        keep.forEach((s, j) => out.set(src.subarray((h * from + s) * hd, (h * from + s + 1) * hd), (h * to + j) * hd));
       }
-      return new ort.Tensor('float32', out, [1, kvh, keep.length, hd]);
+      return new ort.Tensor('float32', out, [1, kvh, to, hd]);
     };
     this.keys = this.keys.map(squeeze);
     this.values = this.values.map(squeeze);
@@ -427,8 +495,11 @@ export class LayeredModel {
     };
     for (let l = 0; l < this.numLayers; l++) {
       if (this.len[l]! > top) {
-        this.keys[l] = cut(this.keys[l]!, this.len[l]!);
-        this.values[l] = cut(this.values[l]!, this.len[l]!);
+        // A buffer's slots past len are masked and overwritten later: no copy.
+        if (!this.inPlace) {
+          this.keys[l] = cut(this.keys[l]!, this.len[l]!);
+          this.values[l] = cut(this.values[l]!, this.len[l]!);
+        }
         this.len[l] = top;
       }
       this.deferred[l] = this.deferred[l]!.filter((d) => d.slot < top);
@@ -466,6 +537,16 @@ export class LayeredModel {
     m[slot] = 1;
   }
 
+  /** Room in layer l's buffers for `rows` more slots: regrown in steps of GROWTH slots, the cache copied once. */
+  private reserve(l: number, rows: number): void {
+    const need = this.len[l]! + rows;
+    const have = this.keys[l]!.dims[2]!;
+    if (need <= have) return;
+    const size = Math.ceil(need / GROWTH) * GROWTH;
+    this.keys[l] = regrow(this.keys[l]!, this.len[l]!, size);
+    this.values[l] = regrow(this.values[l]!, this.len[l]!, size);
+  }
+
   private grow(n: number): void {
     if (n <= this.flags.length) return;
     const size = Math.max(n, this.flags.length * 2);
@@ -477,15 +558,20 @@ export class LayeredModel {
     this.pos = pos;
   }
 
-  /** Additive attention bias [1, 1, T, P+T] for layer l's call over consecutive `rowSlots`. */
+  /**
+   * Additive attention bias [1, 1, T, P+T] for layer l's call over consecutive `rowSlots`: P is the
+   * layer's cache, or its whole buffer, whose slots from len[l] on are masked.
+   */
   private bias(l: number, rowSlots: readonly number[]): ort.Tensor {
-    const P = this.len[l]!;
+    const n = this.len[l]!;
+    const P = this.inPlace ? this.keys[l]!.dims[2]! : n;
     const T = rowSlots.length;
     const W = P + T;
     const own = this.ownHoles[l];
     const seen = (s: number) => this.flags[s] === 1 && !(own && own[s]);
     const past = new Float32Array(P);
-    for (let j = 0; j < P; j++) if (!seen(j)) past[j] = MIN;
+    for (let j = 0; j < n; j++) if (!seen(j)) past[j] = MIN;
+    past.fill(MIN, n);
     const bias = new Float32Array(T * W);
     for (let r = 0; r < T; r++) {
       const row = r * W;
@@ -514,7 +600,30 @@ function append(cache: ort.Tensor, add: ort.Tensor): ort.Tensor {
   return new ort.Tensor('float32', out, [1, H, P + T, D]);
 }
 
-function checkIo(files: LayeredFiles, blocks: ort.InferenceSession[], head: ort.InferenceSession, prop: ort.InferenceSession): void {
+/** [1, H, C, D] buffer: rows [1, H, T, D] written at slot `at` of every head. */
+function writeRows(buffer: ort.Tensor, at: number, rows: ort.Tensor): void {
+  const [, H, C, D] = buffer.dims as [number, number, number, number];
+  const T = rows.dims[2]!;
+  const dst = buffer.data as Float32Array;
+  const src = rows.data as Float32Array;
+  for (let h = 0; h < H; h++) dst.set(src.subarray(h * T * D, (h + 1) * T * D), (h * C + at) * D);
+}
+
+/** The first `n` slots of a [1, H, C, D] buffer in one of `size` slots. */
+function regrow(buffer: ort.Tensor, n: number, size: number): ort.Tensor {
+  const [, H, C, D] = buffer.dims as [number, number, number, number];
+  const src = buffer.data as Float32Array;
+  const out = new Float32Array(H * size * D);
+  for (let h = 0; h < H; h++) out.set(src.subarray(h * C * D, (h * C + n) * D), h * size * D);
+  return new ort.Tensor('float32', out, [1, H, size, D]);
+}
+
+/** The first `n` slots of a [1, H, C, D] buffer as [1, H, n, D]. */
+function slotsOf(buffer: ort.Tensor, n: number): ort.Tensor {
+  return regrow(buffer, n, n);
+}
+
+function checkIo(files: LayeredFiles, blocks: ort.InferenceSession[], head: ort.InferenceSession, prop: ort.InferenceSession, inPlace: boolean): void {
   const need = (s: ort.InferenceSession, file: string, ins: string[], outs: string[]) => {
     const missing = [...ins.filter((n) => !s.inputNames.includes(n)), ...outs.filter((n) => !s.outputNames.includes(n))];
     if (missing.length) {
@@ -522,7 +631,9 @@ function checkIo(files: LayeredFiles, blocks: ort.InferenceSession[], head: ort.
         'Re-export the layered variant with bash models/build.sh --from export.');
     }
   };
-  blocks.forEach((b, i) => need(b, files.blocks[i]!, ['hidden_states', 'attention_mask', 'position_ids', 'past_key', 'past_value'], ['hidden_states_out', 'present_key', 'present_value']));
+  blocks.forEach((b, i) => (inPlace
+    ? need(b, files.cpuBlocks![i]!, ['hidden_states', 'attention_bias', 'position_ids', 'past_key', 'past_value'], ['hidden_states_out', 'new_key', 'new_value'])
+    : need(b, files.blocks[i]!, ['hidden_states', 'attention_mask', 'position_ids', 'past_key', 'past_value'], ['hidden_states_out', 'present_key', 'present_value'])));
   need(head, files.head, ['hidden_states'], ['logits']);
   need(prop, files.kvPropagate, ['hidden_states', 'position_ids'], blocks.flatMap((_, l) => [`key.${l}`, `value.${l}`]));
 }
