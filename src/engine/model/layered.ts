@@ -17,8 +17,9 @@
 // K/V layout: on the CPU the blocks are layered_block_cpu_N, which read each layer's K/V from a buffer
 // of spare slots in place and return only the new rows, written in here (the fused CPU graph's scheme:
 // onnxruntime-node copies every output into a fresh buffer, so a block returning its grown cache as its
-// present costs a copy of the cache per layer per token; at 600 tokens that made a block call cost 1.5x
-// as much). Elsewhere, and for builds without them, layered_block_N return their presents.
+// present costs a copy of the cache per layer per token: at 600 tokens a decode step's block call took
+// 0.23-0.28 ms that way against 0.17-0.19 ms over the buffer). A long block (a prompt, > SHORT_BLOCK rows) runs layered_block_N over a copy of the buffer's
+// slots instead. Elsewhere, and for builds without them, layered_block_N return their presents.
 //
 // On a device (WebGPU) each block's present K/V are `gpu-buffer` outputs fed back as its next past
 // and released when replaced; hidden states and logits come back to the host (the exit decisions read
@@ -32,7 +33,7 @@ import path from 'node:path';
 import { HastenError } from '../errors';
 import { Logits } from './causal';
 import { LayeredFiles, ModelFolder } from './folder';
-import { CHUNK, GROWTH } from './inplace';
+import { GROWTH } from './inplace';
 import { openSession, RuntimeOptions } from './session';
 
 const MIN = -3.4028234663852886e38;
@@ -40,6 +41,13 @@ const MIN = -3.4028234663852886e38;
 /** How the K/V of layers a token skipped get filled. */
 export const SKIPPED_KV = ['propagate', 'propagate-graph', 'recompute', 'none'] as const;
 export type SkippedKv = (typeof SKIPPED_KV)[number];
+
+/**
+ * Longest block the buffer blocks run (decode steps, drafts, verify passes); a longer one (a prompt) runs
+ * layered_block_N on a copy of the buffer's slots. Measured per block call at 600 past (arena on): the
+ * buffer block 0.10 against 0.34 ms at 1 row, 0.18 against 0.22 at 8, equal at 32, 1.1x slower at 64.
+ */
+const SHORT_BLOCK = 32;
 
 /** How the blocks hold K/V: a buffer read in place (layered_block_cpu_N) or a cache each block returns grown (layered_block_N). */
 export type KvLayout = 'buffer' | 'growing';
@@ -113,10 +121,9 @@ export class LayeredModel {
   /** Physical slots each layer's cache holds. */
   private len: number[] = [];
   /**
-   * The blocks read each layer's K/V from a buffer of spare slots and return only the new rows
-   * (layered_block_cpu_N, on the CPU): keys[l]/values[l] are [1, kv_heads, capacity, head_dim], of
-   * which the first len[l] slots are the layer's cache. Otherwise each block returns its grown cache
-   * as its present, and keys[l] is exactly len[l] slots long.
+   * keys[l]/values[l] are buffers [1, kv_heads, capacity, head_dim] whose first len[l] slots are the
+   * layer's cache (bufferBlocks given: on the CPU). Otherwise each block returns its grown cache as its
+   * present, and keys[l] is exactly len[l] slots long.
    */
   private readonly inPlace: boolean;
   /** Which blocks run: 'buffer' (inPlace) or 'growing' (presents). */
@@ -142,9 +149,11 @@ export class LayeredModel {
     private readonly blocks: ort.InferenceSession[],
     private readonly head: ort.InferenceSession,
     private readonly propagator: ort.InferenceSession,
-    inPlace: boolean,
+    /** layered_block_cpu_N: a buffer read in place, only the new rows out. */
+    private readonly bufferBlocks: ort.InferenceSession[] | null,
   ) {
     this.numLayers = blocks.length;
+    const inPlace = bufferBlocks !== null;
     this.inPlace = inPlace;
     this.kvLayout = inPlace ? 'buffer' : 'growing';
     const w = folder.raw.hidden_size;
@@ -170,14 +179,18 @@ export class LayeredModel {
     };
     try {
       const embed = await open(files.embed);
-      // On a device the blocks' presents stay there (gpu-buffer); on the CPU the buffer blocks, where built.
-      const inPlace = provider === 'cpu' && files.cpuBlocks !== undefined;
       const blocks: ort.InferenceSession[] = [];
-      for (const f of inPlace ? files.cpuBlocks! : files.blocks) blocks.push(await open(f));
+      for (const f of files.blocks) blocks.push(await open(f));
+      // On a device the blocks' presents stay there (gpu-buffer); on the CPU the buffer blocks too, where built.
+      let bufferBlocks: ort.InferenceSession[] | null = null;
+      if (provider === 'cpu' && files.cpuBlocks) {
+        bufferBlocks = [];
+        for (const f of files.cpuBlocks) bufferBlocks.push(await open(f));
+      }
       const head = await open(files.head);
       const prop = await open(files.kvPropagate);
-      checkIo(files, blocks, head, prop, inPlace);
-      const m = new LayeredModel(folder, embed, blocks, head, prop, inPlace);
+      checkIo(files, blocks, bufferBlocks, head, prop);
+      const m = new LayeredModel(folder, embed, blocks, head, prop, bufferBlocks);
       m.device = device;
       m.readBack = runtime.readBack;
       return m;
@@ -288,7 +301,8 @@ export class LayeredModel {
     });
     const input = defer.length ? Hidden.concat([...defer.map((d) => new Hidden(d.hidden, 1, this.width)), h]) : h;
     const t0 = performance.now();
-    const all = this.inPlace ? await this.layerInPlace(l, rowSlots, input) : await this.layerGrowing(l, rowSlots, input);
+    const all = !this.inPlace ? await this.layerGrowing(l, rowSlots, input)
+      : rowSlots.length <= SHORT_BLOCK ? await this.layerInPlace(l, rowSlots, input) : await this.layerLong(l, rowSlots, input);
     this.stats.blockRuns++;
     this.stats.blockMs += performance.now() - t0;
     defer.forEach((d, i) => {
@@ -297,23 +311,36 @@ export class LayeredModel {
     return new Hidden(all.data.subarray(defer.length * this.width), slots.length, this.width);
   }
 
-  /** Block l over a KV buffer: the new rows written into it, a long block (a prompt) in parts of CHUNK rows, as the fused CPU graph does. */
+  /** Block l over its KV buffer (a short block: a decode step, drafts, a verify pass): the new rows written into it. */
   private async layerInPlace(l: number, rowSlots: readonly number[], input: Hidden): Promise<Hidden> {
+    const out = await runOn(this.bufferBlocks![l]!, false, {
+      hidden_states: input.tensor(), attention_bias: this.bias(l, rowSlots, this.keys[l]!.dims[2]!), position_ids: ids(rowSlots.map((s) => this.pos[s]!)),
+      past_key: this.keys[l]!, past_value: this.values[l]!,
+    }, undefined, this.readBack);
+    // The buffer grows after the run: the block attends over fewer than GROWTH spare slots.
     this.reserve(l, rowSlots.length);
-    const parts: Hidden[] = [];
-    for (let at = 0; at < rowSlots.length; at += CHUNK) {
-      const part = rowSlots.slice(at, at + CHUNK);
-      const x = part.length === rowSlots.length ? input : new Hidden(input.data.slice(at * this.width, (at + part.length) * this.width), part.length, this.width);
-      const out = await runOn(this.blocks[l]!, false, {
-        hidden_states: x.tensor(), attention_bias: this.bias(l, part), position_ids: ids(part.map((s) => this.pos[s]!)),
-        past_key: this.keys[l]!, past_value: this.values[l]!,
-      }, undefined, this.readBack);
-      writeRows(this.keys[l]!, this.len[l]!, out.new_key!);
-      writeRows(this.values[l]!, this.len[l]!, out.new_value!);
-      this.len[l]! += part.length;
-      parts.push(new Hidden(out.hidden_states_out!.data as Float32Array, part.length, this.width));
-    }
-    return parts.length === 1 ? parts[0]! : Hidden.concat(parts);
+    writeRows(this.keys[l]!, this.len[l]!, out.new_key!);
+    writeRows(this.values[l]!, this.len[l]!, out.new_value!);
+    this.len[l]! += rowSlots.length;
+    return new Hidden(out.hidden_states_out!.data as Float32Array, rowSlots.length, this.width);
+  }
+
+  /**
+   * A long block (a prompt) with buffers: layered_block_N over a copy of the buffer's slots, its
+   * present's new rows written into the buffer (the buffer blocks attend to the block's own rows apart
+   * from the buffer's, which costs more than one attention over both from about SHORT_BLOCK rows on).
+   */
+  private async layerLong(l: number, rowSlots: readonly number[], input: Hidden): Promise<Hidden> {
+    const n = this.len[l]!;
+    const out = await runOn(this.blocks[l]!, false, {
+      hidden_states: input.tensor(), attention_mask: this.bias(l, rowSlots, n), position_ids: ids(rowSlots.map((s) => this.pos[s]!)),
+      past_key: slotsOf(this.keys[l]!, n), past_value: slotsOf(this.values[l]!, n),
+    }, undefined, this.readBack);
+    this.reserve(l, rowSlots.length);
+    writeRows(this.keys[l]!, n, out.present_key!, n);
+    writeRows(this.values[l]!, n, out.present_value!, n);
+    this.len[l]! += rowSlots.length;
+    return new Hidden(out.hidden_states_out!.data as Float32Array, rowSlots.length, this.width);
   }
 
   /** Block l returning its grown cache as its present (kept on a device: see device.ts). */
@@ -517,7 +544,7 @@ export class LayeredModel {
 
   async dispose(): Promise<void> {
     for (const t of [...this.keys, ...this.values]) release(t);
-    await Promise.all([this.embedding, ...this.blocks, this.head, this.propagator].map((s) => s.release()));
+    await Promise.all([this.embedding, ...this.blocks, ...(this.bufferBlocks ?? []), this.head, this.propagator].map((s) => s.release()));
   }
 
   private defer(l: number, d: Deferred): void {
@@ -560,11 +587,10 @@ export class LayeredModel {
 
   /**
    * Additive attention bias [1, 1, T, P+T] for layer l's call over consecutive `rowSlots`: P is the
-   * layer's cache, or its whole buffer, whose slots from len[l] on are masked.
+   * layer's cache, or (P > len[l]) its whole buffer, whose slots from len[l] on are masked.
    */
-  private bias(l: number, rowSlots: readonly number[]): ort.Tensor {
+  private bias(l: number, rowSlots: readonly number[], P = this.len[l]!): ort.Tensor {
     const n = this.len[l]!;
-    const P = this.inPlace ? this.keys[l]!.dims[2]! : n;
     const T = rowSlots.length;
     const W = P + T;
     const own = this.ownHoles[l];
@@ -600,13 +626,13 @@ function append(cache: ort.Tensor, add: ort.Tensor): ort.Tensor {
   return new ort.Tensor('float32', out, [1, H, P + T, D]);
 }
 
-/** [1, H, C, D] buffer: rows [1, H, T, D] written at slot `at` of every head. */
-function writeRows(buffer: ort.Tensor, at: number, rows: ort.Tensor): void {
+/** [1, H, C, D] buffer: the rows of `rows` [1, H, S, D] from `from` on, written at slot `at` of every head. */
+function writeRows(buffer: ort.Tensor, at: number, rows: ort.Tensor, from = 0): void {
   const [, H, C, D] = buffer.dims as [number, number, number, number];
-  const T = rows.dims[2]!;
+  const S = rows.dims[2]!;
   const dst = buffer.data as Float32Array;
   const src = rows.data as Float32Array;
-  for (let h = 0; h < H; h++) dst.set(src.subarray(h * T * D, (h + 1) * T * D), (h * C + at) * D);
+  for (let h = 0; h < H; h++) dst.set(src.subarray((h * S + from) * D, (h + 1) * S * D), (h * C + at) * D);
 }
 
 /** The first `n` slots of a [1, H, C, D] buffer in one of `size` slots. */
@@ -623,7 +649,7 @@ function slotsOf(buffer: ort.Tensor, n: number): ort.Tensor {
   return regrow(buffer, n, n);
 }
 
-function checkIo(files: LayeredFiles, blocks: ort.InferenceSession[], head: ort.InferenceSession, prop: ort.InferenceSession, inPlace: boolean): void {
+function checkIo(files: LayeredFiles, blocks: ort.InferenceSession[], bufferBlocks: ort.InferenceSession[] | null, head: ort.InferenceSession, prop: ort.InferenceSession): void {
   const need = (s: ort.InferenceSession, file: string, ins: string[], outs: string[]) => {
     const missing = [...ins.filter((n) => !s.inputNames.includes(n)), ...outs.filter((n) => !s.outputNames.includes(n))];
     if (missing.length) {
@@ -631,9 +657,8 @@ function checkIo(files: LayeredFiles, blocks: ort.InferenceSession[], head: ort.
         'Re-export the layered variant with bash models/build.sh --from export.');
     }
   };
-  blocks.forEach((b, i) => (inPlace
-    ? need(b, files.cpuBlocks![i]!, ['hidden_states', 'attention_bias', 'position_ids', 'past_key', 'past_value'], ['hidden_states_out', 'new_key', 'new_value'])
-    : need(b, files.blocks[i]!, ['hidden_states', 'attention_mask', 'position_ids', 'past_key', 'past_value'], ['hidden_states_out', 'present_key', 'present_value'])));
+  blocks.forEach((b, i) => need(b, files.blocks[i]!, ['hidden_states', 'attention_mask', 'position_ids', 'past_key', 'past_value'], ['hidden_states_out', 'present_key', 'present_value']));
+  bufferBlocks?.forEach((b, i) => need(b, files.cpuBlocks![i]!, ['hidden_states', 'attention_bias', 'position_ids', 'past_key', 'past_value'], ['hidden_states_out', 'new_key', 'new_value']));
   need(head, files.head, ['hidden_states'], ['logits']);
   need(prop, files.kvPropagate, ['hidden_states', 'position_ids'], blocks.flatMap((_, l) => [`key.${l}`, `value.${l}`]));
 }
