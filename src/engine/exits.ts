@@ -71,7 +71,7 @@ export const EXIT_STRATEGIES = ['early-exit', 'self-speculation'] as const;
 export type ExitStrategy = (typeof EXIT_STRATEGIES)[number];
 export const isExitStrategy = (s: string): s is ExitStrategy => (EXIT_STRATEGIES as readonly string[]).includes(s);
 
-/** The layered model, loaded on first use (eleven sessions that other strategies never need). */
+/** The layered model, loaded on first use (eleven sessions, nineteen on the CPU, that other strategies never need). */
 export class ExitStrategies {
   private model: Promise<LayeredModel> | null = null;
   private readonly drafters = new Map<string, LayerSkipDrafter>();
