@@ -48,6 +48,21 @@ export const GROWTH = 128;
 /** Longest chain the CPU graph runs in one pass (a longer prefill runs in parts): its scores are heads x S x (slots + S) floats. */
 export const CHUNK = 256;
 
+/**
+ * The first `n` slots of every head of a head-major buffer [heads, slots, headDim], in a new buffer of
+ * `size` slots (a grown cache, or with size = n the cache alone).
+ */
+export function keepSlots(src: Float32Array, slots: number, n: number, size: number, heads: number, headDim: number): Float32Array {
+  const out = new Float32Array(heads * size * headDim);
+  for (let h = 0; h < heads; h++) out.set(src.subarray(h * slots * headDim, (h * slots + n) * headDim), h * size * headDim);
+  return out;
+}
+
+/** Writes slots `from`.. of every head of `rows` [heads, rowSlots, headDim] into `dst` [heads, slots, headDim] from slot `at`. */
+export function writeSlots(dst: Float32Array, slots: number, at: number, rows: Float32Array, rowSlots: number, heads: number, headDim: number, from = 0): void {
+  for (let h = 0; h < heads; h++) dst.set(rows.subarray((h * rowSlots + from) * headDim, (h + 1) * rowSlots * headDim), (h * slots + at) * headDim);
+}
+
 export class InPlaceKv {
   private keys: ort.Tensor[] = [];
   private values: ort.Tensor[] = [];
@@ -68,11 +83,7 @@ export class InPlaceKv {
   /** (Re)allocates every buffer with `capacity` slots, keeping the first `keep` rows (default: the committed ones). */
   private allocate(capacity: number, keep = this.count): void {
     const hd = this.headDim;
-    const grow = (old: Float32Array | undefined) => {
-      const d = new Float32Array(this.kvHeads * capacity * hd);
-      if (old) for (let h = 0; h < this.kvHeads; h++) d.set(old.subarray(h * this.capacity * hd, (h * this.capacity + keep) * hd), h * capacity * hd);
-      return d;
-    };
+    const grow = (old: Float32Array | undefined) => (old ? keepSlots(old, this.capacity, keep, capacity, this.kvHeads, hd) : new Float32Array(this.kvHeads * capacity * hd));
     this.keyData = Array.from({ length: this.layers }, (_, l) => grow(this.keyData[l]));
     this.valueData = Array.from({ length: this.layers }, (_, l) => grow(this.valueData[l]));
     const dims = [1, this.kvHeads, capacity, hd];
@@ -179,8 +190,7 @@ export class InPlaceKv {
     const W = this.capacity;
     for (let l = 0; l < this.layers; l++) {
       for (const [dst, name] of [[this.keyData[l]!, `new.${l}.key`], [this.valueData[l]!, `new.${l}.value`]] as const) {
-        const rows = out[name]!.data as Float32Array; // [1, kvHeads, S, headDim]
-        for (let h = 0; h < this.kvHeads; h++) dst.set(rows.subarray(h * S * hd, (h + 1) * S * hd), (h * W + past) * hd);
+        writeSlots(dst, W, past, out[name]!.data as Float32Array, S, this.kvHeads, hd); // rows [1, kvHeads, S, headDim]
       }
     }
     if (greedy) {
@@ -282,9 +292,6 @@ export class InPlaceKv {
   /** Layer l's committed K or V rows as a fresh [1, kvHeads, count, headDim] array (tests, measurements). */
   committed(l: number, which: 'key' | 'value'): Float32Array {
     const src = which === 'key' ? this.keyData[l]! : this.valueData[l]!;
-    const hd = this.headDim;
-    const out = new Float32Array(this.kvHeads * this.count * hd);
-    for (let h = 0; h < this.kvHeads; h++) out.set(src.subarray(h * this.capacity * hd, (h * this.capacity + this.count) * hd), h * this.count * hd);
-    return out;
+    return keepSlots(src, this.capacity, this.count, this.count, this.kvHeads, this.headDim);
   }
 }

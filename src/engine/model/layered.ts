@@ -33,7 +33,7 @@ import path from 'node:path';
 import { HastenError } from '../errors';
 import { Logits } from './causal';
 import { LayeredFiles, ModelFolder } from './folder';
-import { GROWTH } from './inplace';
+import { GROWTH, keepSlots, writeSlots } from './inplace';
 import { openSession, RuntimeOptions } from './session';
 
 const MIN = -3.4028234663852886e38;
@@ -125,9 +125,14 @@ export class LayeredModel {
    * layer's cache (bufferBlocks given: on the CPU). Otherwise each block returns its grown cache as its
    * present, and keys[l] is exactly len[l] slots long.
    */
-  private readonly inPlace: boolean;
+  private get inPlace(): boolean {
+    return this.bufferBlocks !== null;
+  }
+
   /** Which blocks run: 'buffer' (inPlace) or 'growing' (presents). */
-  readonly kvLayout: KvLayout;
+  get kvLayout(): KvLayout {
+    return this.inPlace ? 'buffer' : 'growing';
+  }
   private deferred: Deferred[][] = [];
   /** Per layer, slots hidden in that layer only ('none': skipped layers get no K/V). */
   private ownHoles: (Uint8Array | null)[] = [];
@@ -153,9 +158,6 @@ export class LayeredModel {
     private readonly bufferBlocks: ort.InferenceSession[] | null,
   ) {
     this.numLayers = blocks.length;
-    const inPlace = bufferBlocks !== null;
-    this.inPlace = inPlace;
-    this.kvLayout = inPlace ? 'buffer' : 'growing';
     const w = folder.raw.hidden_size;
     if (typeof w !== 'number' || !Number.isInteger(w) || w <= 0) {
       throw new HastenError('model-corrupt', `${path.join(folder.dir, 'config.json')}: "hidden_size" must be a positive integer.`, 'Fix config.json to match the exported graph.');
@@ -513,19 +515,12 @@ export class LayeredModel {
     const level = (l: number) => this.deferred[l]!.every((d, i) => d.slot === this.len[l]! + i) && this.len[l]! + this.deferred[l]!.length === this.slots;
     if (this.blocks.every((_, l) => level(l))) return true;
     if (this.device) return false;
-    const { numKvHeads: kvh, headDim: hd } = this.folder.config;
-    const cut = (t: ort.Tensor, from: number): ort.Tensor => {
-      const src = t.data as Float32Array;
-      const out = new Float32Array(kvh * top * hd);
-      for (let h = 0; h < kvh; h++) out.set(src.subarray(h * from * hd, (h * from + top) * hd), h * top * hd);
-      return new ort.Tensor('float32', out, [1, kvh, top, hd]);
-    };
     for (let l = 0; l < this.numLayers; l++) {
       if (this.len[l]! > top) {
         // A buffer's slots past len are masked and overwritten later: no copy.
         if (!this.inPlace) {
-          this.keys[l] = cut(this.keys[l]!, this.len[l]!);
-          this.values[l] = cut(this.values[l]!, this.len[l]!);
+          this.keys[l] = slotsOf(this.keys[l]!, top);
+          this.values[l] = slotsOf(this.values[l]!, top);
         }
         this.len[l] = top;
       }
@@ -612,36 +607,24 @@ function ids(values: readonly number[]): ort.Tensor {
   return new ort.Tensor('int64', BigInt64Array.from(values, (x) => BigInt(x)), [1, values.length]);
 }
 
-/** [1, H, P, D] + [1, H, T, D] -> [1, H, P+T, D] (head-major, so one copy per head). */
+/** [1, H, P, D] + [1, H, T, D] -> [1, H, P+T, D]. */
 function append(cache: ort.Tensor, add: ort.Tensor): ort.Tensor {
-  const [, H, P, D] = cache.dims as [number, number, number, number];
-  const T = add.dims[2]!;
-  const a = cache.data as Float32Array;
-  const b = add.data as Float32Array;
-  const out = new Float32Array(H * (P + T) * D);
-  for (let h = 0; h < H; h++) {
-    out.set(a.subarray(h * P * D, (h + 1) * P * D), h * (P + T) * D);
-    out.set(b.subarray(h * T * D, (h + 1) * T * D), (h * (P + T) + P) * D);
-  }
-  return new ort.Tensor('float32', out, [1, H, P + T, D]);
+  const P = cache.dims[2]!;
+  const out = regrow(cache, P, P + add.dims[2]!);
+  writeRows(out, P, add);
+  return out;
 }
 
 /** [1, H, C, D] buffer: the rows of `rows` [1, H, S, D] from `from` on, written at slot `at` of every head. */
 function writeRows(buffer: ort.Tensor, at: number, rows: ort.Tensor, from = 0): void {
   const [, H, C, D] = buffer.dims as [number, number, number, number];
-  const S = rows.dims[2]!;
-  const dst = buffer.data as Float32Array;
-  const src = rows.data as Float32Array;
-  for (let h = 0; h < H; h++) dst.set(src.subarray((h * S + from) * D, (h + 1) * S * D), (h * C + at) * D);
+  writeSlots(buffer.data as Float32Array, C, at, rows.data as Float32Array, rows.dims[2]!, H, D, from);
 }
 
 /** The first `n` slots of a [1, H, C, D] buffer in one of `size` slots. */
 function regrow(buffer: ort.Tensor, n: number, size: number): ort.Tensor {
   const [, H, C, D] = buffer.dims as [number, number, number, number];
-  const src = buffer.data as Float32Array;
-  const out = new Float32Array(H * size * D);
-  for (let h = 0; h < H; h++) out.set(src.subarray(h * C * D, (h * C + n) * D), h * size * D);
-  return new ort.Tensor('float32', out, [1, H, size, D]);
+  return new ort.Tensor('float32', keepSlots(buffer.data as Float32Array, C, n, size, H, D), [1, H, size, D]);
 }
 
 /** The first `n` slots of a [1, H, C, D] buffer as [1, H, n, D]. */
