@@ -17,9 +17,8 @@
 // K/V layout: on the CPU the blocks are layered_block_cpu_N, which read each layer's K/V from a buffer
 // of spare slots in place and return only the new rows, written in here (the fused CPU graph's scheme:
 // onnxruntime-node copies every output into a fresh buffer, so a block returning its grown cache as its
-// present costs a copy of the cache per layer per token: at 600 tokens a decode step's block call took
-// 0.23-0.28 ms that way against 0.17-0.19 ms over the buffer). A long block (a prompt, > SHORT_BLOCK rows) runs layered_block_N over a copy of the buffer's
-// slots instead. Elsewhere, and for builds without them, layered_block_N return their presents.
+// present costs a copy of the cache per layer per token; npm run bench: self-speculation 0.55x -> 0.73x).
+// A long block (a prompt, > SHORT_BLOCK rows) runs layered_block_N over a copy of the buffer's slots instead. Elsewhere, and for builds without them, layered_block_N return their presents.
 //
 // On a device (WebGPU) each block's present K/V are `gpu-buffer` outputs fed back as its next past
 // and released when replaced; hidden states and logits come back to the host (the exit decisions read
@@ -44,8 +43,10 @@ export type SkippedKv = (typeof SKIPPED_KV)[number];
 
 /**
  * Longest block the buffer blocks run (decode steps, drafts, verify passes); a longer one (a prompt) runs
- * layered_block_N on a copy of the buffer's slots. Measured per block call at 600 past (arena on): the
- * buffer block 0.10 against 0.34 ms at 1 row, 0.18 against 0.22 at 8, equal at 32, 1.1x slower at 64.
+ * layered_block_N on a copy of the buffer's slots. Set where the two blocks cost about the same in a one-off
+ * timing at 600 tokens of past (the buffer block attends to the block's own rows apart from the buffer's,
+ * so it loses on long blocks); with it the layered prefill costs what it did before the buffer blocks
+ * (npm run bench, 2026-12-05 01:29 UTC: 52-54 ms against 49-51).
  */
 const SHORT_BLOCK = 32;
 
