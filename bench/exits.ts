@@ -16,11 +16,11 @@ import { loadWorkloads, promptSetFile, TUNING_FILE, WORKLOAD_KINDS, WorkloadItem
 
 const ROOT = path.resolve(__dirname, '..');
 export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation] [--prompts tuning|heldout] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
-  hasten exit-sweep [--thresholds 0.5,0.6,...] [--measure ...] [--self-spec-layers 2,4,6] [--limit N] [--max-tokens N] [--json FILE] [--quick] [exit options] [common options]
+  hasten exit-sweep [--thresholds 0.5,0.6,...] [--measure ...] [--self-spec-layers 2,4,6] [--prompts heldout|tuning] [--limit N] [--max-tokens N] [--json FILE] [--quick] [exit options] [common options]
 exit options: --min-exit-layer N (default 0: a quarter of the depth)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate; exit-sweep takes a list)`;
 
 const OPTIONS = {
-  agreement: { type: 'string', default: '0.95' }, z: { type: 'string', default: '1.645' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' }, prompts: { type: 'string', default: 'tuning' },
+  agreement: { type: 'string', default: '0.95' }, z: { type: 'string', default: '1.645' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' }, prompts: { type: 'string' },
   'max-tokens': { type: 'string', default: '32' }, json: { type: 'string' }, quick: { type: 'boolean', default: false },
   'min-exit-layer': { type: 'string', default: '0' }, 'self-spec-layers': { type: 'string' }, 'exit-kv': { type: 'string', default: 'propagate' },
   model: { type: 'string' }, draft: { type: 'string' }, provider: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' },
@@ -183,6 +183,8 @@ export interface ExitSweepOptions {
   kvModes: SkippedKv[];
   /** Fixed draft exit layers for self-speculation, besides the adaptive one. */
   selfSpecLayers: number[];
+  /** The prompts: the evaluation half of the held-out workloads (default), or the tuning prompts (bench/tuning.json) to choose settings on. */
+  prompts?: 'heldout' | 'tuning';
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -193,20 +195,22 @@ export interface ExitSweepResult {
   seconds: number;
 }
 
-/** The items experiment 2 runs on: the evaluation half, `limit` per workload kind. */
-export function sweepItems(limit: number): WorkloadItem[] {
+/** The items experiment 2 runs on: the evaluation half (or the tuning prompts), `limit` per workload kind. */
+export function sweepItems(limit: number, prompts: 'heldout' | 'tuning' = 'heldout'): WorkloadItem[] {
+  if (prompts === 'tuning') return loadWorkloads(WORKLOAD_KINDS, limit, TUNING_FILE);
   return split(loadWorkloads(), 'evaluation').filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
 }
 
 /** Experiment 2: the sweep, interleaved per item with autoregressive, full-depth layered and self-speculation. */
 export async function runExitSweep(engine: Engine, o: ExitSweepOptions): Promise<ExitSweepResult> {
-  const items = sweepItems(o.limit);
+  const items = sweepItems(o.limit, o.prompts);
   type Config = { key: string; strategy: Strategy; measure: ConfidenceMeasure | null; threshold: number | null; settings: Partial<DecodeSettings> };
   const configs: Config[] = [
     { key: 'autoregressive', strategy: 'autoregressive', measure: null, threshold: null, settings: {} },
     { key: 'full-depth', strategy: 'early-exit', measure: null, threshold: 1, settings: { ...o.base, exitThreshold: 1 } },
     { key: 'self-speculation', strategy: 'self-speculation', measure: null, threshold: null, settings: {} },
-    // Fixed draft exit layers, to show what the adaptive one chooses between.
+    // E adapted by ExitLayerBandit (selfSpecAdapt; off by default), and fixed draft exit layers, to show what it chooses between.
+    { key: 'self-speculation@adaptive', strategy: 'self-speculation', measure: null, threshold: null, settings: { selfSpecAdapt: true } },
     ...o.selfSpecLayers.map((e) => ({
       key: `self-speculation@E=${e}`, strategy: 'self-speculation' as Strategy, measure: null, threshold: null, settings: { selfSpecLayer: e, selfSpecAdapt: false },
     })),
@@ -236,18 +240,22 @@ async function sweep(v: Values): Promise<void> {
   const grid = v.thresholds ? (v.thresholds as string).split(',').map((t) => num(t, 'thresholds', 0, 1)) : v.quick ? SWEEP_QUICK : SWEEP;
   const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
   const base = exitSettings(v);
+  // calibrate's default is the tuning prompts; the sweep's, the held-out evaluation half (what the report shows).
+  const prompts = v.prompts ?? 'heldout';
+  if (prompts !== 'heldout' && prompts !== 'tuning') fail(`--prompts must be heldout or tuning (got ${String(prompts)})`);
   const engine = await loadEngine(v);
   try {
     const r = await runExitSweep(engine, {
+      prompts,
       thresholds: grid, measures: measures(v), limit: v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10, maxNewTokens: maxNew, base, kvModes: kvModes(v),
       selfSpecLayers: ((v['self-spec-layers'] as string | undefined)?.split(',') ?? []).map((e) => num(e, 'self-spec-layers', 1, 1024, true)), onProgress: progress,
     });
     process.stderr.write('\n');
     console.log(formatPoints(r.points, r.keys));
-    console.log(`\n${r.items.length} held-out prompts (evaluation half) x ${r.keys.length} configurations in ${r.seconds.toFixed(0)} s, ${maxNew} new tokens; ` +
+    console.log(`\n${r.items.length} ${prompts === 'tuning' ? 'tuning prompts' : 'held-out prompts (evaluation half)'} x ${r.keys.length} configurations in ${r.seconds.toFixed(0)} s, ${maxNew} new tokens; ` +
       `speed-up is decode tokens/s against autoregressive (fused model.onnx) on the same prompts, interleaved; full-depth is the layered runtime without exits.`);
     if (typeof v.json === 'string') {
-      const out = { experiment: 'exit-sweep', model: engine.target.folder.name, maxNewTokens: maxNew, items: r.items, settings: base, machine: machine(), points: r.points };
+      const out = { experiment: 'exit-sweep', model: engine.target.folder.name, prompts, maxNewTokens: maxNew, items: r.items, settings: base, machine: machine(), points: r.points };
       fs.mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
       fs.writeFileSync(v.json, JSON.stringify(out, null, 1));
       console.log(`wrote ${v.json}`);
@@ -310,7 +318,7 @@ async function calibrate(v: Values): Promise<void> {
   const limit = v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10;
   const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
   const perKind = (items: WorkloadItem[]) => items.filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
-  const file = promptSetFile(v.prompts, fail);
+  const file = promptSetFile(v.prompts ?? 'tuning', fail);
   const calib = perKind(file === TUNING_FILE ? loadWorkloads(WORKLOAD_KINDS, Infinity, file) : split(loadWorkloads(), 'calibration'));
   const held = perKind(split(loadWorkloads(), 'evaluation'));
   const base = exitSettings(v);
@@ -338,7 +346,7 @@ async function calibrate(v: Values): Promise<void> {
         : `${m.padEnd(10)} no threshold down from ${CALIBRATION[0]} reaches ${pct(target)} (lower bound ${pct(tried[0]!.lowerBound)} at ${tried[0]!.threshold})`);
     }
     if (typeof v.json === 'string') {
-      const out = { experiment: 'calibrate', model: engine.target.folder.name, prompts: v.prompts, target, z, maxNewTokens: maxNew, settings: base, calibrationItems: calib.length, heldOutItems: held.length, machine: machine(), measures: results };
+      const out = { experiment: 'calibrate', model: engine.target.folder.name, prompts: v.prompts ?? 'tuning', target, z, maxNewTokens: maxNew, settings: base, calibrationItems: calib.length, heldOutItems: held.length, machine: machine(), measures: results };
       fs.mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
       fs.writeFileSync(v.json, JSON.stringify(out, null, 1));
       console.log(`wrote ${v.json}`);

@@ -202,6 +202,24 @@ describe('confidence measures and the exit-layer bandit', () => {
     assert.ok(later.filter((e) => e === 3).length > later.length / 2, later.join(','));
     assert.ok(later.includes(2) && later.includes(4), 'exploration stopped');
   });
+
+  test('the bandit scores an exit layer by time over tokens summed over its steps, not by the mean of per-step ratios', () => {
+    // Layer 2 alternates a step that emits 1 token in 1 ms with one that emits 5 in 15 ms: 2 ms a token by the
+    // mean of the steps' ratios, 16 / 6 = 2.67 ms a token in fact. Layer 3 costs 2.5 ms a token every step.
+    const b = new ExitLayerBandit([2, 3], 4, 1000);
+    const steps: Record<number, number> = { 2: 0, 3: 0 };
+    const picks: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const e = b.choose();
+      picks.push(e);
+      const n = steps[e]!++;
+      if (e === 2) b.record(2, n % 2 ? 5 : 1, n % 2 ? 15 : 1);
+      else b.record(3, 2, 5);
+    }
+    assert.ok(Math.abs(b.estimate(3) - 2.5) < 1e-9);
+    assert.ok(b.estimate(2) > 2.5, `layer 2 estimated at ${b.estimate(2)} ms a token`);
+    assert.ok(picks.slice(8).every((e) => e === 3), picks.join(','));
+  });
 });
 
 describe('early-exit strategies through the engine', () => {
