@@ -15,14 +15,14 @@ import { agreementCounts, decodeRate } from './metrics';
 import { loadWorkloads, promptSetFile, TUNING_FILE, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
-export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation] [--prompts tuning|heldout] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
+export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation] [--min-exit-layers 2,4,6 (each with its own threshold; the fastest pair wins)] [--prompts tuning|heldout] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
   hasten exit-sweep [--thresholds 0.5,0.6,...] [--measure ...] [--self-spec-layers 2,4,6] [--prompts heldout|tuning] [--limit N] [--max-tokens N] [--json FILE] [--quick] [exit options] [common options]
-exit options: --min-exit-layer N (default 0: a quarter of the depth)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate; exit-sweep takes a list)`;
+exit options: --min-exit-layer N (default 0: the layer before the last)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate; exit-sweep takes a list)`;
 
 const OPTIONS = {
   agreement: { type: 'string', default: '0.95' }, z: { type: 'string', default: '1.645' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' }, prompts: { type: 'string' },
   'max-tokens': { type: 'string', default: '32' }, json: { type: 'string' }, quick: { type: 'boolean', default: false },
-  'min-exit-layer': { type: 'string', default: '0' }, 'self-spec-layers': { type: 'string' }, 'exit-kv': { type: 'string', default: 'propagate' },
+  'min-exit-layer': { type: 'string', default: '0' }, 'min-exit-layers': { type: 'string' }, 'self-spec-layers': { type: 'string' }, 'exit-kv': { type: 'string', default: 'propagate' },
   model: { type: 'string' }, draft: { type: 'string' }, provider: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' },
 } as const;
 
@@ -311,6 +311,11 @@ function score(runs: Run[], ref: Map<string, Run>, z: number): Scored {
  * is then checked on the held-out half. The calibration prompts are the tuning prompts (bench/tuning.json:
  * code neither trained on nor held out), so the benchmark's prompts never set the threshold; `--prompts
  * heldout` calibrates on the other half of the benchmark's prompts instead, as before session 19.
+ * With `--min-exit-layers`, the walk runs once per minimum exit layer (a layer below it never exits, and
+ * never pays for the LM head's check), and a speed round, interleaved with autoregressive decoding on the
+ * calibration prompts, picks the fastest of the pairs that passed. Choosing among several passing pairs
+ * is a multiple comparison that the per-pair bound does not correct for; the held-out check reports how
+ * the chosen pair fares on prompts the choice never saw.
  */
 async function calibrate(v: Values): Promise<void> {
   const target = num(v.agreement, 'agreement', 0, 1);
@@ -322,31 +327,58 @@ async function calibrate(v: Values): Promise<void> {
   const calib = perKind(file === TUNING_FILE ? loadWorkloads(WORKLOAD_KINDS, Infinity, file) : split(loadWorkloads(), 'calibration'));
   const held = perKind(split(loadWorkloads(), 'evaluation'));
   const base = exitSettings(v);
+  const layersList = v['min-exit-layers'] ? (v['min-exit-layers'] as string).split(',').map((x) => num(x, 'min-exit-layers', 0, 1024, true)) : [base.minExitLayer!];
   const engine = await loadEngine(v);
+  const L = engine.target.folder.config.numLayers;
+  for (const l of layersList) if (l > L) fail(`--min-exit-layers: ${l} is beyond this ${L}-layer model`);
   try {
     const runAll = (items: WorkloadItem[], strategy: Strategy, settings: Partial<DecodeSettings>) => each(items, (it) => runOnce(engine, it, strategy, settings, maxNew));
     const calibRef = new Map((await runAll(calib, 'autoregressive', {})).map((r) => [r.item, r]));
     const heldRef = new Map((await runAll(held, 'autoregressive', {})).map((r) => [r.item, r]));
     const results: Record<string, unknown> = {};
     for (const m of measures(v)) {
-      const at = (t: number) => ({ ...base, exitMeasure: m, exitThreshold: t });
-      const tried: CalibrationPoint[] = [];
-      for (const t of CALIBRATION) {
-        const s = score(await runAll(calib, 'early-exit', at(t)), calibRef, z);
-        tried.push({ threshold: t, ...s, passed: s.lowerBound >= target });
-        process.stderr.write(`\r${m} @ ${t}: agreement ${pct(s.agreement)} (lower bound ${pct(s.lowerBound)}), mean exit ${s.meanExitLayer?.toFixed(2) ?? '-'}`.padEnd(100));
-        if (s.lowerBound < target) break;
+      // Per minimum exit layer, the threshold walk; then, with several layers, a speed round picks the pair.
+      const perLayer: { minExitLayer: number; chosen: CalibrationPoint | null; tried: CalibrationPoint[]; speedup?: number }[] = [];
+      for (const layer of layersList) {
+        const at = (t: number) => ({ ...base, minExitLayer: layer, exitMeasure: m, exitThreshold: t });
+        const tried: CalibrationPoint[] = [];
+        for (const t of CALIBRATION) {
+          const s = score(await runAll(calib, 'early-exit', at(t)), calibRef, z);
+          tried.push({ threshold: t, ...s, passed: s.lowerBound >= target });
+          process.stderr.write(`\r${m}${layersList.length > 1 ? ` from layer ${layer}` : ''} @ ${t}: agreement ${pct(s.agreement)} (lower bound ${pct(s.lowerBound)}), mean exit ${s.meanExitLayer?.toFixed(2) ?? '-'}`.padEnd(100));
+          if (s.lowerBound < target) break;
+        }
+        perLayer.push({ minExitLayer: layer, chosen: tried.filter((p) => p.passed).pop() ?? null, tried });
       }
       process.stderr.write('\n');
-      const chosen = tried.filter((p) => p.passed).pop() ?? null;
-      const check = chosen ? score(await runAll(held, 'early-exit', at(chosen.threshold)), heldRef, z) : null;
-      results[m] = { chosen: chosen?.threshold ?? null, calibration: chosen, heldOut: check, tried };
+      const candidates = perLayer.filter((p) => p.chosen);
+      if (layersList.length > 1 && candidates.length > 0) {
+        // Speed round: every candidate pair and autoregressive decoding on each calibration prompt, in an order that rotates per prompt.
+        const configs = [null, ...candidates];
+        const runs = new Map<number | null, Run[]>(configs.map((c) => [c?.minExitLayer ?? null, []]));
+        for (const [n, it] of calib.entries()) {
+          for (let k = 0; k < configs.length; k++) {
+            const c = configs[(k + n) % configs.length]!;
+            runs.get(c?.minExitLayer ?? null)!.push(c ? await runOnce(engine, it, 'early-exit', { ...base, minExitLayer: c.minExitLayer, exitMeasure: m, exitThreshold: c.chosen!.threshold }, maxNew) : await runOnce(engine, it, 'autoregressive', {}, maxNew));
+          }
+        }
+        const ar = decodeRate(runs.get(null)!);
+        for (const c of candidates) c.speedup = decodeRate(runs.get(c.minExitLayer)!) / ar;
+        for (const c of perLayer) {
+          console.log(`${m.padEnd(10)} from layer ${c.minExitLayer}: ${c.chosen ? `threshold ${c.chosen.threshold}, agreement ${pct(c.chosen.agreement)} (lower bound ${pct(c.chosen.lowerBound)}), mean exit ${c.chosen.meanExitLayer?.toFixed(2) ?? '-'}, ${c.speedup!.toFixed(2)}x of autoregressive` : 'no threshold passes'}`);
+        }
+      }
+      const best = candidates.length ? candidates.reduce((a, b) => ((b.speedup ?? 0) > (a.speedup ?? 0) ? b : a)) : null;
+      const chosen = best?.chosen ?? null;
+      const check = chosen ? score(await runAll(held, 'early-exit', { ...base, minExitLayer: best!.minExitLayer, exitMeasure: m, exitThreshold: chosen.threshold }), heldRef, z) : null;
+      results[m] = { chosen: chosen?.threshold ?? null, minExitLayer: best?.minExitLayer ?? null, calibration: chosen, heldOut: check, tried: perLayer.length === 1 ? perLayer[0]!.tried : undefined, perLayer: perLayer.length > 1 ? perLayer : undefined };
+      const where = layersList.length > 1 && best ? ` from layer ${best.minExitLayer}` : '';
       console.log(chosen
-        ? `${m.padEnd(10)} threshold ${chosen.threshold}: agreement ${pct(chosen.agreement)} (lower bound ${pct(chosen.lowerBound)}) on calibration (${calib.length} prompts), ${pct(check!.agreement)} held out (${held.length}); mean exit layer ${chosen.meanExitLayer?.toFixed(2) ?? '-'} of ${engine.target.folder.config.numLayers}`
-        : `${m.padEnd(10)} no threshold down from ${CALIBRATION[0]} reaches ${pct(target)} (lower bound ${pct(tried[0]!.lowerBound)} at ${tried[0]!.threshold})`);
+        ? `${m.padEnd(10)} threshold ${chosen.threshold}${where}: agreement ${pct(chosen.agreement)} (lower bound ${pct(chosen.lowerBound)}) on calibration (${calib.length} prompts), ${pct(check!.agreement)} held out (${held.length}); mean exit layer ${chosen.meanExitLayer?.toFixed(2) ?? '-'} of ${L}`
+        : `${m.padEnd(10)} no threshold down from ${CALIBRATION[0]} reaches ${pct(target)} (lower bound ${pct(perLayer[0]!.tried[0]!.lowerBound)} at ${perLayer[0]!.tried[0]!.threshold})`);
     }
     if (typeof v.json === 'string') {
-      const out = { experiment: 'calibrate', model: engine.target.folder.name, prompts: v.prompts ?? 'tuning', target, z, maxNewTokens: maxNew, settings: base, calibrationItems: calib.length, heldOutItems: held.length, machine: machine(), measures: results };
+      const out = { experiment: 'calibrate', model: engine.target.folder.name, prompts: v.prompts ?? 'tuning', target, z, maxNewTokens: maxNew, settings: base, minExitLayers: layersList, calibrationItems: calib.length, heldOutItems: held.length, machine: machine(), measures: results };
       fs.mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
       fs.writeFileSync(v.json, JSON.stringify(out, null, 1));
       console.log(`wrote ${v.json}`);

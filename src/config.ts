@@ -169,7 +169,7 @@ export function readConfig(settings: SettingsReader, report: ProblemReporter = (
       treeWidth: r.int('tree.width', 3, 1, 8),
       treeDepth: r.int('tree.depth', 6, 1, 16),
       treeMaxNodes: r.int('tree.maxNodes', 24, 1, 128),
-      exitThreshold: r.num('exitThreshold', 0.997, 0, 1),
+      exitThreshold: r.num('exitThreshold', 0.6, 0, 1),
     },
     completion: {
       enable,
