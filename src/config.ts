@@ -33,7 +33,7 @@ export interface DecodeConfig {
   readonly treeWidth: number;
   readonly treeDepth: number;
   readonly treeMaxNodes: number;
-  /** Early exit (CALM): confidence at which a token leaves before the last layer; 1 never exits early. */
+  /** Early exit (CALM): confidence at which a token leaves at the layer before the last (the default minimum exit layer); 1 never exits early. */
   readonly exitThreshold: number;
 }
 
