@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CompletionUpdate, CONFIDENCE_MEASURES, ConfidenceMeasure, DecodeSettings, Engine, PROVIDERS, Provider, SKIPPED_KV, SkippedKv, Strategy } from '../src/engine';
 import { agreementCounts, decodeRate } from './metrics';
-import { loadWorkloads, promptSetFile, TUNING_FILE, WORKLOAD_KINDS, WorkloadItem } from './workloads';
+import { loadWorkloads, PromptSet, promptSetFile, TUNING_FILE, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
 export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation] [--min-exit-layers 2,4,6 (each with its own threshold; the fastest pair wins)] [--prompts tuning|heldout] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
@@ -184,7 +184,7 @@ export interface ExitSweepOptions {
   /** Fixed draft exit layers for self-speculation, besides the adaptive one. */
   selfSpecLayers: number[];
   /** The prompts: the evaluation half of the held-out workloads (default), or the tuning prompts (bench/tuning.json) to choose settings on. */
-  prompts?: 'heldout' | 'tuning';
+  prompts?: PromptSet;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -196,7 +196,7 @@ export interface ExitSweepResult {
 }
 
 /** The items experiment 2 runs on: the evaluation half (or the tuning prompts), `limit` per workload kind. */
-export function sweepItems(limit: number, prompts: 'heldout' | 'tuning' = 'heldout'): WorkloadItem[] {
+export function sweepItems(limit: number, prompts: PromptSet = 'heldout'): WorkloadItem[] {
   if (prompts === 'tuning') return loadWorkloads(WORKLOAD_KINDS, limit, TUNING_FILE);
   return split(loadWorkloads(), 'evaluation').filter((_, i, all) => all.slice(0, i).filter((x) => x.kind === all[i]!.kind).length < limit);
 }
@@ -241,8 +241,8 @@ async function sweep(v: Values): Promise<void> {
   const maxNew = num(v['max-tokens'], 'max-tokens', 1, 1024, true);
   const base = exitSettings(v);
   // calibrate's default is the tuning prompts; the sweep's, the held-out evaluation half (what the report shows).
-  const prompts = v.prompts ?? 'heldout';
-  if (prompts !== 'heldout' && prompts !== 'tuning') fail(`--prompts must be heldout or tuning (got ${String(prompts)})`);
+  const prompts = (v.prompts ?? 'heldout') as PromptSet;
+  promptSetFile(prompts, fail);
   const engine = await loadEngine(v);
   try {
     const r = await runExitSweep(engine, {
@@ -337,13 +337,13 @@ async function calibrate(v: Values): Promise<void> {
     const heldRef = new Map((await runAll(held, 'autoregressive', {})).map((r) => [r.item, r]));
     const results: Record<string, unknown> = {};
     for (const m of measures(v)) {
+      const pair = (minExitLayer: number, exitThreshold: number): Partial<DecodeSettings> => ({ ...base, minExitLayer, exitMeasure: m, exitThreshold });
       // Per minimum exit layer, the threshold walk; then, with several layers, a speed round picks the pair.
       const perLayer: { minExitLayer: number; chosen: CalibrationPoint | null; tried: CalibrationPoint[]; speedup?: number }[] = [];
       for (const layer of layersList) {
-        const at = (t: number) => ({ ...base, minExitLayer: layer, exitMeasure: m, exitThreshold: t });
         const tried: CalibrationPoint[] = [];
         for (const t of CALIBRATION) {
-          const s = score(await runAll(calib, 'early-exit', at(t)), calibRef, z);
+          const s = score(await runAll(calib, 'early-exit', pair(layer, t)), calibRef, z);
           tried.push({ threshold: t, ...s, passed: s.lowerBound >= target });
           process.stderr.write(`\r${m}${layersList.length > 1 ? ` from layer ${layer}` : ''} @ ${t}: agreement ${pct(s.agreement)} (lower bound ${pct(s.lowerBound)}), mean exit ${s.meanExitLayer?.toFixed(2) ?? '-'}`.padEnd(100));
           if (s.lowerBound < target) break;
@@ -359,7 +359,7 @@ async function calibrate(v: Values): Promise<void> {
         for (const [n, it] of calib.entries()) {
           for (let k = 0; k < configs.length; k++) {
             const c = configs[(k + n) % configs.length]!;
-            runs.get(c?.minExitLayer ?? null)!.push(c ? await runOnce(engine, it, 'early-exit', { ...base, minExitLayer: c.minExitLayer, exitMeasure: m, exitThreshold: c.chosen!.threshold }, maxNew) : await runOnce(engine, it, 'autoregressive', {}, maxNew));
+            runs.get(c?.minExitLayer ?? null)!.push(c ? await runOnce(engine, it, 'early-exit', pair(c.minExitLayer, c.chosen!.threshold), maxNew) : await runOnce(engine, it, 'autoregressive', {}, maxNew));
           }
         }
         const ar = decodeRate(runs.get(null)!);
@@ -370,7 +370,7 @@ async function calibrate(v: Values): Promise<void> {
       }
       const best = candidates.length ? candidates.reduce((a, b) => ((b.speedup ?? 0) > (a.speedup ?? 0) ? b : a)) : null;
       const chosen = best?.chosen ?? null;
-      const check = chosen ? score(await runAll(held, 'early-exit', { ...base, minExitLayer: best!.minExitLayer, exitMeasure: m, exitThreshold: chosen.threshold }), heldRef, z) : null;
+      const check = chosen ? score(await runAll(held, 'early-exit', pair(best!.minExitLayer, chosen.threshold)), heldRef, z) : null;
       results[m] = { chosen: chosen?.threshold ?? null, minExitLayer: best?.minExitLayer ?? null, calibration: chosen, heldOut: check, tried: perLayer.length === 1 ? perLayer[0]!.tried : undefined, perLayer: perLayer.length > 1 ? perLayer : undefined };
       const where = layersList.length > 1 && best ? ` from layer ${best.minExitLayer}` : '';
       console.log(chosen

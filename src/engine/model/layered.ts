@@ -18,7 +18,8 @@
 // of spare slots in place and return only the new rows, written in here (the fused CPU graph's scheme:
 // onnxruntime-node copies every output into a fresh buffer, so a block returning its grown cache as its
 // present costs a copy of the cache per layer per token; npm run bench: self-speculation 0.55x -> 0.73x).
-// A long block (a prompt, > SHORT_BLOCK rows) runs layered_block_N over a copy of the buffer's slots instead. Elsewhere, and for builds without them, layered_block_N return their presents.
+// A long block (a prompt, > SHORT_BLOCK rows) runs layered_block_N over a copy of the buffer's slots
+// instead. Elsewhere, and for builds without them, layered_block_N return their presents.
 //
 // On a device (WebGPU) each block's present K/V are `gpu-buffer` outputs fed back as its next past
 // and released when replaced; hidden states and logits come back to the host (the exit decisions read
