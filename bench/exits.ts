@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CompletionUpdate, CONFIDENCE_MEASURES, ConfidenceMeasure, DecodeSettings, Engine, PROVIDERS, Provider, SKIPPED_KV, SkippedKv, Strategy } from '../src/engine';
+import { CompletionUpdate, CONFIDENCE_MEASURES, ConfidenceMeasure, DecodeSettings, Engine, hasExitClassifier, PROVIDERS, Provider, SKIPPED_KV, SkippedKv, Strategy } from '../src/engine';
 import { agreementCounts, decodeRate } from './metrics';
 import { loadWorkloads, PromptSet, promptSetFile, TUNING_FILE, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
@@ -85,11 +85,16 @@ function num(v: unknown, name: string, lo: number, hi: number, integer = false):
   return n;
 }
 
-function measures(v: Values): ConfidenceMeasure[] {
-  const m = ((v.measure as string | undefined)?.split(',') ?? [...CONFIDENCE_MEASURES]) as ConfidenceMeasure[];
-  for (const x of m) if (!CONFIDENCE_MEASURES.includes(x)) fail(`unknown measure ${x} (valid: ${CONFIDENCE_MEASURES.join(', ')}; a learned exit classifier is not trained by the toolchain)`);
+/** The --measure list; without one, every measure the model supports (the classifier only where it ships one). */
+function measures(v: Values, engine: Engine): ConfidenceMeasure[] {
+  const m = ((v.measure as string | undefined)?.split(',') ?? supportedMeasures(engine)) as ConfidenceMeasure[];
+  for (const x of m) if (!CONFIDENCE_MEASURES.includes(x)) fail(`unknown measure ${x} (valid: ${CONFIDENCE_MEASURES.join(', ')})`);
   return m;
 }
+
+/** The confidence measures `engine`'s target supports: all but the learned classifier when it has none. */
+export const supportedMeasures = (engine: Engine): ConfidenceMeasure[] =>
+  CONFIDENCE_MEASURES.filter((m) => m !== 'classifier' || hasExitClassifier(engine.target.folder.dir));
 
 /** Every other item of each workload kind: 'calibration' takes the even ones, 'evaluation' the odd. */
 export function split(items: WorkloadItem[], half: 'calibration' | 'evaluation'): WorkloadItem[] {
@@ -247,7 +252,7 @@ async function sweep(v: Values): Promise<void> {
   try {
     const r = await runExitSweep(engine, {
       prompts,
-      thresholds: grid, measures: measures(v), limit: v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10, maxNewTokens: maxNew, base, kvModes: kvModes(v),
+      thresholds: grid, measures: measures(v, engine), limit: v.limit ? num(v.limit, 'limit', 1, 1e6, true) : v.quick ? 4 : 10, maxNewTokens: maxNew, base, kvModes: kvModes(v),
       selfSpecLayers: ((v['self-spec-layers'] as string | undefined)?.split(',') ?? []).map((e) => num(e, 'self-spec-layers', 1, 1024, true)), onProgress: progress,
     });
     process.stderr.write('\n');
@@ -336,7 +341,7 @@ async function calibrate(v: Values): Promise<void> {
     const calibRef = new Map((await runAll(calib, 'autoregressive', {})).map((r) => [r.item, r]));
     const heldRef = new Map((await runAll(held, 'autoregressive', {})).map((r) => [r.item, r]));
     const results: Record<string, unknown> = {};
-    for (const m of measures(v)) {
+    for (const m of measures(v, engine)) {
       const pair = (minExitLayer: number, exitThreshold: number): Partial<DecodeSettings> => ({ ...base, minExitLayer, exitMeasure: m, exitThreshold });
       // Per minimum exit layer, the threshold walk; then, with several layers, a speed round picks the pair.
       const perLayer: { minExitLayer: number; chosen: CalibrationPoint | null; tried: CalibrationPoint[]; speedup?: number }[] = [];

@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { CONFIDENCE_MEASURES, ConfidenceMeasure, Engine, HastenError, Strategy, STRATEGIES } from '../src/engine';
 import { DraftSweepPoint, runDraftSweep } from './draftsweep';
-import { ExitSweepResult, runExitSweep, sweepItems } from './exits';
+import { ExitSweepResult, runExitSweep, supportedMeasures, sweepItems } from './exits';
 import { AUTOREGRESSIVE, HeadlineRecord, HeadlineRow, HeadlineSystem, runHeadline, tabulateHeadline } from './headline';
 import { limitPrompt, measureVerifyCost, stepCost, VerifyCost } from './limit';
 import { MaskPredictSweepResult, runMaskPredictSweep } from './maskpredict';
@@ -408,9 +408,10 @@ async function main(): Promise<void> {
     });
     await section('exp2', async () => {
       const n = sweepItems(plan.exp2Limit).length;
-      progress.start('exp2', n * (3 + plan.exp2Measures.length * plan.exp2Thresholds.length));
+      const measures = plan.exp2Measures.filter((m) => supportedMeasures(engine).includes(m));
+      progress.start('exp2', n * (3 + measures.length * plan.exp2Thresholds.length));
       data.exp2 = await runExitSweep(engine, {
-        thresholds: plan.exp2Thresholds, measures: plan.exp2Measures, limit: plan.exp2Limit, maxNewTokens: 32, base: { minExitLayer: 0, exitKv: 'propagate' }, kvModes: ['propagate'], selfSpecLayers: [],
+        thresholds: plan.exp2Thresholds, measures, limit: plan.exp2Limit, maxNewTokens: 32, base: { minExitLayer: 0, exitKv: 'propagate' }, kvModes: ['propagate'], selfSpecLayers: [],
         onProgress: (d, t, l) => progress.tick(l, d, t),
       });
     });

@@ -51,7 +51,8 @@ export function isRuntimeModelFile(path: string): boolean {
   // reference.json holds torch's outputs for the parity tests; the extension never reads it.
   if (parts[parts.length - 1] === 'reference.json') return false;
   // The HF checkpoint is the graph builder's input (models/toolchain/graphs.ts); the engine runs onnx/.
-  if (parts[parts.length - 1]!.endsWith('.safetensors')) return false;
+  // exit_classifier.safetensors (CALM's learned exit classifier) is read at run time and goes in.
+  if (/^model(-\d+-of-\d+)?\.safetensors$/.test(parts[parts.length - 1]!)) return false;
   return !parts.slice(1, -1).some((dir) => NON_RUNTIME_MODEL_DIRS.has(dir));
 }
 

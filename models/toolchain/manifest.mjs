@@ -25,7 +25,8 @@ function entry(folder) {
   if (!fs.existsSync(path.join(dir, 'config.json'))) throw new Error(`manifest: ${dir}/config.json is missing; run the export stage`);
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
   // reference.json is test data (torch's outputs) and model.safetensors the builder's input: neither is a runtime file.
-  const files = Object.fromEntries(listFiles(dir).filter((f) => f !== 'reference.json' && !f.endsWith('.safetensors')).map((f) => [f, sha256(path.join(dir, f))]));
+  // exit_classifier.safetensors (CALM's learned exit classifier, read at run time) is one.
+  const files = Object.fromEntries(listFiles(dir).filter((f) => f !== 'reference.json' && f !== 'model.safetensors').map((f) => [f, sha256(path.join(dir, f))]));
   const vocab = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')).model.vocab;
   const specialTokens = Object.fromEntries(SPECIAL.map((t) => [t, vocab[t]]));
   const kind = cfg.model_type === 'hasten-cmlm' ? 'cmlm' : 'causal';

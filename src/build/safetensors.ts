@@ -184,6 +184,11 @@ export class Checkpoint {
     throw new BuildError(`${dir} has no model.safetensors or model.safetensors.index.json.`, 'Point --from at a Hugging Face checkpoint folder (safetensors weights); .bin (pickle) checkpoints are not read, for safety.');
   }
 
+  /** One safetensors file on its own (not a checkpoint folder), e.g. a model's exit classifier. */
+  static openFile(file: string): Checkpoint {
+    return new Checkpoint(path.dirname(file), parseHeader(file), [file]);
+  }
+
   get names(): string[] {
     return [...this.tensors.keys()];
   }

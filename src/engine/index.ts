@@ -7,6 +7,7 @@ export { STRATEGIES, STRATEGY_IDS, isStrategy } from './strategies';
 export { CONFIDENCE_MEASURES, MEASURE_INFO } from './decoders/confidence';
 export type { ConfidenceMeasure } from './decoders/confidence';
 export { SKIPPED_KV } from './model/layered';
+export { hasExitClassifier } from './model/exitClassifier';
 export type { SkippedKv } from './model/layered';
 export type { Strategy, StrategyInfo } from './strategies';
 export { PROVIDERS, PROVIDER_SETTINGS, availableProviders, resolveProvider } from './model/session';

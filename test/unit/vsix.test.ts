@@ -34,6 +34,9 @@ test('only runtime model files are packaged', () => {
   assert.ok(isRuntimeModelFile('models/hasten-tiny/tokenizer.json'));
   assert.ok(!isRuntimeModelFile('models/README.md'));
   assert.ok(!isRuntimeModelFile('models/hasten-tiny/reference.json'));
+  assert.ok(!isRuntimeModelFile('models/hasten-tiny/model.safetensors'), 'the checkpoint is the builder\'s input');
+  assert.ok(!isRuntimeModelFile('models/hasten-tiny/model-00001-of-00002.safetensors'));
+  assert.ok(isRuntimeModelFile('models/hasten-tiny/exit_classifier.safetensors'), 'the exit classifier is read at run time');
   assert.ok(!isRuntimeModelFile('models/toolchain/train.py'));
   assert.ok(!isRuntimeModelFile('models/hasten-tiny/checkpoints/step100.pt'));
   assert.ok(!isRuntimeModelFile('models/hasten-tiny/corpus/part0.txt'));

@@ -4,6 +4,7 @@
 // head. The layers a token skipped still owe later tokens its K/V; `skippedKv` says how they get it
 // (CALM's state propagation by default, see model/layered.ts).
 import { HastenError, throwIfAborted } from '../errors';
+import type { ExitClassifier } from '../model/exitClassifier';
 import { Hidden, LayeredModel, SkippedKv } from '../model/layered';
 import { choose, chooseAt } from '../sampling';
 import { CompletionTrace, StepTrace } from '../trace';
@@ -17,6 +18,8 @@ export interface EarlyExitOptions {
   /** First layer (1-based) allowed to exit, in 1..L. */
   minExitLayer: number;
   skippedKv: SkippedKv;
+  /** The model's learned exit classifier: required by measure 'classifier'. */
+  classifier?: ExitClassifier;
 }
 
 /** One token's pass through the layers. */
@@ -57,7 +60,7 @@ export async function exitPass(model: LayeredModel, token: number, o: EarlyExitO
     const n = l + 1;
     if (o.threshold >= 1 || n < o.minExitLayer || n === L) continue;
     const logits = needsLogits(o.measure) ? (await model.logits(h)).row(0) : null;
-    if (confidence(o.measure, logits, h.row(0), previous.row(0)) >= o.threshold) {
+    if (confidence(o.measure, logits, h.row(0), previous.row(0), n, o.classifier) >= o.threshold) {
       const row = logits ?? (await model.logits(h)).row(0);
       await model.skip(slot, h.row(0), n, o.skippedKv);
       return { row, exitLayer: n, slot };
