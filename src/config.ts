@@ -33,7 +33,7 @@ export interface DecodeConfig {
   readonly treeWidth: number;
   readonly treeDepth: number;
   readonly treeMaxNodes: number;
-  /** Early exit (CALM): confidence at which a token leaves at the layer before the last (the default minimum exit layer); 1 never exits early. */
+  /** Early exit (CALM): confidence at which a token leaves before the last layer (the model's learned exit classifier where it ships one, else softmax top-1 at the layer before the last); 1 never exits early. */
   readonly exitThreshold: number;
 }
 
@@ -169,7 +169,7 @@ export function readConfig(settings: SettingsReader, report: ProblemReporter = (
       treeWidth: r.int('tree.width', 3, 1, 8),
       treeDepth: r.int('tree.depth', 6, 1, 16),
       treeMaxNodes: r.int('tree.maxNodes', 24, 1, 128),
-      exitThreshold: r.num('exitThreshold', 0.6, 0, 1),
+      exitThreshold: r.num('exitThreshold', 0.98, 0, 1),
     },
     completion: {
       enable,

@@ -16,7 +16,7 @@ export const KNOBS: readonly Knob[] = [
   { key: 'tree.width', label: 'Tree width', min: 1, max: 8, integer: true, what: 'alternatives at the first depth of a token tree' },
   { key: 'tree.depth', label: 'Tree depth', min: 1, max: 16, integer: true, what: 'depths of a token tree' },
   { key: 'tree.maxNodes', label: 'Tree nodes', min: 1, max: 128, integer: true, what: 'most draft nodes verified in one pass' },
-  { key: 'exitThreshold', label: 'Exit threshold', min: 0, max: 1, integer: false, what: 'early exit: confidence at which a token leaves at the layer before the last (1 never exits early)' },
+  { key: 'exitThreshold', label: 'Exit threshold', min: 0, max: 1, integer: false, what: 'early exit: confidence at which a token leaves before the last layer (the learned classifier\'s where the model ships one, else softmax top-1; 1 never exits early)' },
   { key: 'maxTokens', label: 'Max tokens', min: 1, max: 512, integer: true, what: 'tokens per completion' },
 ];
 

@@ -3,6 +3,8 @@
 // autoregressive greedy decoding, and bad settings fail naming the valid range.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CompletionTrace, Engine, HastenError, Strategy } from '../../src/engine';
@@ -14,6 +16,9 @@ import { DEFAULT_RUNTIME, RuntimeOptions } from '../../src/engine/model/session'
 import { exitPass, prefillLayered } from '../../src/engine/decoders/earlyExit';
 import { confidence, cosine, topTwo } from '../../src/engine/decoders/confidence';
 import { ExitLayerBandit } from '../../src/engine/drafters/layerSkip';
+import { EXIT_CLASSIFIER_FILE, ExitClassifier } from '../../src/engine/model/exitClassifier';
+import { DEFAULT_EXIT, earlyExitOptions } from '../../src/engine/exits';
+import { writeSafetensors } from '../../src/build/safetensors';
 import { finalTrace } from './helpers/complete';
 
 const models = path.resolve(__dirname, '..', '..', 'models');
@@ -274,7 +279,7 @@ describe('early-exit strategies through the engine', () => {
 
   test('CALM at threshold 0 exits at the minimum layer, with each measure', async () => {
     const it = items[0]!;
-    for (const exitMeasure of ['softmax', 'margin', 'saturation']) {
+    for (const exitMeasure of ['softmax', 'margin', 'saturation', 'classifier']) {
       const t = await run(it.prefix, it.suffix, 'early-exit', { exitThreshold: 0, minExitLayer: 3, exitMeasure });
       assert.ok(t.tokens > 0);
       assert.deepEqual([...new Set(t.steps.slice(1).map((s) => s.bonus?.exitLayer))], [3], exitMeasure);
@@ -306,6 +311,57 @@ test('a model without a layered variant: a clear error naming the missing files 
   } finally {
     await engine.dispose();
   }
+});
+
+describe('the learned exit classifier (CALM\'s third measure)', () => {
+  test('the bundled target\'s classifier gives the scores torch gave its probe, at every exit layer', async () => {
+    const folder = await openModelFolder(TARGET);
+    const c = ExitClassifier.open(folder);
+    assert.equal(c.layers, folder.config.numLayers - 1);
+    const probe = c.probe();
+    assert.ok(probe, 'the shipped file carries its probe');
+    const scores = probe.h.map((h, i) => c.score(i + 1, h, probe.previous[i]!));
+    for (let i = 0; i < c.layers; i++) assert.ok(Math.abs(scores[i]! - probe.score[i]!) < 1e-5, `layer ${i + 1}: ${scores[i]} vs torch ${probe.score[i]}`);
+    // A real classifier, not a constant: the layers' scores for the same token differ, and stay probabilities.
+    assert.ok(Math.max(...scores) - Math.min(...scores) > 0.01 && scores.every((x) => x > 0 && x < 1), JSON.stringify(scores));
+    assert.throws(() => c.score(folder.config.numLayers, probe.h[0]!, probe.previous[0]!), /covers layers 1\.\.7/);
+  });
+
+  test("the default measure ('auto') is the classifier where the model ships one, else softmax from the layer before the last", () => {
+    const withC = earlyExitOptions(DEFAULT_EXIT, 8, true);
+    assert.deepEqual([withC.measure, withC.minExitLayer, withC.threshold], ['classifier', 1, DEFAULT_EXIT.exitThreshold]);
+    const without = earlyExitOptions(DEFAULT_EXIT, 8, false);
+    assert.deepEqual([without.measure, without.minExitLayer], ['softmax', 7]);
+    assert.equal(earlyExitOptions({ ...DEFAULT_EXIT, exitMeasure: 'saturation' }, 8, true).minExitLayer, 1, 'a free check may run from the first layer');
+    assert.equal(earlyExitOptions({ ...DEFAULT_EXIT, exitMeasure: 'margin', minExitLayer: 3 }, 8, true).minExitLayer, 3);
+  });
+
+  test('a folder without the file, or with a damaged one, gives a clear error', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hasten-exitc-'));
+    const folder = { dir, name: 'fake', config: { numLayers: 3 }, raw: { hidden_size: 4, rms_norm_eps: 1e-5 } } as unknown as ModelFolder;
+    try {
+      assert.throws(() => ExitClassifier.open(folder), (e: unknown) => e instanceof HastenError && e.code === 'variant-missing' && e.fix.includes('softmax'));
+      const file = path.join(dir, EXIT_CLASSIFIER_FILE);
+      const write = (w: number[], shape = [2, 5]) => writeSafetensors(file, [{ name: 'weight', shape, data: Float32Array.from(w) }, { name: 'bias', shape: [2], data: Float32Array.from([0, 0]) }], 'F32');
+      const corrupt = (pattern: RegExp) => assert.throws(() => ExitClassifier.open(folder), (e: unknown) => e instanceof HastenError && e.code === 'model-corrupt' && pattern.test(e.message));
+      write(new Array(12).fill(0), [3, 4]);
+      corrupt(/weight has shape \[3, 4\].*needs \[2, 5\]/);
+      write([...new Array(9).fill(0), Number.NaN]);
+      corrupt(/not finite/);
+      fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 40));
+      corrupt(/truncated|header/);
+      // Hand-set weights: z = 2 * h[0] / rms(h) + 1 * cosine(h, previous) - 1 on layer 2, 0 on layer 1.
+      writeSafetensors(file, [{ name: 'weight', shape: [2, 5], data: Float32Array.from([0, 0, 0, 0, 0, 2, 0, 0, 0, 1]) }, { name: 'bias', shape: [2], data: Float32Array.from([0, -1]) }], 'F32');
+      const c = ExitClassifier.open(folder);
+      const h = Float32Array.from([1, 1, 1, 1]);
+      const rms = Math.sqrt(1 + 1e-5);
+      assert.ok(Math.abs(c.score(2, h, h) - 1 / (1 + Math.exp(-(2 / rms + 1 - 1)))) < 1e-6);
+      assert.ok(Math.abs(c.score(1, h, h) - 0.5) < 1e-9);
+      assert.equal(c.probe(), null);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 test('Hidden.concat keeps rows in order', () => {

@@ -75,8 +75,8 @@ describe('the engine on WebGPU against the CPU', async () => {
   test(`early exit at threshold ${EXIT_THRESHOLD}: the same tokens and exit layers on webgpu`, { skip }, async () => {
     let exited = 0;
     for (const it of items) {
-      const want = await complete(cpu, it.prefix, it.suffix, 'early-exit', MAX_NEW, { exitThreshold: EXIT_THRESHOLD });
-      const got = await complete(gpu, it.prefix, it.suffix, 'early-exit', MAX_NEW, { exitThreshold: EXIT_THRESHOLD });
+      const want = await complete(cpu, it.prefix, it.suffix, 'early-exit', MAX_NEW, { exitThreshold: EXIT_THRESHOLD, exitMeasure: 'softmax' });
+      const got = await complete(gpu, it.prefix, it.suffix, 'early-exit', MAX_NEW, { exitThreshold: EXIT_THRESHOLD, exitMeasure: 'softmax' });
       assert.deepEqual(got.output, want.output, it.id);
       assert.deepEqual(exitLayers(got), exitLayers(want), `${it.id}: exit layers`);
       exited += exitLayers(got).filter((l) => l !== undefined && l < gpu.target.folder.config.numLayers).length;
