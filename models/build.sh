@@ -4,7 +4,7 @@
 # -> evaluation -> manifest -> parity tests. Fixed seeds throughout.
 #
 #   bash models/build.sh                 # everything (about 2.5 hours on 2 CPU cores)
-#   bash models/build.sh --from export   # resume at a stage (corpus tokenizer prep train export graphs evaluate manifest check)
+#   bash models/build.sh --from export   # resume at a stage (corpus tokenizer prep train export graphs evaluate classifier manifest check)
 #   npx tsx models/toolchain/graphs.ts && node models/toolchain/manifest.mjs   # only the ONNX graphs, from the committed checkpoints (seconds)
 #   bash models/build.sh --device cuda   # train on a GPU
 #   bash models/build.sh --retrain-tokenizer   # train a new BPE vocabulary in the tokenizer stage. Without it the stage
@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
     *) echo "build.sh: unknown argument $1 (see the header of models/build.sh)" >&2; exit 2 ;;
   esac
 done
-STAGES=(corpus tokenizer prep train export graphs evaluate manifest check gguf)
+STAGES=(corpus tokenizer prep train export graphs evaluate classifier manifest check gguf)
 [ "$FROM" = gguf ] && GGUF=1
 [[ " ${STAGES[*]} " == *" $FROM "* ]] || { echo "build.sh: --from must be one of: ${STAGES[*]}" >&2; exit 2; }
 
@@ -73,6 +73,7 @@ stage train train_all
 stage export "$PY" toolchain/export.py
 stage graphs npx tsx toolchain/graphs.ts
 stage evaluate "$PY" toolchain/evaluate.py
+stage classifier "$PY" toolchain/exit_classifier.py # CALM's learned exit classifier for the target (exit_classifier.safetensors)
 stage manifest node toolchain/manifest.mjs
 stage check check
 if [ $GGUF = 1 ]; then stage gguf npx tsx toolchain/gguf.mjs --cache hasten-target hasten-draft-m hasten-draft-s; fi
