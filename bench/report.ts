@@ -79,7 +79,7 @@ interface Plan {
 const FULL: Plan = {
   headlineLimit: 30, maxNewTokens: 48, limitRepeats: 40,
   exp1Limit: 10, exp1Ks: [1, 2, 3, 4, 6, 8],
-  exp2Limit: 10, exp2Thresholds: [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.998], exp2Measures: [...CONFIDENCE_MEASURES],
+  exp2Limit: 10, exp2Thresholds: [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.998], exp2Measures: [...CONFIDENCE_MEASURES],
   exp3Limit: 10, exp3Iterations: [1, 2, 3, 4, 6, 8, 10],
   latencyItems: 20, latencyCompletions: 100,
   graphsLimit: 10, graphsQualityLimit: 10,
