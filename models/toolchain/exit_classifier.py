@@ -22,6 +22,9 @@ heldout.bin (the held-out split, not the evaluation-only packages): per layer th
 AUC and, at precisions 0.95 / 0.98 / 0.99, the share of tokens it lets exit, beside the same figures for the
 softmax top-1 probability (which costs a head run per check).
 
+With --proxies it trains nothing and rates cheaper softmax checks instead (models/.work/exit_proxies.json): the top-1
+probability over the K most frequent training tokens only, or through a rank-R factor of the head.
+
 Output: models/hasten-target/exit_classifier.safetensors (F32: weight [L-1, d+1], bias [L-1]; check.prev,
 check.h [L-1, d] and check.score [L-1]: a probe the TypeScript tests recompute) and
 models/.work/exit_classifier.json (the report; the figures quoted in docs/early-exit.md).
@@ -91,6 +94,38 @@ def collect(model, wins, batch):
             labels[l - 1].append((arg == final).reshape(-1).float())
             probs[l - 1].append(top.reshape(-1))
     return [torch.cat(f) for f in feats], [torch.cat(y) for y in labels], [torch.cat(p) for p in probs]
+
+
+@torch.no_grad()
+def proxy_scores(model, wins, batch, proxies, frequent):
+    """Per exit layer: the label (as in collect) and, per proxy, a confidence cheaper than the full LM head's softmax:
+    'topK' is the top-1 softmax probability over the K most frequent training tokens only (K x d multiply-adds),
+    'rankR' over logits through a rank-R factor of the tied embedding (its truncated SVD; R x (d + vocab))."""
+    L = model.config.num_hidden_layers
+    emb = model.embed_tokens.weight
+    heads = {}
+    for name in proxies:
+        if name.startswith('top'):
+            heads[name] = ('subset', emb[frequent[:int(name[3:])]])
+        elif name.startswith('rank'):
+            u, sv, vh = torch.linalg.svd(emb, full_matrices=False)
+            r = int(name[4:])
+            heads[name] = ('lowrank', (u[:, :r] * sv[:r], vh[:r]))
+        else:
+            sys.exit(f'exit_classifier: unknown proxy {name} (topK or rankR)')
+    labels = [[] for _ in range(L - 1)]
+    scores = {name: [[] for _ in range(L - 1)] for name in proxies}
+    for i in range(0, len(wins), batch):
+        ids = torch.stack(wins[i:i + batch])
+        hs = model.hidden_states(ids)
+        final = model.head(hs[L - 1]).argmax(-1)
+        for l in range(1, L):
+            labels[l - 1].append((model.head(hs[l - 1]).argmax(-1) == final).reshape(-1).float())
+            x = model.norm(hs[l - 1])
+            for name, (kind, w) in heads.items():
+                logits = x @ w.T if kind == 'subset' else (x @ w[1].T) @ w[0].T
+                scores[name][l - 1].append(torch.softmax(logits, -1).max(-1).values.reshape(-1))
+    return [torch.cat(y) for y in labels], {k: [torch.cat(v) for v in vs] for k, vs in scores.items()}
 
 
 def auc(score, y):
@@ -185,6 +220,8 @@ def main():
     ap.add_argument('--steps', type=int, default=200)
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--no-write', action='store_true', help='report only')
+    ap.add_argument('--proxies', help='instead of training: rate cheaper softmax checks on the held-out tokens, e.g. '
+                    'top512,top2048,rank32,rank64 (the K most frequent training tokens; a rank-R factor of the head)')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -192,6 +229,26 @@ def main():
     L = model.config.num_hidden_layers
     d = model.config.hidden_size
     data = os.path.join(WORK, 'data')
+    if args.proxies:
+        counts = np.bincount(np.memmap(os.path.join(data, 'train.bin'), dtype=np.uint16, mode='r'), minlength=model.config.vocab_size)
+        frequent = torch.from_numpy(np.argsort(-counts, kind='stable').copy())
+        names = args.proxies.split(',')
+        y, scores = proxy_scores(model, windows(os.path.join(data, 'heldout.bin'), args.eval_tokens, args.window, 2), 8, names, frequent)
+        V = model.config.vocab_size
+        cost = {n: (int(n[3:]) * d if n.startswith('top') else int(n[4:]) * (d + V)) for n in names}
+        rows = []
+        for l in range(1, L):
+            row = {'layer': l, 'agreement': round(float(y[l - 1].mean()), 4)}
+            for n in names:
+                row[f'{n}_auc'] = round(auc(scores[n][l - 1], y[l - 1]), 4)
+                row[f'{n}_exit_share@0.99'] = round(coverage_at(scores[n][l - 1], y[l - 1], 0.99)[0], 4)
+            rows.append(row)
+            print('  ' + ' '.join(f'{k}={v}' for k, v in row.items()))
+        report = {'eval_tokens': len(y[0]), 'window': args.window, 'head_macs': V * d,
+                  'proxy_macs': cost, 'layers': rows, 'seconds': round(time.time() - t0, 1)}
+        with open(os.path.join(WORK, 'exit_proxies.json'), 'w') as f:
+            json.dump(report, f, indent=1)
+        return
     train = collect(model, windows(os.path.join(data, 'train.bin'), args.tokens, args.window, 1), 8)
     test = collect(model, windows(os.path.join(data, 'heldout.bin'), args.eval_tokens, args.window, 2), 8)
     print(f'exit_classifier: features of {len(train[0][0])} training and {len(test[0][0])} held-out tokens in {time.time() - t0:.0f} s')
