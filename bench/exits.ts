@@ -15,9 +15,9 @@ import { agreementCounts, decodeRate } from './metrics';
 import { loadWorkloads, PromptSet, promptSetFile, TUNING_FILE, WORKLOAD_KINDS, WorkloadItem } from './workloads';
 
 const ROOT = path.resolve(__dirname, '..');
-export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation] [--min-exit-layers 2,4,6 (each with its own threshold; the fastest pair wins)] [--prompts tuning|heldout] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
+export const EXITS_USAGE = `  hasten calibrate [--agreement 0.95] [--z 1.645 (0: plain empirical)] [--measure softmax,margin,saturation,classifier] [--min-exit-layers 2,4,6 (each with its own threshold; the fastest pair wins)] [--prompts tuning|heldout] [--limit N] [--max-tokens N] [--json FILE] [exit options] [common options]
   hasten exit-sweep [--thresholds 0.5,0.6,...] [--measure ...] [--self-spec-layers 2,4,6] [--prompts heldout|tuning] [--limit N] [--max-tokens N] [--json FILE] [--quick] [exit options] [common options]
-exit options: --min-exit-layer N (default 0: the layer before the last)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate; exit-sweep takes a list)`;
+exit options: --min-exit-layer N (default 0: the layer before the last for softmax and margin, the first for saturation and classifier)  --exit-kv ${SKIPPED_KV.join('|')} (default propagate; exit-sweep takes a list)`;
 
 const OPTIONS = {
   agreement: { type: 'string', default: '0.95' }, z: { type: 'string', default: '1.645' }, measure: { type: 'string' }, thresholds: { type: 'string' }, limit: { type: 'string' }, prompts: { type: 'string' },

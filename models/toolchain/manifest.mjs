@@ -26,7 +26,7 @@ function entry(folder) {
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
   // reference.json is test data (torch's outputs) and model.safetensors the builder's input: neither is a runtime file.
   // exit_classifier.safetensors (CALM's learned exit classifier, read at run time) is one.
-  const files = Object.fromEntries(listFiles(dir).filter((f) => f !== 'reference.json' && f !== 'model.safetensors').map((f) => [f, sha256(path.join(dir, f))]));
+  const files = Object.fromEntries(listFiles(dir).filter((f) => f !== 'reference.json' && !/^model(-\d+-of-\d+)?\.safetensors$/.test(f)).map((f) => [f, sha256(path.join(dir, f))]));
   const vocab = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')).model.vocab;
   const specialTokens = Object.fromEntries(SPECIAL.map((t) => [t, vocab[t]]));
   const kind = cfg.model_type === 'hasten-cmlm' ? 'cmlm' : 'causal';

@@ -107,8 +107,12 @@ export class ExitStrategies {
   private model: Promise<LayeredModel> | null = null;
   private readonly drafters = new Map<string, LayerSkipDrafter>();
   private classifier: ExitClassifier | null = null;
+  /** Whether the folder ships a learned exit classifier: what exitMeasure 'auto' picks by. */
+  private readonly hasClassifier: boolean;
 
-  constructor(private readonly folder: ModelFolder, private readonly runtime: RuntimeOptions) {}
+  constructor(private readonly folder: ModelFolder, private readonly runtime: RuntimeOptions) {
+    this.hasClassifier = hasExitClassifier(folder.dir);
+  }
 
   /** True when the folder has a layered variant. */
   get available(): boolean {
@@ -137,7 +141,7 @@ export class ExitStrategies {
   async *decoder(strategy: ExitStrategy, s: DecodeSettings, req: DecodeRequest): AsyncGenerator<DecodeChunk, CompletionTrace> {
     const layers = this.folder.config.numLayers;
     if (strategy === 'early-exit') {
-      const o = earlyExitOptions(s, layers, hasExitClassifier(this.folder.dir));
+      const o = earlyExitOptions(s, layers, this.hasClassifier);
       if (o.measure === 'classifier') o.classifier = this.exitClassifier();
       return yield* earlyExit(await this.layered(), req, o);
     }

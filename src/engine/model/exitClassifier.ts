@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Checkpoint } from '../../build/safetensors';
+import { cosine } from '../decoders/confidence';
 import { HastenError } from '../errors';
 import type { ModelFolder } from './folder';
 
@@ -33,7 +34,6 @@ export class ExitClassifier {
     private readonly weight: Float32Array, // [layers, width + 1]
     private readonly bias: Float32Array, // [layers]
     private readonly eps: number,
-    readonly file: string,
     private readonly source: Checkpoint,
   ) {}
 
@@ -69,7 +69,7 @@ export class ExitClassifier {
     const bias = read('bias', [layers]);
     const e = folder.raw.rms_norm_eps;
     const eps = typeof e === 'number' && e > 0 && e < 1 ? e : 1e-6;
-    return new ExitClassifier(layers, hiddenSize, weight, bias, eps, file, ck);
+    return new ExitClassifier(layers, hiddenSize, weight, bias, eps, ck);
   }
 
   /** The probe stored beside the weights (check.prev, check.h, check.score), or null when the file has none. */
@@ -89,19 +89,12 @@ export class ExitClassifier {
     const w = this.weight.subarray((layer - 1) * (this.width + 1), layer * (this.width + 1));
     let sq = 0;
     let dot = 0;
-    let pp = 0;
-    let hp = 0;
     for (let i = 0; i < this.width; i++) {
       const x = h[i]!;
-      const p = previous[i]!;
       sq += x * x;
       dot += w[i]! * x;
-      pp += p * p;
-      hp += x * p;
     }
-    const rms = Math.sqrt(sq / this.width + this.eps);
-    const norms = Math.max(Math.sqrt(sq), 1e-12) * Math.max(Math.sqrt(pp), 1e-12);
-    const z = this.bias[layer - 1]! + dot / rms + w[this.width]! * (hp / norms);
+    const z = this.bias[layer - 1]! + dot / Math.sqrt(sq / this.width + this.eps) + w[this.width]! * cosine(h, previous);
     return 1 / (1 + Math.exp(-z));
   }
 }
