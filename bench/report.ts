@@ -408,7 +408,8 @@ async function main(): Promise<void> {
     });
     await section('exp2', async () => {
       const n = sweepItems(plan.exp2Limit).length;
-      const measures = plan.exp2Measures.filter((m) => supportedMeasures(engine).includes(m));
+      const supported = supportedMeasures(engine);
+      const measures = plan.exp2Measures.filter((m) => supported.includes(m));
       progress.start('exp2', n * (3 + measures.length * plan.exp2Thresholds.length));
       data.exp2 = await runExitSweep(engine, {
         thresholds: plan.exp2Thresholds, measures, limit: plan.exp2Limit, maxNewTokens: 32, base: { minExitLayer: 0, exitKv: 'propagate' }, kvModes: ['propagate'], selfSpecLayers: [],
